@@ -1,0 +1,83 @@
+"""Command line of the trainer: ``/usr/bin/python3 -m trainer <command> [options]``.
+
+Commands:
+  data       install the Debian wallpaper packages and print the photo index
+  train      train the colorization translator (PONO-MS, or ``--no-pono-ms`` for the ablation)
+  evaluate   PSNR/SSIM on the held-out test photos (model(s) vs the gray-copy baseline)
+  export     ONNX (opset 17, dynamic batch/height/width) + parity fixture + manifest
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m trainer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("data", help="install the wallpaper packages and list the photos")
+
+    t = sub.add_parser("train", help="train the colorizer")
+    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, final.pt, summary.json)")
+    t.add_argument("--steps", type=int, default=8000)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--crop", type=int, default=64)
+    t.add_argument("--ngf", type=int, default=24)
+    t.add_argument("--n-blocks", type=int, default=6)
+    t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="IN-only ablation")
+    t.add_argument("--gan-weight", type=float, default=0.0, help="PatchGAN term weight (0 = L1 alone)")
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    t.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads (default: cores)")
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--ckpt-every", type=int, default=250)
+    t.add_argument("--resume", action="store_true")
+
+    e = sub.add_parser("evaluate", help="PSNR/SSIM on the held-out test photos")
+    e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
+    e.add_argument("--onnx", action="append", default=[], help="label=path/to/model.onnx (evaluated with onnxruntime if present)")
+    e.add_argument("--short-side", type=int, default=256)
+    e.add_argument("--json", help="write the metrics here")
+
+    x = sub.add_parser("export", help="export ONNX + fixture + manifest")
+    x.add_argument("checkpoint")
+    x.add_argument("--out-dir", required=True)
+    x.add_argument("--name", default="colorize-pono")
+    x.add_argument("--version", default="1.0.0")
+    x.add_argument("--metrics", help="metrics JSON from `evaluate`")
+    x.add_argument("--command", help="the exact training command, for the manifest")
+    x.add_argument("--fixture-dir", help="where the parity fixture goes (default: <out-dir>/fixture)")
+
+    args = p.parse_args(argv)
+    if args.cmd == "data":
+        from .data import photos
+        photos.install()
+        ps = photos.index()
+        tr, va = photos.split(ps)
+        print(json.dumps({"train": [vars(q) for q in tr], "validation": [vars(q) for q in va]}, indent=2))
+        return 0
+    if args.cmd == "train":
+        if args.device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+                return 2
+        from .train_translator import train
+        train(args)
+        return 0
+    if args.cmd == "evaluate":
+        from .evaluate import main as evaluate_main
+        return evaluate_main(args)
+    if args.cmd == "export":
+        from .export import main as export_main
+        return export_main(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

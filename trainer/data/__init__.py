@@ -1,0 +1,1 @@
+"""Training and test data: ``photos`` (Debian wallpaper photographs), ``test_photos`` (held-out photos)."""

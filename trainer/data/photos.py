@@ -1,0 +1,154 @@
+"""Real photographs from Debian wallpaper packages: install, index, split by image, random crops.
+
+Only the photographs are used (abstract/rendered wallpapers are left out); the list is explicit
+below. Several files of one wallpaper (e.g. KDE's per-resolution copies) form one *image id* and
+stay on one side of the train/validation split. Nothing here is committed: the files are read from
+``/usr/share`` after ``apt-get install`` (see :func:`install`).
+
+Crops: an image is held in memory at several scales (short side 160, 256, 384 and 512 px, resized
+with PIL's antialiasing Lanczos filter); a sample picks a scale at random (scale jitter), a random
+``crop x crop`` window and a random horizontal flip. Output is uint8 RGB; see :class:`PhotoCrops`.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers"]
+
+# (image id, package, licence, glob pattern(s)); photographs only, chosen by looking at each wallpaper.
+PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "OneStandsOut", "Path"]
+LOMIRI_1604_PHOTOS = ["Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace",
+                      "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
+                      "friends_by_Aitzol_Berasategi", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+                      "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi"]
+LOMIRI_2004_PHOTOS = ["Kleiber_by_Lukas_Baubkus"]
+MATE_NATURE = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
+               "TwoWings", "Wood", "YellowFlower"]
+
+LICENCES = {
+    "lomiri-wallpapers-16.04": "CC-BY-SA-3.0 (see /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
+    "lomiri-wallpapers-20.04": "CC-BY-SA-3.0 (see /usr/share/doc/lomiri-wallpapers-20.04/copyright)",
+    "mate-backgrounds": "GPL-2+ / CC-BY-SA (see /usr/share/doc/mate-backgrounds/copyright)",
+    "plasma-workspace-wallpapers": "LGPL-3 / CC-BY-SA-4.0 per wallpaper (see /usr/share/doc/plasma-workspace-wallpapers/copyright)",
+}
+
+# Held out for validation, by whole image id (never seen in training).
+VALIDATION_IDS = {"EveningGlow", "Dragonfly_by_Bolly", "LadyBird", "picosdeeuropa_by_Aitzol_Berasategi"}
+
+SCALES = (160, 256, 384, 512)
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """One indexed photograph: ``image_id`` groups resolutions of one wallpaper; ``path`` is the largest file."""
+
+    image_id: str
+    package: str
+    path: str
+    author: str
+
+
+def install(packages: list[str] | None = None) -> None:
+    """Install the wallpaper packages with apt-get (needs root; a no-op when they are present).
+
+    Raises:
+        subprocess.CalledProcessError: when apt-get fails.
+    """
+    packages = packages or PACKAGES
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def _largest(paths: list[str]) -> str:
+    return max(paths, key=os.path.getsize)
+
+
+def index() -> list[PhotoFile]:
+    """List the photographs present on this machine, one entry per image id, sorted by id.
+
+    Raises:
+        FileNotFoundError: if none of the packages' photos is installed (run ``python3 -m trainer data``).
+    """
+    out: list[PhotoFile] = []
+    for name in PLASMA_PHOTOS:
+        files = glob.glob(f"/usr/share/wallpapers/{name}/contents/images/*")
+        if files:
+            out.append(PhotoFile(name, "plasma-workspace-wallpapers", _largest(files), "KDE Plasma wallpaper authors"))
+    for pkg, names in (("lomiri-wallpapers-16.04", LOMIRI_1604_PHOTOS), ("lomiri-wallpapers-20.04", LOMIRI_2004_PHOTOS)):
+        for name in names:
+            f = f"/usr/share/backgrounds/{name}.jpg"
+            if os.path.exists(f):
+                out.append(PhotoFile(name, pkg, f, name.split("_by_")[-1].replace("_", " ").strip()))
+    for name in MATE_NATURE:
+        f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
+        if os.path.exists(f):
+            out.append(PhotoFile(name, "mate-backgrounds", f, "MATE desktop artwork contributors"))
+    if not out:
+        raise FileNotFoundError("no wallpaper photographs found; run: /usr/bin/python3 -m trainer data")
+    return sorted(out, key=lambda p: p.image_id)
+
+
+def split(photos: list[PhotoFile]) -> tuple[list[PhotoFile], list[PhotoFile]]:
+    """Split by whole image id: ``(train, validation)``; validation ids are :data:`VALIDATION_IDS`."""
+    train = [p for p in photos if p.image_id not in VALIDATION_IDS]
+    val = [p for p in photos if p.image_id in VALIDATION_IDS]
+    return train, val
+
+
+def sha256(path: str) -> str:
+    """Hex sha256 of a file (provenance in the manifest)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_rgb(path: str, short_side: int | None = None) -> np.ndarray:
+    """Decode a photo to H x W x 3 uint8 RGB; optionally resize (Lanczos) so its short side is ``short_side``."""
+    im = Image.open(path)
+    if short_side is not None:
+        im.draft("RGB", (short_side * 2, short_side * 2))
+    im = im.convert("RGB")
+    if short_side is not None:
+        s = short_side / min(im.size)
+        im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
+    return np.asarray(im)
+
+
+class PhotoCrops:
+    """Random training crops with scale jitter and flips, drawn with a seeded generator.
+
+    Args:
+        photos: the image ids to draw from.
+        crop: crop side in pixels (a multiple of 4).
+        scales: short sides of the in-memory pyramid.
+        seed: seed of the sampler (same seed, same batches).
+    ``batch(n)`` -> uint8 tensor n x 3 x crop x crop (RGB, NCHW).
+    """
+
+    def __init__(self, photos: list[PhotoFile], crop: int = 64, scales: tuple[int, ...] = SCALES, seed: int = 0) -> None:
+        self.crop = crop
+        self.pyramid = [torch.from_numpy(load_rgb(p.path, s).copy()).permute(2, 0, 1).contiguous()
+                        for p in photos for s in scales]
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> torch.Tensor:
+        out = torch.empty(n, 3, self.crop, self.crop, dtype=torch.uint8)
+        for i in range(n):
+            img = self.pyramid[self.rng.integers(len(self.pyramid))]
+            _, h, w = img.shape
+            y, x = self.rng.integers(h - self.crop + 1), self.rng.integers(w - self.crop + 1)
+            c = img[:, y:y + self.crop, x:x + self.crop]
+            out[i] = c.flip(-1) if self.rng.random() < 0.5 else c
+        return out

@@ -1,0 +1,1 @@
+"""normgen networks: ``translator`` (PONO-MS ResNet generator), ``patchgan`` (pix2pix discriminator)."""

@@ -1,0 +1,110 @@
+"""Translator: the CycleGAN/pix2pix ResNet generator with PONO-MS (Li et al. 2019, section 3.1, Fig. 4 left).
+
+Layout (Johnson et al. / CycleGAN ``ResnetGenerator``), widths for ``ngf = w``::
+
+    stem  : ReflectionPad(3) Conv7x7(in, w)  IN ReLU                         H   x W
+    down1 : Conv3x3/2(w, 2w)   [PONO -> mu1, sigma1]  IN ReLU                H/2 x W/2
+    down2 : Conv3x3/2(2w, 4w)  [PONO -> mu2, sigma2]  IN ReLU                H/4 x W/4
+    blocks: n_blocks x ResidualBlock(4w) (reflect pad, conv3x3, IN, ReLU, conv3x3, IN)
+    up1   : [MS(mu2, sigma2)] ConvT3x3/2(4w, 2w) IN ReLU                     H/2 x W/2
+    up2   : [MS(mu1, sigma1)] ConvT3x3/2(2w, w)  IN ReLU                     H   x W
+    head  : ReflectionPad(3) Conv7x7(w, out) tanh
+
+PONO sits right after each downsampling conv and MS right before the matching upsampling conv,
+as in the paper's CycleGAN variant. With ``pono_ms=False`` the bracketed parts are removed and the
+network is the plain IN baseline (the paper's Table 3/4 ablation).
+
+Colorization head (``task="colorize"``): the 7x7 conv + tanh predicts chroma (Cb', Cr') and a fixed,
+parameter-free BT.601 layer (:func:`trainer.color.ycbcr_to_rgb`) recombines it with the input luma,
+so the output's luma is the input's and a zero prediction is exactly the gray copy.
+
+Input: B x 1 x H x W float32 luma in [-1, 1] (H, W multiples of 4). Output: B x 3 x H x W RGB in [-1, 1].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..color import ycbcr_to_rgb
+from ..normalization import PONO, MomentShortcut, instance_norm
+
+SIZE_MULTIPLE = 4
+
+
+class ResidualBlock(nn.Module):
+    """ResNet block at constant width: x + IN(conv(ReLU(IN(conv(x))))), reflect padding. B x C x H x W -> same."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), instance_norm(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), instance_norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Translator(nn.Module):
+    """ResNet generator with optional PONO-MS; see the module docstring for the layout.
+
+    Args:
+        in_channels: 1 for colorization (luma).
+        ngf: base width w (channels after the stem).
+        n_blocks: number of residual blocks at H/4.
+        pono_ms: True for PONO-MS, False for the IN-only ablation.
+        task: "colorize" (chroma head + fixed YCbCr->RGB) or "rgb" (tanh RGB head).
+    forward(x): B x in_channels x H x W in [-1, 1], H and W multiples of 4 -> B x 3 x H x W in [-1, 1].
+    Raises ValueError for H or W not a multiple of 4 (when traced with Python ints).
+    """
+
+    def __init__(self, in_channels: int = 1, ngf: int = 32, n_blocks: int = 6, pono_ms: bool = True,
+                 task: str = "colorize") -> None:
+        super().__init__()
+        if task not in ("colorize", "rgb"):
+            raise ValueError(f"unknown task {task!r}")
+        self.task, self.pono_ms = task, pono_ms
+        w = ngf
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7), instance_norm(w), nn.ReLU(True))
+        self.down1 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
+        self.down1_post = nn.Sequential(instance_norm(2 * w), nn.ReLU(True))
+        self.down2 = nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1)
+        self.down2_post = nn.Sequential(instance_norm(4 * w), nn.ReLU(True))
+        self.blocks = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(n_blocks)])
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(4 * w, 2 * w, 3, stride=2, padding=1, output_padding=1),
+                                 instance_norm(2 * w), nn.ReLU(True))
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1),
+                                 instance_norm(w), nn.ReLU(True))
+        out = 2 if task == "colorize" else 3
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(w, out, 7), nn.Tanh())
+        if task == "colorize":
+            # Zero chroma at initialisation: training starts from the gray copy and only improves on it.
+            nn.init.zeros_(self.head[1].weight)
+            nn.init.zeros_(self.head[1].bias)
+        self.pono = PONO()
+        self.moment_shortcut = MomentShortcut()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        if isinstance(h, int) and (h % SIZE_MULTIPLE or w % SIZE_MULTIPLE):
+            raise ValueError(f"Translator: H and W must be multiples of {SIZE_MULTIPLE}, got {h}x{w}")
+        f = self.stem(x)
+        f = self.down1(f)
+        if self.pono_ms:
+            f, mu1, sigma1 = self.pono(f)
+        f = self.down1_post(f)
+        f = self.down2(f)
+        if self.pono_ms:
+            f, mu2, sigma2 = self.pono(f)
+        f = self.down2_post(f)
+        f = self.blocks(f)
+        if self.pono_ms:
+            f = self.moment_shortcut(f, mu2, sigma2)
+        f = self.up1(f)
+        if self.pono_ms:
+            f = self.moment_shortcut(f, mu1, sigma1)
+        f = self.up2(f)
+        out = self.head(f)
+        if self.task == "colorize":
+            return ycbcr_to_rgb(x[:, 0:1], out)
+        return out

@@ -1,0 +1,163 @@
+"""Training loop for the colorization translator (pix2pix-style, paired gray -> colour).
+
+Pairs come from real photos: target = RGB crop in [-1, 1]; input = its BT.601 luma ``2Y - 1``
+(B x 1 x H x W). Loss: ``L1(G(x), y)`` (pix2pix's L1 term); with ``--gan-weight > 0`` a PatchGAN
+adversarial term (LSGAN form, as in pix2pix's code) is added to the generator loss with that
+weight relative to L1 weight 1. Adam (lr 2e-4, betas 0.5/0.999), constant for the first half of
+the steps then linear decay to 0 (pix2pix schedule).
+
+Progress lines: step, losses, validation L1/PSNR, images/s and ETA. Checkpoints
+(``<out>/checkpoint.pt``: model, optimizers, step, RNG states) every ``--ckpt-every`` steps;
+``--resume`` continues from one bit-for-bit in data order.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from argparse import Namespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .color import rgb_to_luma
+from .data import photos
+from .networks.patchgan import PatchGAN
+from .networks.translator import Translator
+
+
+def build_model(args: Namespace | dict) -> Translator:
+    """Translator from saved hyper-parameters (``ngf``, ``n_blocks``, ``pono_ms``)."""
+    a = args if isinstance(args, dict) else vars(args)
+    return Translator(in_channels=1, ngf=a["ngf"], n_blocks=a["n_blocks"], pono_ms=a["pono_ms"], task="colorize")
+
+
+def to_pair(rgb_u8: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 B x 3 x H x W -> (luma input B x 1 x H x W, RGB target B x 3 x H x W), both float32 in [-1, 1].
+
+    The input luma is quantized to uint8 first, as a real grayscale photo would be.
+    """
+    y = rgb_u8.to(device).float() / 127.5 - 1.0
+    luma_u8 = torch.round((rgb_to_luma(y) + 1.0) * 127.5).clamp(0, 255)
+    return luma_u8 / 127.5 - 1.0, y
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two tensors in [-1, 1] (peak-to-peak 2)."""
+    mse = F.mse_loss(a, b).item()
+    return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
+
+
+def train(args: Namespace) -> dict:
+    """Run (or resume) one training job; returns a summary dict (also written to ``<out>/summary.json``).
+
+    Raises FileNotFoundError when the photos are not installed.
+    """
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+
+    all_photos = photos.index()
+    train_set, val_set = photos.split(all_photos)
+    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos "
+          f"(split by image id), crops {args.crop}px", flush=True)
+    crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed)
+    val_batch = photos.PhotoCrops(val_set, crop=args.crop, seed=12345).batch(64)
+    vx, vy = to_pair(val_batch, device)
+
+    model = build_model(args).to(device)
+    opt_g = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    disc = opt_d = None
+    if args.gan_weight > 0:
+        disc = PatchGAN(in_channels=4).to(device)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
+
+    def lr_at(step: int) -> float:
+        half = args.steps // 2
+        return args.lr if step < half else args.lr * max(0.0, (args.steps - step) / max(1, args.steps - half))
+
+    start, elapsed_before = 0, 0.0
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt_g.load_state_dict(ck["opt_g"])
+        if disc is not None and ck.get("disc"):
+            disc.load_state_dict(ck["disc"])
+            opt_d.load_state_dict(ck["opt_d"])
+        crops.rng.bit_generator.state = ck["data_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        start, elapsed_before = ck["step"], ck["elapsed_s"]
+        print(f"[resume] from step {start}", flush=True)
+
+    def save(step: int, elapsed: float) -> None:
+        tmp = ckpt_path + ".tmp"
+        torch.save({"model": model.state_dict(), "opt_g": opt_g.state_dict(),
+                    "disc": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None,
+                    "data_rng": crops.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "step": step, "elapsed_s": elapsed, "args": vars(args)}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    t0 = time.time()
+    t_last, n_last = t0, 0
+    history = []
+    model.train()
+    for step in range(start, args.steps):
+        for g in opt_g.param_groups:
+            g["lr"] = lr_at(step)
+        x, y = to_pair(crops.batch(args.batch), device)
+        fake = model(x)
+        loss_l1 = F.l1_loss(fake, y)
+        loss_g = loss_l1
+        loss_d = torch.zeros(())
+        if disc is not None:
+            for g in opt_d.param_groups:
+                g["lr"] = lr_at(step)
+            pred_real = disc(torch.cat([x, y], 1))
+            pred_fake = disc(torch.cat([x, fake.detach()], 1))
+            loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) +
+                            F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            pred = disc(torch.cat([x, fake], 1))
+            loss_g = loss_l1 + args.gan_weight * F.mse_loss(pred, torch.ones_like(pred))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        n_last += args.batch
+
+        done = step + 1
+        if done % args.log_every == 0 or done == args.steps:
+            model.eval()
+            with torch.no_grad():
+                vf = model(vx)
+            model.train()
+            now = time.time()
+            ips = n_last / (now - t_last)
+            elapsed = elapsed_before + now - t0
+            eta = (args.steps - done) * args.batch / max(ips, 1e-9)
+            rec = {"step": done, "l1": round(loss_l1.item(), 5), "d": round(float(loss_d), 4),
+                   "val_l1": round(F.l1_loss(vf, vy).item(), 5), "val_psnr": round(psnr(vf, vy), 3)}
+            history.append(rec)
+            print(f"[train] step {done}/{args.steps} l1 {rec['l1']:.4f} d {rec['d']:.3f} "
+                  f"val_l1 {rec['val_l1']:.4f} val_psnr {rec['val_psnr']:.2f}dB "
+                  f"{ips:.1f} img/s lr {lr_at(step):.2e} elapsed {elapsed/60:.1f}min ETA {eta/60:.1f}min", flush=True)
+            t_last, n_last = now, 0
+        if done % args.ckpt_every == 0 or done == args.steps:
+            save(done, elapsed_before + time.time() - t0)
+
+    wall = elapsed_before + time.time() - t0
+    torch.save({"model": model.state_dict(), "args": vars(args), "step": args.steps, "elapsed_s": wall},
+               os.path.join(args.out, "final.pt"))
+    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": history[-1] if history else None,
+               "train_photos": [p.image_id for p in train_set], "validation_photos": [p.image_id for p in val_set],
+               "args": vars(args)}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"[done] {args.steps} steps in {wall/60:.1f} min -> {args.out}/final.pt", flush=True)
+    return summary
