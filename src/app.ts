@@ -1,0 +1,43 @@
+/**
+ * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models)
+ * and routes. Tests call it directly; `server.ts` adds `listen` and signals.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from './config.js';
+import errors from './plugins/errors.js';
+import multipart from './plugins/multipart.js';
+import openapi from './plugins/openapi.js';
+import modelsPlugin from './plugins/models.js';
+import health from './routes/health.js';
+import models from './routes/models.js';
+import translate from './routes/translate.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    limits: { maxUploadBytes: number; maxPixels: number };
+  }
+}
+
+/**
+ * Build (but do not start) the service.
+ * @param config validated configuration (see `config.ts`).
+ * @param logger Fastify logger option (default: pino at `config.logLevel`).
+ */
+export async function buildApp(config: Config, logger: FastifyServerOptions['logger'] = { level: config.logLevel }): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger,
+    bodyLimit: config.maxUploadBytes + 64 * 1024,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+  await app.register(errors);
+  await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
+  await app.register(openapi);
+  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads });
+  await app.register(health);
+  await app.register(models);
+  await app.register(translate);
+  return app;
+}

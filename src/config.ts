@@ -1,0 +1,73 @@
+/**
+ * Service configuration: environment variables → a typed, validated {@link Config}, read once at start.
+ *
+ * | variable           | default            | meaning                                                        |
+ * |--------------------|--------------------|----------------------------------------------------------------|
+ * | `PORT`             | 8080               | TCP port (0–65535)                                             |
+ * | `HOST`             | `0.0.0.0`          | listen address                                                 |
+ * | `MODELS_DIR`       | `<repo>/models`    | model repository: one folder per model with `manifest.json`    |
+ * | `MAX_UPLOAD_BYTES` | 20971520 (20 MiB)  | largest multipart file, in bytes (larger → 413)                |
+ * | `MAX_PIXELS`       | 4194304 (2048²)    | largest width×height, read from the header before decoding (→ 413) |
+ * | `WORKERS`          | 1                  | inference worker threads (1–64), each with its own sessions     |
+ * | `INTRA_OP_THREADS` | cores / WORKERS    | onnxruntime intra-op threads per worker session                |
+ * | `LOG_LEVEL`        | `info`             | pino level                                                     |
+ *
+ * @throws ConfigError with one line per bad variable, naming it and the accepted values.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Config {
+  port: number;
+  host: string;
+  modelsDir: string;
+  maxUploadBytes: number;
+  maxPixels: number;
+  workers: number;
+  intraOpThreads: number;
+  logLevel: string;
+}
+
+/** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Parse and validate the configuration.
+ * @param env the environment (default `process.env`); unset or empty variables take their defaults.
+ * @returns a frozen {@link Config}.
+ * @throws ConfigError if any variable is out of range or not an integer.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return def;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min || v > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer in [${min}, ${max}]`);
+      return def;
+    }
+    return v;
+  };
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const workers = int('WORKERS', 1, 1, 64);
+  const config: Config = {
+    port: int('PORT', 8080, 0, 65535),
+    host: env.HOST?.trim() || '0.0.0.0',
+    modelsDir: path.resolve(env.MODELS_DIR?.trim() || path.join(repoRoot, 'models')),
+    maxUploadBytes: int('MAX_UPLOAD_BYTES', 20 * 1024 * 1024, 1024, 1024 ** 3),
+    maxPixels: int('MAX_PIXELS', 2048 * 2048, 64, 268_402_689),
+    workers,
+    intraOpThreads: int('INTRA_OP_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
+    logLevel: env.LOG_LEVEL?.trim() || 'info',
+  };
+  if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(config);
+}

@@ -1,0 +1,42 @@
+/**
+ * HWC uint8 ⇄ NCHW float32 conversions (the only place pixels become tensors and back).
+ *
+ * Value map: uint8 `v` ⇄ float `v / 127.5 − 1` in [−1, 1]; back with rounding and clamping,
+ * `clamp(round((x + 1) · 127.5), 0, 255)` (the trainer's `to_u8`).
+ */
+import type { RawImage } from './decode.js';
+
+/**
+ * Interleaved uint8 H x W x C → float32 NCHW 1 x C x H x W in [−1, 1] (a fresh buffer, safe to transfer).
+ * @throws RangeError if `img.data.length !== width * height * channels`.
+ */
+export function toNCHW(img: RawImage): { data: Float32Array; dims: [number, number, number, number] } {
+  const { width: w, height: h, channels: c } = img;
+  if (img.data.length !== w * h * c) throw new RangeError(`raw image has ${img.data.length} bytes, expected ${w}×${h}×${c}`);
+  const out = new Float32Array(c * h * w);
+  const plane = h * w;
+  for (let i = 0; i < plane; i++) {
+    for (let k = 0; k < c; k++) out[k * plane + i] = img.data[i * c + k]! / 127.5 - 1;
+  }
+  return { data: out, dims: [1, c, h, w] };
+}
+
+/**
+ * float32 NCHW (batch index `n`) in [−1, 1] → interleaved uint8 H x W x C (rounded, clamped).
+ * @param dims [N, C, H, W].
+ * @throws RangeError if `data` is shorter than the dims say or `n` is out of range.
+ */
+export function fromNCHW(data: Float32Array, dims: readonly number[], n = 0): RawImage {
+  const [N, c, h, w] = dims as [number, number, number, number];
+  if (dims.length !== 4 || n < 0 || n >= N || data.length < N * c * h * w) throw new RangeError(`bad NCHW dims ${JSON.stringify(dims)} for ${data.length} values`);
+  const plane = h * w;
+  const base = n * c * plane;
+  const out = Buffer.allocUnsafe(plane * c);
+  for (let i = 0; i < plane; i++) {
+    for (let k = 0; k < c; k++) {
+      const v = Math.round((data[base + k * plane + i]! + 1) * 127.5);
+      out[i * c + k] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return { data: out, width: w, height: h, channels: c };
+}

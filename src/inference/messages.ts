@@ -1,0 +1,12 @@
+/**
+ * Messages between the main thread ({@link InferencePool}) and an inference worker (`worker.ts`).
+ * Tensors travel as Float32Array with NCHW `dims`; their buffers are transferred, not copied.
+ */
+export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number }
+export interface RunRequest { kind: 'run'; id: number; model: string; inputName?: string; data: Float32Array; dims: number[] }
+export interface UnloadRequest { kind: 'unload'; id: number; model: string }
+export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest;
+
+export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; inferMs?: number; inputNames?: string[]; outputNames?: string[] }
+export interface WorkerFail { id: number; ok: false; error: string }
+export type WorkerReply = WorkerOk | WorkerFail;

@@ -1,0 +1,101 @@
+/**
+ * A small pool of inference worker threads (`worker.ts`), each holding a session for every model.
+ *
+ * `run` sends a float32 NCHW tensor to the least busy worker and resolves with the model's output;
+ * the input buffer is transferred (the caller must not reuse it). Size: `WORKERS` workers ×
+ * `INTRA_OP_THREADS` onnxruntime threads each; on a 2-core machine, 1 × 2 or 2 × 1.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { WorkerReply, WorkerRequest } from './messages.js';
+
+export interface RunResult { data: Float32Array; dims: number[]; inferMs: number }
+
+interface Slot { worker: Worker; busy: number; pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }> }
+
+/** Distributive Omit, so each request variant keeps its own fields. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** Where the worker's code lives: `worker.js` beside a compiled build, else `worker.ts` (run through tsx). */
+function workerUrl(): URL {
+  const js = new URL('./worker.js', import.meta.url);
+  return existsSync(fileURLToPath(js)) ? js : new URL('./worker.ts', import.meta.url);
+}
+
+export class InferencePool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  /**
+   * @param size number of worker threads (≥ 1).
+   * @param intraOpThreads onnxruntime intra-op threads per session (≥ 1).
+   */
+  constructor(size: number, private readonly intraOpThreads: number) {
+    const url = workerUrl();
+    // A .ts worker (development, tests) registers tsx's loader inside the thread first (Node 20
+    // does not carry the main thread's --import hooks into workers); a compiled .js worker does not need it.
+    const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
+    for (let i = 0; i < size; i++) {
+      const worker = url.pathname.endsWith('.ts') ? new Worker(bootstrap, { eval: true }) : new Worker(url);
+      const slot: Slot = { worker, busy: 0, pending: new Map() };
+      worker.on('message', (reply: WorkerReply) => {
+        const p = slot.pending.get(reply.id);
+        if (!p) return;
+        slot.pending.delete(reply.id);
+        slot.busy--;
+        p.resolve(reply);
+      });
+      worker.on('error', (err) => this.failAll(slot, err));
+      worker.on('exit', (code) => { if (!this.closed) this.failAll(slot, new Error(`inference worker exited with code ${code}`)); });
+      this.slots.push(slot);
+    }
+  }
+
+  private failAll(slot: Slot, err: Error): void {
+    for (const p of slot.pending.values()) p.reject(err);
+    slot.pending.clear();
+    slot.busy = 0;
+  }
+
+  private send(slot: Slot, msg: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.closed) return Promise.reject(new Error('inference pool is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.busy++;
+      slot.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  /**
+   * Open `onnxPath` as model `model` in every worker.
+   * @throws Error with onnxruntime's message when any worker cannot open it (bad or corrupt file).
+   */
+  async load(model: string, onnxPath: string): Promise<void> {
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads })));
+    const bad = replies.find((r) => !r.ok);
+    if (bad && !bad.ok) throw new Error(bad.error);
+  }
+
+  /**
+   * One forward pass.
+   * @param data float32 NCHW input, transferred to the worker.
+   * @param dims its dims, e.g. [1, 1, H, W].
+   * @returns the first output tensor (float32 NCHW), its dims and the session.run time in ms.
+   * @throws Error when the model is not loaded or onnxruntime rejects the input.
+   */
+  async run(model: string, data: Float32Array, dims: number[], inputName?: string): Promise<RunResult> {
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const reply = await this.send(slot, { kind: 'run', model, data, dims, inputName }, [data.buffer as ArrayBuffer]);
+    if (!reply.ok) throw new Error(reply.error);
+    return { data: reply.data!, dims: reply.dims!, inferMs: reply.inferMs! };
+  }
+
+  /** Terminate every worker; pending runs reject. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Inference worker thread: owns one onnxruntime-node `InferenceSession` per model and runs
+ * forward passes on request, so that the blocking `session.run` never stalls the HTTP thread.
+ *
+ * Protocol: see `messages.ts`. `run` takes one float32 NCHW tensor (the model's first input unless
+ * `inputName` is given) and replies with the first output as float32 plus its dims and the
+ * inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
+ */
+import { parentPort } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import type { WorkerReply, WorkerRequest } from './messages.js';
+
+if (!parentPort) throw new Error('worker.ts must run as a worker thread');
+const port = parentPort;
+const sessions = new Map<string, ort.InferenceSession>();
+
+async function handle(msg: WorkerRequest): Promise<WorkerReply> {
+  switch (msg.kind) {
+    case 'load': {
+      const session = await ort.InferenceSession.create(msg.onnxPath, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: msg.intraOpThreads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
+      const old = sessions.get(msg.model);
+      sessions.set(msg.model, session);
+      await old?.release();
+      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
+    }
+    case 'run': {
+      const session = sessions.get(msg.model);
+      if (!session) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
+      const inputName = msg.inputName ?? session.inputNames[0]!;
+      const t0 = performance.now();
+      const out = await session.run({ [inputName]: new ort.Tensor('float32', msg.data, msg.dims) });
+      const inferMs = performance.now() - t0;
+      const first = out[session.outputNames[0]!]!;
+      const data = first.data as Float32Array;
+      const dims = [...first.dims];
+      for (const t of Object.values(out)) if (t !== first) t.dispose?.();
+      return { id: msg.id, ok: true, data, dims, inferMs };
+    }
+    case 'unload': {
+      await sessions.get(msg.model)?.release();
+      sessions.delete(msg.model);
+      return { id: msg.id, ok: true };
+    }
+  }
+}
+
+port.on('message', (msg: WorkerRequest) => {
+  handle(msg).then(
+    (reply) => port.postMessage(reply, reply.ok && reply.data ? [reply.data.buffer as ArrayBuffer] : []),
+    (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
+  );
+});

@@ -1,0 +1,52 @@
+/**
+ * Model manifest (`models/NAME/manifest.json`): the TypeBox schema and its validator.
+ *
+ * The manifest is written by the trainer's `export` command (trainer/export.py) and read by the
+ * service at start. Tensors are described by `inputs`/`outputs`: layout (NCHW), dtype (float32),
+ * channels, value range, the size multiple that H and W must have, and which dims are dynamic.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export const TensorSpec = Type.Object({
+  name: Type.String(),
+  layout: Type.Literal('NCHW'),
+  dtype: Type.Literal('float32'),
+  channels: Type.Integer({ minimum: 1 }),
+  range: Type.Tuple([Type.Number(), Type.Number()]),
+  size_multiple: Type.Integer({ minimum: 1 }),
+  dynamic_dims: Type.Array(Type.String()),
+  description: Type.Optional(Type.String()),
+});
+export type TensorSpec = Static<typeof TensorSpec>;
+
+export const Manifest = Type.Object({
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
+  version: Type.String(),
+  task: Type.Union([Type.Literal('translate'), Type.Literal('inpaint'), Type.Literal('generate')]),
+  description: Type.Optional(Type.String()),
+  onnx: Type.Object({ file: Type.String(), sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }), opset: Type.Integer() }),
+  inputs: Type.Array(TensorSpec, { minItems: 1 }),
+  outputs: Type.Array(TensorSpec, { minItems: 1 }),
+  serving: Type.Object({ default: Type.Boolean() }, { additionalProperties: true }),
+  training: Type.Record(Type.String(), Type.Unknown()),
+  metrics: Type.Record(Type.String(), Type.Unknown()),
+  license: Type.String(),
+}, { additionalProperties: true });
+export type Manifest = Static<typeof Manifest>;
+
+/**
+ * Validate parsed JSON as a {@link Manifest}.
+ * @throws Error listing the first schema violations (path and message) when `data` is not a manifest,
+ *   or when `onnx.file` is not a plain file name inside the model folder.
+ */
+export function parseManifest(data: unknown, source: string): Manifest {
+  if (!Value.Check(Manifest, data)) {
+    const errs = [...Value.Errors(Manifest, data)].slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`);
+    throw new Error(`${source}: not a valid manifest: ${errs.join('; ')}`);
+  }
+  if (data.onnx.file.includes('/') || data.onnx.file.includes('\\') || data.onnx.file.startsWith('.')) {
+    throw new Error(`${source}: onnx.file must be a file name inside the model folder`);
+  }
+  return data;
+}

@@ -1,0 +1,118 @@
+/**
+ * Model repository: reads every `MODELS_DIR/<name>/manifest.json`, checks each ONNX file's sha256,
+ * and opens the models in the inference worker pool.
+ *
+ * A model is `loading` until every worker has opened its session, then `ready`; a model whose
+ * manifest, checksum or session fails is `failed` (with the reason) and never served.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import { InferencePool } from '../inference/pool.js';
+import { parseManifest, type Manifest } from './manifest.js';
+
+export type ModelState = 'loading' | 'ready' | 'failed';
+
+/** One model of the repository. `dir` and `onnxPath` are filesystem paths and never leave the server. */
+export interface ModelEntry {
+  name: string;
+  manifest: Manifest;
+  dir: string;
+  onnxPath: string;
+  state: ModelState;
+  error?: string;
+  loadMs?: number;
+}
+
+/** sha256 of a file, lowercase hex. @throws the fs error when the file cannot be read. */
+export async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+export class ModelRepository {
+  private readonly models = new Map<string, ModelEntry>();
+  private loading: Promise<void> | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly modelsDir: string,
+    private readonly pool: InferencePool,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /**
+   * Scan the folder and load every model (idempotent; returns the same promise on later calls).
+   * Never rejects for a bad model: that model is marked `failed` and logged.
+   * @throws Error when `modelsDir` itself cannot be read.
+   */
+  load(): Promise<void> {
+    this.loading ??= this.loadAll();
+    return this.loading;
+  }
+
+  private async loadAll(): Promise<void> {
+    const dirs = (await readdir(this.modelsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const candidates: ModelEntry[] = [];
+    for (const d of dirs) {
+      const dir = path.join(this.modelsDir, d);
+      const manifestPath = path.join(dir, 'manifest.json');
+      let manifest: Manifest;
+      try {
+        manifest = parseManifest(JSON.parse(await readFile(manifestPath, 'utf8')), manifestPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        this.log.error({ err, dir }, 'model manifest rejected');
+        continue;
+      }
+      const entry: ModelEntry = { name: manifest.name, manifest, dir, onnxPath: path.join(dir, manifest.onnx.file), state: 'loading' };
+      if (this.models.has(entry.name)) {
+        this.log.error({ model: entry.name, dir }, 'duplicate model name; ignored');
+        continue;
+      }
+      this.models.set(entry.name, entry);
+      candidates.push(entry);
+    }
+    await Promise.all(candidates.map((e) => this.open(e)));
+    this.settled = true;
+  }
+
+  private async open(entry: ModelEntry): Promise<void> {
+    const t0 = performance.now();
+    try {
+      const digest = await sha256File(entry.onnxPath);
+      if (digest !== entry.manifest.onnx.sha256) {
+        throw new Error(`sha256 mismatch for ${entry.manifest.onnx.file}: manifest ${entry.manifest.onnx.sha256}, file ${digest}`);
+      }
+      await this.pool.load(entry.name, entry.onnxPath);
+      entry.loadMs = Math.round(performance.now() - t0);
+      entry.state = 'ready';
+      this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs }, 'model loaded');
+    } catch (err) {
+      entry.state = 'failed';
+      entry.error = (err as Error).message;
+      this.log.error({ model: entry.name, err }, 'model failed to load');
+    }
+  }
+
+  /** The model called `name`, or undefined. */
+  get(name: string): ModelEntry | undefined {
+    return this.models.get(name);
+  }
+
+  /** Every model, sorted by name. */
+  list(): ModelEntry[] {
+    return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The default model for a task: the one with `serving.default`, else the first ready one by name. */
+  defaultFor(task: Manifest['task']): ModelEntry | undefined {
+    const ofTask = this.list().filter((m) => m.manifest.task === task);
+    return ofTask.find((m) => m.manifest.serving.default) ?? ofTask.find((m) => m.state === 'ready') ?? ofTask[0];
+  }
+
+  /** True once loading finished and every model is `ready` (what /readyz reports). */
+  isReady(): boolean {
+    return this.settled && this.models.size > 0 && this.list().every((m) => m.state === 'ready');
+  }
+}

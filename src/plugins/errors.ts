@@ -1,0 +1,41 @@
+/**
+ * RFC 9457 error handling: every error and every 404 becomes `application/problem+json`
+ * (`type`, `title`, `status`, `detail`, `instance`), and the server keeps serving.
+ *
+ * Mapping: {@link HttpProblem} → its status; schema validation errors → 422; Fastify/plugin errors
+ * with a 4xx `statusCode` (body too large 413, bad content type 415, malformed multipart 400) →
+ * that status; anything else → 500 with a generic detail (the error is logged, not leaked).
+ */
+import fp from 'fastify-plugin';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import { HttpProblem, PROBLEM_BASE, type ProblemDocument } from '../problem.js';
+
+function send(reply: FastifyReply, request: FastifyRequest, doc: ProblemDocument): FastifyReply {
+  return reply.code(doc.status).type('application/problem+json').send({ ...doc, instance: request.url });
+}
+
+export default fp(async (app) => {
+  app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
+    if (error instanceof HttpProblem) {
+      if (error.statusCode >= 500) request.log.warn({ problem: error.slug }, error.message);
+      return send(reply, request, { type: PROBLEM_BASE + error.slug, title: error.title, status: error.statusCode, detail: error.message, ...error.extensions });
+    }
+    if (error.validation) {
+      return send(reply, request, {
+        type: PROBLEM_BASE + 'invalid-field', title: 'Unprocessable Content', status: 422, detail: error.message,
+        errors: error.validation.map((v) => ({ field: v.instancePath || (v.params as { missingProperty?: string })?.missingProperty || '', message: v.message })),
+      });
+    }
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: error }, 'unhandled error');
+      return send(reply, request, { type: PROBLEM_BASE + 'internal', title: 'Internal Server Error', status, detail: 'the server failed to process the request; see its logs' });
+    }
+    const slug = (error.code ?? STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '-');
+    return send(reply, request, { type: PROBLEM_BASE + slug, title: STATUS_CODES[status] ?? 'Error', status, detail: error.message });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, request, { type: PROBLEM_BASE + 'not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }));
+}, { name: 'errors' });

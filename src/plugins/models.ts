@@ -1,0 +1,30 @@
+/**
+ * Decorates the app with `app.models` (the {@link ModelRepository}) and `app.inference`
+ * (the {@link InferencePool}); starts loading the models when the app is ready and closes the
+ * worker threads when the app closes. Loading runs in the background: `/readyz` tells when done.
+ */
+import fp from 'fastify-plugin';
+import { InferencePool } from '../inference/pool.js';
+import { ModelRepository } from '../models/repository.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    models: ModelRepository;
+    inference: InferencePool;
+  }
+}
+
+export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number }
+
+export default fp<ModelsPluginOptions>(async (app, opts) => {
+  const pool = new InferencePool(opts.workers, opts.intraOpThreads);
+  const repo = new ModelRepository(opts.modelsDir, pool, app.log);
+  app.decorate('inference', pool);
+  app.decorate('models', repo);
+  app.addHook('onReady', async () => {
+    repo.load().catch((err: unknown) => app.log.error({ err }, 'model repository failed to load'));
+  });
+  app.addHook('onClose', async () => {
+    await pool.close();
+  });
+}, { name: 'models' });

@@ -1,0 +1,13 @@
+/**
+ * @fastify/multipart with the upload limits: one file of at most `MAX_UPLOAD_BYTES` per field,
+ * at most 4 files and 8 fields. A file over the limit raises the plugin's 413 error.
+ */
+import fp from 'fastify-plugin';
+import multipart from '@fastify/multipart';
+
+export default fp<{ maxUploadBytes: number }>(async (app, opts) => {
+  await app.register(multipart, {
+    limits: { fileSize: opts.maxUploadBytes, files: 4, fields: 8, fieldSize: 1024, parts: 12 },
+    throwFileSizeLimit: true,
+  });
+}, { name: 'multipart' });

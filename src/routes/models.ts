@@ -1,0 +1,51 @@
+/**
+ * `GET /v1/models` (summary of every installed model) and `GET /v1/models/{name}` (its manifest,
+ * with state, and without filesystem paths). 404 problem+json for an unknown name.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ModelEntry } from '../models/repository.js';
+import { HttpProblem } from '../problem.js';
+import { ProblemSchema } from './schemas.js';
+
+const ModelSummary = Type.Object({
+  name: Type.String(),
+  version: Type.String(),
+  task: Type.String(),
+  default: Type.Boolean(),
+  state: Type.Union([Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')]),
+  error: Type.Optional(Type.String()),
+  load_ms: Type.Optional(Type.Number()),
+  description: Type.Optional(Type.String()),
+  inputs: Type.Array(Type.Unknown()),
+  outputs: Type.Array(Type.Unknown()),
+  metrics: Type.Unknown(),
+});
+
+function summary(m: ModelEntry) {
+  return {
+    name: m.name, version: m.manifest.version, task: m.manifest.task, default: m.manifest.serving.default,
+    state: m.state, error: m.error, load_ms: m.loadMs, description: m.manifest.description,
+    inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: m.manifest.metrics,
+  };
+}
+
+const models: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/v1/models', {
+    schema: { tags: ['models'], summary: 'List the installed models', response: { 200: Type.Object({ models: Type.Array(ModelSummary) }) } },
+  }, async () => ({ models: app.models.list().map(summary) }));
+
+  app.get('/v1/models/:name', {
+    schema: {
+      tags: ['models'], summary: "One model's manifest and state",
+      params: Type.Object({ name: Type.String() }),
+      response: { 200: Type.Object({ state: Type.String() }, { additionalProperties: true }), 404: ProblemSchema },
+    },
+  }, async (request) => {
+    const m = app.models.get(request.params.name);
+    if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
+    return { ...m.manifest, state: m.state, error: m.error, load_ms: m.loadMs };
+  });
+};
+
+export default models;

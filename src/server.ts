@@ -1,0 +1,33 @@
+/**
+ * Entry point (`npm start`): load the config, build the app, listen on HOST:PORT, log the URL,
+ * and close gracefully on SIGINT/SIGTERM (in-flight requests finish, workers stop).
+ * Exits with code 1 and a clear message on a bad configuration.
+ */
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const app = await buildApp(config);
+const url = await app.listen({ port: config.port, host: config.host });
+app.log.info(`normgen listening on ${url} (docs: ${url}/docs, models from ${config.modelsDir})`);
+app.models.load().then(() => {
+  const ready = app.models.list().filter((m) => m.state === 'ready').map((m) => `${m.name}@${m.manifest.version}`);
+  app.log.info(`ready: ${ready.length} model(s) loaded: ${ready.join(', ') || 'none'}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.log.info(`${signal}: closing`);
+    app.close().then(() => process.exit(0), () => process.exit(1));
+  });
+}

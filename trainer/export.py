@@ -1,0 +1,147 @@
+"""Export a trained translator: ONNX (opset 17; dynamic batch, height, width), a parity fixture,
+the manifest and the NOTICE, into ``models/<name>/``.
+
+* ``model.onnx``: input ``gray`` float32 N x 1 x H x W in [-1, 1] (BT.601 luma ``2Y - 1``; H, W
+  multiples of 4), output ``rgb`` float32 N x 3 x H x W in [-1, 1].
+* ``fixture/``: ``input.f32`` and ``output.f32`` (little-endian float32, C order) with
+  ``fixture.json`` giving their dims: a real photo's luma (astronaut, 2 x 1 x 48 x 60: batch 2, two
+  crops) and PyTorch's output for it. ``test/parity.test.ts`` checks onnxruntime-node against it.
+* ``manifest.json``: see ``src/models/manifest.ts``; sha256 of the ONNX file, I/O spec, training
+  provenance (data, command, steps, seed, git commit, wall time, device) and metrics.
+* ``NOTICE``: attribution of the training photographs (the Lomiri photos are CC-BY-SA).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from argparse import Namespace
+
+import numpy as np
+import torch
+
+from .color import luma_u8, to_signed
+from .data import photos, test_photos
+from .networks.translator import SIZE_MULTIPLE
+from .evaluate import load_checkpoint
+
+OPSET = 17
+
+
+def export_onnx(model: torch.nn.Module, path: str) -> None:
+    """Trace ``model`` to ONNX at ``path`` with dynamic N, H, W; raises on tracing/checker errors."""
+    import onnx
+    dummy = torch.zeros(1, 1, 64, 64)
+    torch.onnx.export(model, dummy, path, opset_version=OPSET, input_names=["gray"], output_names=["rgb"],
+                      dynamic_axes={"gray": {0: "batch", 2: "height", 3: "width"},
+                                    "rgb": {0: "batch", 2: "height", 3: "width"}},
+                      do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(path))
+
+
+def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
+    """Write the parity fixture (see module doc); returns its description."""
+    os.makedirs(out_dir, exist_ok=True)
+    img = test_photos.load("astronaut", short_side=128)
+    a, b = img[10:58, 20:80], img[60:108, 40:100]
+    x = np.stack([to_signed(luma_u8(a)), to_signed(luma_u8(b))])[:, None].astype(np.float32)
+    with torch.no_grad():
+        y = model(torch.from_numpy(x)).numpy().astype(np.float32)
+    x.astype("<f4").tofile(os.path.join(out_dir, "input.f32"))
+    y.astype("<f4").tofile(os.path.join(out_dir, "output.f32"))
+    desc = {"source": "skimage astronaut, short side 128, crops [10:58,20:80] and [60:108,40:100], BT.601 luma",
+            "input": {"name": "gray", "dims": list(x.shape), "file": "input.f32", "dtype": "float32-le"},
+            "output": {"name": "rgb", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
+            "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
+    with open(os.path.join(out_dir, "fixture.json"), "w") as f:
+        json.dump(desc, f, indent=2)
+    return desc
+
+
+def git_commit() -> str:
+    """HEAD's commit hash, or "unknown" outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def notice(train_photos: list[photos.PhotoFile]) -> str:
+    """NOTICE text: the model is derived from these photographs; their authors and licences."""
+    lines = ["normgen colorize-pono: a PONO-MS colorizer trained by the normgen project.",
+             "",
+             "The weights were trained on the following photographs from Debian packages. They are not",
+             "redistributed here; the model is derived from them. Attribution (CC-BY-SA and other licences",
+             "as stated in each package's copyright file):", ""]
+    for p in train_photos:
+        lines.append(f"- {p.image_id}: by {p.author}; package {p.package} ({photos.LICENCES[p.package]}); file {p.path}")
+    lines += ["", "Lomiri wallpapers (lomiri-wallpapers-16.04 / -20.04): photographs by the named authors, licensed",
+              "CC-BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/).", ""]
+    return "\n".join(lines)
+
+
+def main(args: Namespace) -> int:
+    """CLI: ``python3 -m trainer export runs/x/final.pt --out-dir models/colorize-pono --metrics m.json``."""
+    ck = torch.load(args.checkpoint, map_location="cpu")
+    model = load_checkpoint(args.checkpoint)
+    os.makedirs(args.out_dir, exist_ok=True)
+    onnx_path = os.path.join(args.out_dir, "model.onnx")
+    export_onnx(model, onnx_path)
+    fixture = make_fixture(model, args.fixture_dir or os.path.join(args.out_dir, "fixture"))
+    all_photos = photos.index()
+    train_set, val_set = photos.split(all_photos)
+    a = ck["args"]
+    metrics = json.load(open(args.metrics)) if args.metrics else {}
+    run_dir = os.path.dirname(args.checkpoint)
+    summary_path = os.path.join(run_dir, "summary.json")
+    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
+    manifest = {
+        "name": args.name,
+        "version": args.version,
+        "task": "translate",
+        "description": "Grayscale -> colour photo colorizer: CycleGAN/pix2pix ResNet generator with PONO-MS "
+                       "(Li et al. 2019) on Instance Normalization, trained on real photographs.",
+        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET,
+                 "bytes": os.path.getsize(onnx_path)},
+        "inputs": [{"name": "gray", "layout": "NCHW", "dtype": "float32", "channels": 1, "range": [-1.0, 1.0],
+                    "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
+                    "description": "BT.601 luma Y = 0.299R + 0.587G + 0.114B of the photo, as 2*Y/255 - 1"}],
+        "outputs": [{"name": "rgb", "layout": "NCHW", "dtype": "float32", "channels": 3, "range": [-1.0, 1.0],
+                     "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
+                     "description": "sRGB as 2*v/255 - 1; its BT.601 luma equals the input (chroma head)"}],
+        "architecture": {"network": "ResNet generator (CycleGAN/pix2pix)", "ngf": a["ngf"], "n_blocks": a["n_blocks"],
+                         "normalization": "IN + PONO after each downsampling conv, MS before each upsampling conv"
+                         if a["pono_ms"] else "IN only",
+                         "head": "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma",
+                         "parameters": sum(p.numel() for p in model.parameters())},
+        "serving": {"default": True},
+        "training": {
+            "task": "grayscale -> colour, pairs derived from real photographs (input = BT.601 luma, uint8-rounded)",
+            "loss": "L1" if a["gan_weight"] == 0 else f"L1 + {a['gan_weight']} x PatchGAN (LSGAN)",
+            "data": {"packages": photos.PACKAGES,
+                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path)} for p in train_set],
+                     "validation_photos": [p.image_id for p in val_set],
+                     "split": "by whole image id (all resolutions of one wallpaper on one side)",
+                     "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips",
+                     "licences": photos.LICENCES},
+            "command": args.command or "/usr/bin/python3 -m trainer train " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("out", "steps", "ngf", "n_blocks", "threads", "seed")),
+            "steps": ck["step"], "batch": a["batch"], "seed": a["seed"], "lr": a["lr"], "optimizer": "Adam(0.5, 0.999), linear decay over the second half",
+            "device": a["device"], "threads": a["threads"], "wall_time_s": round(ck.get("elapsed_s", 0.0), 1),
+            "final_log": summary.get("final"),
+            "git_commit": git_commit(), "torch": torch.__version__,
+            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "metrics": metrics,
+        "fixture": {"dir": "fixture", **fixture},
+        "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY-SA photographs; see NOTICE). Code: MIT.",
+    }
+    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
+        f.write(notice(train_set))
+    print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes, sha256 {manifest['onnx']['sha256'][:12]}…), "
+          f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}, manifest written")
+    return 0
