@@ -1,0 +1,52 @@
+/**
+ * Test helpers: build the real app on the bundled models (or a given MODELS_DIR), wait until its
+ * models are loaded, and make real test images with sharp from Debian's held-out sample photos.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+
+/** Build the app with `env` overrides (silent logs), load its models, and return it ready. */
+export async function buildReadyApp(env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const app = await buildApp(loadConfig({ WORKERS: '1', ...env }), false);
+  await app.ready();
+  await app.models.load();
+  return app;
+}
+
+/** A multipart/form-data body with file parts (`{ name: { data, filename, type } }`) and text fields. */
+export function multipart(files: Record<string, { data: Buffer; filename?: string; type?: string }>, fields: Record<string, string> = {}): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = `----normgen${Math.random().toString(16).slice(2)}`;
+  const chunks: Buffer[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  }
+  for (const [name, f] of Object.entries(files)) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${f.filename ?? name}"\r\nContent-Type: ${f.type ?? 'application/octet-stream'}\r\n\r\n`));
+    chunks.push(f.data, Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/** The real grayscale test photo (skimage's chelsea, 451×300, held out from training) as PNG. */
+export async function grayPhoto(): Promise<Buffer> {
+  return readFile(path.join(fixturesDir, 'chelsea-gray.png'));
+}
+
+/** The same photo in colour as JPEG (sklearn's china.jpg, resized to 320×213 by the fixture script). */
+export async function colourPhoto(): Promise<Buffer> {
+  return readFile(path.join(fixturesDir, 'china-small.jpg'));
+}
+
+/** Decode any image to raw pixels with sharp. */
+export async function raw(img: Buffer): Promise<{ data: Buffer; info: sharp.OutputInfo }> {
+  return sharp(img).raw().toBuffer({ resolveWithObject: true });
+}

@@ -1,0 +1,108 @@
+/**
+ * Model listing, health/readiness, OpenAPI and docs, and one request over a real HTTP listen.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, cp, writeFile, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { buildReadyApp, grayPhoto, repoRoot } from './helper.js';
+
+let app: FastifyInstance;
+before(async () => { app = await buildReadyApp(); });
+after(async () => app.close());
+
+describe('models and health', () => {
+  test('GET /v1/models lists the bundled colorizer, ready, as the default translator', async () => {
+    const res = await app.inject('/v1/models');
+    assert.equal(res.statusCode, 200);
+    const m = res.json().models.find((x: { name: string }) => x.name === 'colorize-pono');
+    assert.ok(m);
+    assert.equal(m.task, 'translate');
+    assert.equal(m.state, 'ready');
+    assert.equal(m.default, true);
+    assert.equal(m.inputs[0].size_multiple, 4);
+  });
+
+  test('GET /v1/models/{name} gives the manifest without filesystem paths; unknown → 404', async () => {
+    const res = await app.inject('/v1/models/colorize-pono');
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    assert.match(body.onnx.sha256, /^[0-9a-f]{64}$/);
+    assert.ok(body.metrics);
+    assert.ok(!res.body.includes(path.join(repoRoot, 'models')), 'no absolute model path leaks');
+    const missing = await app.inject('/v1/models/nope');
+    assert.equal(missing.statusCode, 404);
+    assert.match(String(missing.headers['content-type']), /problem\+json/);
+  });
+
+  test('/healthz is 200; /readyz is 200 once loaded', async () => {
+    assert.equal((await app.inject('/healthz')).statusCode, 200);
+    const ready = await app.inject('/readyz');
+    assert.equal(ready.statusCode, 200);
+    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready' });
+  });
+
+  test('/readyz is 503 before loading, and a model whose sha256 does not match is failed, not served', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-models-'));
+    await cp(path.join(repoRoot, 'models', 'colorize-pono'), path.join(dir, 'colorize-pono'), { recursive: true });
+    const mf = path.join(dir, 'colorize-pono', 'manifest.json');
+    const manifest = JSON.parse(await readFile(mf, 'utf8'));
+    manifest.onnx.sha256 = '0'.repeat(64);
+    await writeFile(mf, JSON.stringify(manifest));
+    const broken = await buildApp(loadConfig({ MODELS_DIR: dir }), false);
+    try {
+      assert.equal((await broken.inject('/readyz')).statusCode, 503);
+      await broken.ready();
+      await broken.models.load();
+      const r = await broken.inject('/readyz');
+      assert.equal(r.statusCode, 503);
+      assert.deepEqual(r.json().models, { 'colorize-pono': 'failed' });
+      const { payload, headers } = (await import('./helper.js')).multipart({ image: { data: await grayPhoto() } });
+      const t = await broken.inject({ method: 'POST', url: '/v1/translate', payload, headers });
+      assert.equal(t.statusCode, 503);
+      assert.match(t.json().detail, /sha256 mismatch/);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  test('OpenAPI document and docs UI', async () => {
+    const res = await app.inject('/openapi.json');
+    assert.equal(res.statusCode, 200);
+    const doc = res.json();
+    assert.match(doc.openapi, /^3\./);
+    assert.ok(doc.paths['/v1/translate'].post);
+    assert.ok(doc.paths['/v1/models/{name}'].get);
+    const docs = await app.inject('/docs/');
+    assert.equal(docs.statusCode, 200);
+    assert.match(docs.body, /swagger/i);
+  });
+});
+
+describe('real HTTP', () => {
+  test('listen on a port and colorize with fetch + FormData', async () => {
+    const server = await buildReadyApp();
+    try {
+      const url = await server.listen({ port: 0, host: '127.0.0.1' });
+      const form = new FormData();
+      form.append('image', new Blob([await grayPhoto()], { type: 'image/png' }), 'chelsea.png');
+      form.append('output_format', 'webp');
+      const res = await fetch(`${url}/v1/translate`, { method: 'POST', body: form });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/webp');
+      assert.match(res.headers.get('x-model') ?? '', /^colorize-pono@/);
+      const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      assert.deepEqual([meta.width, meta.height], [451, 300]);
+      const bad = await fetch(`${url}/v1/translate`, { method: 'POST', body: new FormData() });
+      assert.equal(bad.status, 400);
+      assert.match(bad.headers.get('content-type') ?? '', /problem\+json/);
+    } finally {
+      await server.close();
+    }
+  });
+});
