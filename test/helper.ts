@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -47,6 +47,6 @@ export async function colourPhoto(): Promise<Buffer> {
 }
 
 /** Decode any image to raw pixels with sharp. */
-export async function raw(img: Buffer): Promise<{ data: Buffer; info: sharp.OutputInfo }> {
+export async function raw(img: Buffer): Promise<{ data: Buffer; info: OutputInfo }> {
   return sharp(img).raw().toBuffer({ resolveWithObject: true });
 }

@@ -90,7 +90,7 @@ describe('real HTTP', () => {
     try {
       const url = await server.listen({ port: 0, host: '127.0.0.1' });
       const form = new FormData();
-      form.append('image', new Blob([await grayPhoto()], { type: 'image/png' }), 'chelsea.png');
+      form.append('image', new Blob([new Uint8Array(await grayPhoto())], { type: 'image/png' }), 'chelsea.png');
       form.append('output_format', 'webp');
       const res = await fetch(`${url}/v1/translate`, { method: 'POST', body: form });
       assert.equal(res.status, 200);

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up normgen on a fresh Debian machine (idempotent; fast when everything is present).
+#   bash scripts/setup.sh            npm dependencies (enough to serve the bundled models)
+#   bash scripts/setup.sh --trainer  also Debian's PyTorch, ONNX, pytest, the sample-photo libraries
+#                                    and the wallpaper photo packages (trainer, its tests, evaluation)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil python3-skimage
+  python3-sklearn python3-matplotlib python3-scipy
+  lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers)
+
+if [[ "${1:-}" == "--trainer" ]]; then
+  missing=()
+  for p in "${APT_TRAINER[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    echo "[setup] apt-get install ${missing[*]}"
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# npm ci when node_modules is missing or older than the lockfile. onnxruntime-node's install script
+# would download CUDA binaries; skip it (the CPU binaries ship inside the npm package).
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "[setup] npm ci"
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+fi
+echo "[setup] ok"

@@ -1,0 +1,59 @@
+"""ONNX export (opset 17, dynamic N/H/W, no training-only ops) and a few-step smoke run of the real
+training loop on the real wallpaper photos, with resume."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from trainer.export import OPSET, export_onnx
+from trainer.networks.translator import Translator
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_export_is_opset_17_with_dynamic_batch_height_width(tmp_path):
+    net = Translator(ngf=8, n_blocks=1).eval()
+    path = str(tmp_path / "m.onnx")
+    export_onnx(net, path)
+    m = onnx.load(path)
+    assert m.opset_import[0].version == OPSET == 17
+    dims = [d.dim_param for d in m.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == "batch" and dims[2] == "height" and dims[3] == "width"
+    ops = {n.op_type for n in m.graph.node}
+    assert "InstanceNormalization" in ops
+    assert not ops & {"RandomNormal", "RandomUniform", "Dropout"}
+
+
+def test_shipped_manifest_matches_its_onnx_file():
+    d = os.path.join(REPO, "models", "colorize-pono")
+    man = json.load(open(os.path.join(d, "manifest.json")))
+    from trainer.data.photos import sha256
+    assert sha256(os.path.join(d, man["onnx"]["file"])) == man["onnx"]["sha256"]
+    assert man["inputs"][0]["channels"] == 1 and man["outputs"][0]["channels"] == 3
+    for key in ("command", "steps", "seed", "git_commit", "wall_time_s", "data"):
+        assert key in man["training"]
+
+
+def _train(out, steps, *extra):
+    cmd = [sys.executable, "-m", "trainer", "train", "--out", str(out), "--steps", str(steps), "--ngf", "8",
+           "--n-blocks", "1", "--batch", "4", "--crop", "32", "--threads", "1", "--log-every", "2", "--ckpt-every", "2", *extra]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/backgrounds/mate/nature"), reason="wallpaper packages not installed")
+def test_smoke_training_progress_checkpoint_and_resume(tmp_path):
+    r = _train(tmp_path, 4)
+    assert r.returncode == 0, r.stderr
+    assert "[train] step 4/4" in r.stdout and "img/s" in r.stdout and "ETA" in r.stdout
+    ck = torch.load(tmp_path / "checkpoint.pt")
+    assert ck["step"] == 4
+    r2 = _train(tmp_path, 6, "--resume")
+    assert r2.returncode == 0, r2.stderr
+    assert "[resume] from step 4" in r2.stdout and "[train] step 6/6" in r2.stdout
+    summary = json.load(open(tmp_path / "summary.json"))
+    assert summary["steps"] == 6 and np.isfinite(summary["final"]["l1"])
