@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     e = sub.add_parser("evaluate", help="PSNR/SSIM on the held-out test photos")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
-    e.add_argument("--onnx", action="append", default=[], help="label=path/to/model.onnx (evaluated with onnxruntime if present)")
     e.add_argument("--short-side", type=int, default=256)
     e.add_argument("--json", help="write the metrics here")
+    e.add_argument("--figure", help="write a before/after PNG grid here")
 
     x = sub.add_parser("export", help="export ONNX + fixture + manifest")
     x.add_argument("checkpoint")

@@ -73,6 +73,27 @@ def evaluate(models: dict[str, torch.nn.Module], short_side: int = 256) -> dict:
     return out
 
 
+def figure(models: dict[str, torch.nn.Module], path: str, names=("chelsea", "china", "coffee"), short_side: int = 192) -> None:
+    """Save a PNG grid: one row per test photo; columns gray input, each model's output, the original."""
+    from PIL import Image, ImageDraw
+    rows = []
+    for name in names:
+        img = test_photos.load(name, short_side)
+        rows.append([gray_copy(img)] + [colorize(m, img) for m in models.values()] + [img])
+    labels = ["gray input"] + list(models) + ["original"]
+    h = max(r[0].shape[0] for r in rows)
+    w = max(r[0].shape[1] for r in rows)
+    pad, top = 4, 18
+    canvas = Image.new("RGB", (len(labels) * (w + pad) + pad, top + len(rows) * (h + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, label in enumerate(labels):
+        draw.text((pad + j * (w + pad) + 2, 3), label, fill="black")
+    for i, row in enumerate(rows):
+        for j, a in enumerate(row):
+            canvas.paste(Image.fromarray(a), (pad + j * (w + pad), top + i * (h + pad)))
+    canvas.save(path, optimize=True)
+
+
 def main(args: Namespace) -> int:
     """CLI: ``python3 -m trainer evaluate label=final.pt ... [--json out.json]``; prints a table."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -87,6 +108,8 @@ def main(args: Namespace) -> int:
         cells = "".join(f"{r['per_photo'][n]['psnr']:>7.2f}/{r['per_photo'][n]['ssim']:.3f}" for n in names)
         print(f"{label:<16}{cells}{r['mean']['psnr']:>7.2f}/{r['mean']['ssim']:.3f}")
     print("(cells: PSNR dB / SSIM)")
+    if args.figure:
+        figure(models, args.figure)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"short_side": args.short_side, "results": res}, f, indent=2)

@@ -67,17 +67,19 @@ def git_commit() -> str:
         return "unknown"
 
 
-def notice(train_photos: list[photos.PhotoFile]) -> str:
-    """NOTICE text: the model is derived from these photographs; their authors and licences."""
-    lines = ["normgen colorize-pono: a PONO-MS colorizer trained by the normgen project.",
+def notice(name: str, train_photos: list[photos.PhotoFile]) -> str:
+    """NOTICE text: the model is derived from these photographs; each one's author and licence, read
+    from the package's copyright file (or KDE's metadata.json)."""
+    lines = [f"normgen {name}: a PONO-MS colorizer trained by the normgen project.",
              "",
-             "The weights were trained on the following photographs from Debian packages. They are not",
-             "redistributed here; the model is derived from them. Attribution (CC-BY-SA and other licences",
-             "as stated in each package's copyright file):", ""]
+             "The weights were trained on the photographs below, from Debian packages. The photographs are",
+             "not redistributed here; the model is derived from them. Attribution:", ""]
     for p in train_photos:
-        lines.append(f"- {p.image_id}: by {p.author}; package {p.package} ({photos.LICENCES[p.package]}); file {p.path}")
-    lines += ["", "Lomiri wallpapers (lomiri-wallpapers-16.04 / -20.04): photographs by the named authors, licensed",
-              "CC-BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/).", ""]
+        pv = photos.provenance(p)
+        lines.append(f"- \"{p.image_id}\" by {pv['copyright']}, licence {pv['license']}; Debian package {p.package}, {p.path}")
+    lines += ["", "Licence texts: CC-BY-4.0 https://creativecommons.org/licenses/by/4.0/ ;",
+              "CC-BY-SA-3.0 https://creativecommons.org/licenses/by-sa/3.0/ ; CC-BY-SA-4.0 https://creativecommons.org/licenses/by-sa/4.0/ ;",
+              "GPL-2+ and LGPL-3 as in /usr/share/common-licenses on Debian.", ""]
     return "\n".join(lines)
 
 
@@ -120,11 +122,12 @@ def main(args: Namespace) -> int:
             "task": "grayscale -> colour, pairs derived from real photographs (input = BT.601 luma, uint8-rounded)",
             "loss": "L1" if a["gan_weight"] == 0 else f"L1 + {a['gan_weight']} x PatchGAN (LSGAN)",
             "data": {"packages": photos.PACKAGES,
-                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path)} for p in train_set],
+                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
+                                       **photos.provenance(p)} for p in train_set],
                      "validation_photos": [p.image_id for p in val_set],
                      "split": "by whole image id (all resolutions of one wallpaper on one side)",
                      "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips",
-                     "licences": photos.LICENCES},
+                     "licences": "per photo above, from each package's DEP-5 copyright file or KDE metadata.json"},
             "command": args.command or "/usr/bin/python3 -m trainer train " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("out", "steps", "ngf", "n_blocks", "threads", "seed")),
             "steps": ck["step"], "batch": a["batch"], "seed": a["seed"], "lr": a["lr"], "optimizer": "Adam(0.5, 0.999), linear decay over the second half",
@@ -135,13 +138,13 @@ def main(args: Namespace) -> int:
         },
         "metrics": metrics,
         "fixture": {"dir": "fixture", **fixture},
-        "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY-SA photographs; see NOTICE). Code: MIT.",
+        "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY(-SA), GPL/LGPL and CC0 photographs; see NOTICE). Code: MIT.",
     }
     with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(train_set))
+        f.write(notice(args.name, train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes, sha256 {manifest['onnx']['sha256'][:12]}…), "
           f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}, manifest written")
     return 0

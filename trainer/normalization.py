@@ -3,7 +3,7 @@
 * PONO  - Positional Normalization, Li et al. 2019, "Positional Normalization", eq. 2.
 * MS    - Moment Shortcut, same paper, section 3.1: ``MS(x) = gamma * F(x) + beta`` with
           ``gamma = sigma`` and ``beta = mu`` taken from an earlier PONO.
-* IN    - Instance Normalization, Ulyanov et al. 2016, eq. 2 of "Instance Normalization:
+* IN    - Instance Normalization, Ulyanov et al. 2016, eq. 3 of "Instance Normalization:
           The Missing Ingredient for Fast Stylization", applied at test time too.
 
 All tensors are float32 NCHW: B x C x H x W.
@@ -79,7 +79,7 @@ class MomentShortcut(nn.Module):
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
-    """Instance Normalization (IN, Ulyanov et al. 2016, eq. 2), kept at test time.
+    """Instance Normalization (IN, Ulyanov et al. 2016, eq. 3), kept at test time.
 
     Per sample and channel, normalizes over H x W with biased variance, eps 1e-5, and a learned
     per-channel affine. ``track_running_stats=False`` so train and test use the same statistics

@@ -11,8 +11,10 @@ with PIL's antialiasing Lanczos filter); a sample picks a scale at random (scale
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
+import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from PIL import Image
 
 PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers"]
 
-# (image id, package, licence, glob pattern(s)); photographs only, chosen by looking at each wallpaper.
+# Photographs only (abstract and rendered wallpapers left out), chosen by looking at each wallpaper.
 PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "OneStandsOut", "Path"]
 LOMIRI_1604_PHOTOS = ["Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace",
                       "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
@@ -33,12 +35,6 @@ LOMIRI_2004_PHOTOS = ["Kleiber_by_Lukas_Baubkus"]
 MATE_NATURE = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
                "TwoWings", "Wood", "YellowFlower"]
 
-LICENCES = {
-    "lomiri-wallpapers-16.04": "CC-BY-SA-3.0 (see /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
-    "lomiri-wallpapers-20.04": "CC-BY-SA-3.0 (see /usr/share/doc/lomiri-wallpapers-20.04/copyright)",
-    "mate-backgrounds": "GPL-2+ / CC-BY-SA (see /usr/share/doc/mate-backgrounds/copyright)",
-    "plasma-workspace-wallpapers": "LGPL-3 / CC-BY-SA-4.0 per wallpaper (see /usr/share/doc/plasma-workspace-wallpapers/copyright)",
-}
 
 # Held out for validation, by whole image id (never seen in training).
 VALIDATION_IDS = {"EveningGlow", "Dragonfly_by_Bolly", "LadyBird", "picosdeeuropa_by_Aitzol_Berasategi"}
@@ -53,7 +49,48 @@ class PhotoFile:
     image_id: str
     package: str
     path: str
-    author: str
+
+
+def _dep5(package: str) -> list[dict[str, str]]:
+    """Paragraphs of a Debian machine-readable copyright file (DEP-5), continuation lines joined."""
+    path = f"/usr/share/doc/{package}/copyright"
+    if not os.path.exists(path):
+        return []
+    paras, cur, key = [], {}, None
+    for line in open(path, encoding="utf-8", errors="replace"):
+        if not line.strip():
+            if cur:
+                paras.append(cur)
+            cur, key = {}, None
+        elif line[0] in " \t" and key:
+            cur[key] += "\n" + line.strip()
+        elif ":" in line:
+            key, _, val = line.partition(":")
+            cur[key] = val.strip()
+    if cur:
+        paras.append(cur)
+    return paras
+
+
+def provenance(photo: PhotoFile) -> dict[str, str]:
+    """Author and licence of one photo: KDE's per-wallpaper ``metadata.json`` for Plasma wallpapers,
+    else the last matching ``Files:`` paragraph of the package's DEP-5 copyright file.
+    Returns ``{"copyright", "license", "source"}`` (``"unknown"`` where nothing matched)."""
+    if photo.package == "plasma-workspace-wallpapers":
+        meta = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(photo.path))), "metadata.json")
+        if os.path.exists(meta):
+            kp = json.load(open(meta)).get("KPlugin", {})
+            authors = ", ".join(a.get("Name", "") for a in kp.get("Authors", []))
+            return {"copyright": authors or "KDE Visual Design Group", "license": kp.get("License", "unknown"),
+                    "source": meta}
+    found = {"copyright": "unknown", "license": "unknown", "source": f"/usr/share/doc/{photo.package}/copyright"}
+    for para in _dep5(photo.package):
+        patterns = para.get("Files", "").split()
+        if any(fnmatch.fnmatch(photo.path, "*/" + pat) or os.path.basename(pat) == os.path.basename(photo.path)
+               for pat in patterns if pat != "*") or "*" in patterns:
+            found = {**found, "copyright": para.get("Copyright", "unknown").replace("\n", "; "),
+                     "license": para.get("License", "unknown").split("\n")[0]}
+    return found
 
 
 def install(packages: list[str] | None = None) -> None:
@@ -83,16 +120,16 @@ def index() -> list[PhotoFile]:
     for name in PLASMA_PHOTOS:
         files = glob.glob(f"/usr/share/wallpapers/{name}/contents/images/*")
         if files:
-            out.append(PhotoFile(name, "plasma-workspace-wallpapers", _largest(files), "KDE Plasma wallpaper authors"))
+            out.append(PhotoFile(name, "plasma-workspace-wallpapers", _largest(files)))
     for pkg, names in (("lomiri-wallpapers-16.04", LOMIRI_1604_PHOTOS), ("lomiri-wallpapers-20.04", LOMIRI_2004_PHOTOS)):
         for name in names:
             f = f"/usr/share/backgrounds/{name}.jpg"
             if os.path.exists(f):
-                out.append(PhotoFile(name, pkg, f, name.split("_by_")[-1].replace("_", " ").strip()))
+                out.append(PhotoFile(name, pkg, f))
     for name in MATE_NATURE:
         f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
         if os.path.exists(f):
-            out.append(PhotoFile(name, "mate-backgrounds", f, "MATE desktop artwork contributors"))
+            out.append(PhotoFile(name, "mate-backgrounds", f))
     if not out:
         raise FileNotFoundError("no wallpaper photographs found; run: /usr/bin/python3 -m trainer data")
     return sorted(out, key=lambda p: p.image_id)
