@@ -103,6 +103,9 @@ describe('POST /v1/translate', () => {
     assert.equal(doc.max_pixels, 600 * 600);
     assertProblem(await translate({ image: { data: gray } }, { output_format: 'bmp' }), 422);
     assertProblem(await translate({ image: { data: gray }, mask: { data: gray } }), 422); // unknown field
+    const whole = multipart({ image: { data: gray } });
+    const cut = await app.inject({ method: 'POST', url: '/v1/translate', payload: whole.payload.subarray(0, 5000), headers: whole.headers });
+    assertProblem(cut, 400); // truncated multipart body
     const json = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: 'x' } });
     assertProblem(json, 415); // not multipart
     assertProblem(await app.inject({ method: 'GET', url: '/v1/nothing' }), 404);
