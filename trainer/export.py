@@ -83,6 +83,23 @@ def notice(name: str, train_photos: list[photos.PhotoFile]) -> str:
     return "\n".join(lines)
 
 
+def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
+    """Manifest ``metrics`` from ``evaluate --json`` output: mean PSNR/SSIM of every row, whether the
+    shipped row beats each baseline on both, and the per-photo table."""
+    res = ev["results"]
+    out = {"test_set": f"{', '.join(test_photos.NAMES)}; short side {ev['short_side']} px; input BT.601 luma (uint8)",
+           "shipped": shipped,
+           "psnr_db": {k: v["mean"]["psnr"] for k, v in res.items()},
+           "ssim": {k: v["mean"]["ssim"] for k, v in res.items()},
+           "ssim_definition": "Gaussian window sigma 1.5, data range 255, mean over RGB",
+           "per_photo": {k: v["per_photo"] for k, v in res.items()}}
+    if shipped in res:
+        me = res[shipped]["mean"]
+        out["beats"] = {k: bool(me["psnr"] > v["mean"]["psnr"] and me["ssim"] > v["mean"]["ssim"])
+                        for k, v in res.items() if k != shipped}
+    return out
+
+
 def main(args: Namespace) -> int:
     """CLI: ``python3 -m trainer export runs/x/final.pt --out-dir models/colorize-pono --metrics m.json``."""
     ck = torch.load(args.checkpoint, map_location="cpu")
@@ -94,7 +111,7 @@ def main(args: Namespace) -> int:
     all_photos = photos.index()
     train_set, val_set = photos.split(all_photos)
     a = ck["args"]
-    metrics = json.load(open(args.metrics)) if args.metrics else {}
+    metrics = summarize_metrics(json.load(open(args.metrics))) if args.metrics else {}
     run_dir = os.path.dirname(args.checkpoint)
     summary_path = os.path.join(run_dir, "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
