@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("data", help="install the wallpaper packages and list the photos")
 
     t = sub.add_parser("train", help="train the colorizer")
-    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, final.pt, summary.json)")
+    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, best.pt, final.pt, summary.json)")
     t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--crop", type=int, default=64)
@@ -31,10 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="IN-only ablation")
     t.add_argument("--gan-weight", type=float, default=0.0, help="PatchGAN term weight (0 = L1 alone)")
     t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for validation/export")
+    t.add_argument("--val-crops", type=int, default=96, help="fixed validation crops from the held-out photos")
+    t.add_argument("--val-crop", type=int, default=96, help="validation crop size in px")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads (default: cores)")
-    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--log-every", type=int, default=100, help="progress + validation every N steps")
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--resume", action="store_true")
 
