@@ -2,13 +2,13 @@
 # Set up normgen on a fresh Debian machine (idempotent; fast when everything is present).
 #   bash scripts/setup.sh            npm dependencies (enough to serve the bundled models)
 #   bash scripts/setup.sh --trainer  also Debian's PyTorch, ONNX, pytest, the sample-photo libraries
-#                                    and the wallpaper photo packages (trainer, its tests, evaluation)
+#                                    the wallpaper and OpenCV sample-photo packages (trainer, its tests, evaluation)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil python3-skimage
   python3-sklearn python3-matplotlib python3-scipy
-  lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers)
+  lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc)
 
 if [[ "${1:-}" == "--trainer" ]]; then
   missing=()

@@ -1,4 +1,5 @@
-"""Real photographs from Debian wallpaper packages: install, index, split by image, random crops.
+"""Real photographs from Debian packages (wallpapers and OpenCV's sample photos): install, index,
+split by image, random crops.
 
 Only the photographs are used (abstract/rendered wallpapers are left out); the list is explicit
 below. Several files of one wallpaper (e.g. KDE's per-resolution copies) form one *image id* and
@@ -6,7 +7,7 @@ stay on one side of the train/validation split. Nothing here is committed: the f
 ``/usr/share`` after ``apt-get install`` (see :func:`install`).
 
 Crops: an image is held in memory at several scales (short side 160, 256, 384 and 512 px, resized
-with PIL's antialiasing Lanczos filter); a sample picks a scale at random (scale jitter), a random
+with PIL's antialiasing Lanczos filter, never upsampled: a small photo has fewer scales); a sample picks a scale at random (scale jitter), a random
 ``crop x crop`` window and a random horizontal flip. Output is uint8 RGB; see :class:`PhotoCrops`.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers"]
+PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
+            "opencv-doc"]
 
 # Photographs only (abstract and rendered wallpapers left out), chosen by looking at each wallpaper.
 PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "OneStandsOut", "Path"]
@@ -32,12 +34,19 @@ LOMIRI_1604_PHOTOS = ["Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Pictu
                       "friends_by_Aitzol_Berasategi", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
                       "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi"]
 LOMIRI_2004_PHOTOS = ["Kleiber_by_Lukas_Baubkus"]
+# OpenCV's sample photographs (opencv-doc): people, animals, food, buildings, objects; one file per scene
+# (aero1 not aero3, aloeL not aloeR, leuvenA not leuvenB, rubberwhale1 not 2, ela_original not ela_modified).
+OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
+OPENCV_PHOTOS = ["aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "board.jpg", "building.jpg", "butterfly.jpg",
+                 "chicky_512.png", "ela_original.jpg", "fruits.jpg", "home.jpg", "leuvenA.jpg", "messi5.jpg",
+                 "orange.jpg", "rubberwhale1.png", "squirrel_cls.jpg", "stuff.jpg"]
 MATE_NATURE = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
                "TwoWings", "Wood", "YellowFlower"]
 
 
 # Held out for validation, by whole image id (never seen in training).
-VALIDATION_IDS = {"EveningGlow", "Dragonfly_by_Bolly", "LadyBird", "picosdeeuropa_by_Aitzol_Berasategi"}
+VALIDATION_IDS = {"EveningGlow", "Dragonfly_by_Bolly", "LadyBird", "picosdeeuropa_by_Aitzol_Berasategi",
+                  "opencv-building", "opencv-squirrel_cls"}
 
 SCALES = (160, 256, 384, 512)
 
@@ -84,10 +93,16 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
             return {"copyright": authors or "KDE Visual Design Group", "license": kp.get("License", "unknown"),
                     "source": meta}
     found = {"copyright": "unknown", "license": "unknown", "source": f"/usr/share/doc/{photo.package}/copyright"}
+    # OpenCV's installed examples/data/X is samples/data/X in its source tree, which DEP-5 patterns name.
+    source_path = "samples/data/" + os.path.basename(photo.path) if photo.package == "opencv-doc" else None
     for para in _dep5(photo.package):
         patterns = para.get("Files", "").split()
-        if any(fnmatch.fnmatch(photo.path, "*/" + pat) or os.path.basename(pat) == os.path.basename(photo.path)
-               for pat in patterns if pat != "*") or "*" in patterns:
+        if source_path is not None:
+            hit = any(fnmatch.fnmatch(source_path, pat) for pat in patterns)
+        else:
+            hit = "*" in patterns or any(fnmatch.fnmatch(photo.path, "*/" + pat) or
+                                         os.path.basename(pat) == os.path.basename(photo.path) for pat in patterns)
+        if hit:
             found = {**found, "copyright": para.get("Copyright", "unknown").replace("\n", "; "),
                      "license": para.get("License", "unknown").split("\n")[0]}
     return found
@@ -130,6 +145,10 @@ def index() -> list[PhotoFile]:
         f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
         if os.path.exists(f):
             out.append(PhotoFile(name, "mate-backgrounds", f))
+    for name in OPENCV_PHOTOS:
+        f = os.path.join(OPENCV_DATA, name)
+        if os.path.exists(f):
+            out.append(PhotoFile("opencv-" + os.path.splitext(name)[0], "opencv-doc", f))
     if not out:
         raise FileNotFoundError("no wallpaper photographs found; run: /usr/bin/python3 -m trainer data")
     return sorted(out, key=lambda p: p.image_id)
@@ -152,12 +171,13 @@ def sha256(path: str) -> str:
 
 
 def load_rgb(path: str, short_side: int | None = None) -> np.ndarray:
-    """Decode a photo to H x W x 3 uint8 RGB; optionally resize (Lanczos) so its short side is ``short_side``."""
+    """Decode a photo to H x W x 3 uint8 RGB; optionally resize (Lanczos) so its short side is ``short_side``.
+    A photo whose short side is already at most ``short_side`` keeps its size (never upsampled)."""
     im = Image.open(path)
     if short_side is not None:
         im.draft("RGB", (short_side * 2, short_side * 2))
     im = im.convert("RGB")
-    if short_side is not None:
+    if short_side is not None and min(im.size) > short_side:
         s = short_side / min(im.size)
         im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
     return np.asarray(im)
@@ -176,8 +196,14 @@ class PhotoCrops:
 
     def __init__(self, photos: list[PhotoFile], crop: int = 64, scales: tuple[int, ...] = SCALES, seed: int = 0) -> None:
         self.crop = crop
-        self.pyramid = [torch.from_numpy(load_rgb(p.path, s).copy()).permute(2, 0, 1).contiguous()
-                        for p in photos for s in scales]
+        self.pyramid = []
+        for p in photos:
+            native = min(Image.open(p.path).size)
+            for s in scales:  # scales above the photo's own size collapse to one native-size copy
+                if s <= native or s == min(x for x in scales if x >= native or x == max(scales)):
+                    img = torch.from_numpy(load_rgb(p.path, max(s, crop)).copy()).permute(2, 0, 1).contiguous()
+                    if min(img.shape[1:]) >= crop:
+                        self.pyramid.append(img)
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int) -> torch.Tensor:
