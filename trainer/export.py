@@ -8,7 +8,7 @@ the manifest and the NOTICE, into ``models/<name>/``.
   crops) and PyTorch's output for it. ``test/parity.test.ts`` checks onnxruntime-node against it.
 * ``manifest.json``: see ``src/models/manifest.ts``; sha256 of the ONNX file, I/O spec, training
   provenance (data, command, steps, seed, git commit, wall time, device) and metrics.
-* ``NOTICE``: attribution of the training photographs (the Lomiri photos are CC-BY-SA).
+* ``NOTICE``: attribution of every training photograph (author and licence from its package).
 """
 from __future__ import annotations
 

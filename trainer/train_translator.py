@@ -12,7 +12,7 @@ is kept beside the raw weights; validation and export use the EMA weights.
 Validation and early stopping: every ``--log-every`` steps the EMA generator is scored (L1 and PSNR)
 on a fixed set of ``--val-crops`` crops of ``--val-crop`` px from the held-out validation photos
 (never trained on; split by image id). ``<out>/best.pt`` keeps the EMA weights with the lowest
-validation L1 so far: with 28 training photos the network starts to memorize their colours after a
+validation L1 so far: with a few dozen training photos the network starts to memorize their colours after a
 few thousand steps, and this held-out selection stops it there. The test photos play no part.
 
 Progress lines: step, losses, validation L1/PSNR, images/s and ETA. Checkpoints

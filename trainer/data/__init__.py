@@ -1,1 +1,1 @@
-"""Training and test data: ``photos`` (Debian wallpaper photographs), ``test_photos`` (held-out photos)."""
+"""Training and test data: ``photos`` (photographs from Debian wallpaper and OpenCV sample packages), ``test_photos`` (held-out photos)."""

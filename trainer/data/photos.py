@@ -150,7 +150,7 @@ def index() -> list[PhotoFile]:
         if os.path.exists(f):
             out.append(PhotoFile("opencv-" + os.path.splitext(name)[0], "opencv-doc", f))
     if not out:
-        raise FileNotFoundError("no wallpaper photographs found; run: /usr/bin/python3 -m trainer data")
+        raise FileNotFoundError("no training photographs found; run: /usr/bin/python3 -m trainer data")
     return sorted(out, key=lambda p: p.image_id)
 
 
