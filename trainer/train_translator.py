@@ -13,7 +13,7 @@ Validation and early stopping: every ``--log-every`` steps the EMA generator is 
 on a fixed set of ``--val-crops`` crops of ``--val-crop`` px from the held-out validation photos
 (never trained on; split by image id). ``<out>/best.pt`` keeps the EMA weights with the lowest
 validation L1 so far: with a few dozen training photos the network starts to memorize their colours after a
-few thousand steps, and this held-out selection stops it there. The test photos play no part.
+few hundred steps, and this held-out selection stops it there. The test photos play no part.
 
 Progress lines: step, losses, validation L1/PSNR, images/s and ETA. Checkpoints
 (``<out>/checkpoint.pt``: model, EMA, optimizers, step, RNG states, best so far) every
