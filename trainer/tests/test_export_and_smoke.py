@@ -47,13 +47,15 @@ def _train(out, steps, *extra):
 
 @pytest.mark.skipif(not os.path.exists("/usr/share/backgrounds/mate/nature"), reason="wallpaper packages not installed")
 def test_smoke_training_progress_checkpoint_and_resume(tmp_path):
-    r = _train(tmp_path, 4)
+    r = _train(tmp_path, 4, "--gan-weight", "0.01")  # the pix2pix PatchGAN path too
     assert r.returncode == 0, r.stderr
     assert "[train] step 4/4" in r.stdout and "img/s" in r.stdout and "ETA" in r.stdout
     ck = torch.load(tmp_path / "checkpoint.pt")
     assert ck["step"] == 4
-    r2 = _train(tmp_path, 6, "--resume")
+    assert ck["disc"] is not None
+    r2 = _train(tmp_path, 6, "--resume", "--gan-weight", "0.01")
     assert r2.returncode == 0, r2.stderr
     assert "[resume] from step 4" in r2.stdout and "[train] step 6/6" in r2.stdout
     summary = json.load(open(tmp_path / "summary.json"))
-    assert summary["steps"] == 6 and np.isfinite(summary["final"]["l1"])
+    assert summary["steps"] == 6 and np.isfinite(summary["final"]["l1"]) and summary["final"]["d"] > 0
+    assert (tmp_path / "best.pt").exists() and summary["best"]["step"] > 0
