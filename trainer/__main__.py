@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--version", default="1.0.0")
     x.add_argument("--metrics", help="metrics JSON from `evaluate`")
     x.add_argument("--command", help="the exact training command, for the manifest")
+    x.add_argument("--loss-comparison", help="evaluate --json of the L1 vs L1+PatchGAN runs, for the manifest")
+    x.add_argument("--loss-runs", nargs="*", default=[], help="label=run_dir pairs of those runs (their best val L1)")
     x.add_argument("--fixture-dir", help="where the parity fixture goes (default: <out-dir>/fixture)")
 
     args = p.parse_args(argv)

@@ -112,6 +112,16 @@ def main(args: Namespace) -> int:
     train_set, val_set = photos.split(all_photos)
     a = ck["args"]
     metrics = summarize_metrics(json.load(open(args.metrics))) if args.metrics else {}
+    if args.loss_comparison:
+        lc = json.load(open(args.loss_comparison))["results"]
+        metrics["loss_comparison"] = {
+            "setup": "same PONO-MS network, data, 2500-step budget, seed and early stopping; L1 alone vs "
+                     "L1 + 0.01 x PatchGAN (pix2pix's lambda_L1 = 100 : lambda_GAN = 1)",
+            "psnr_db": {k: v["mean"]["psnr"] for k, v in lc.items()},
+            "ssim": {k: v["mean"]["ssim"] for k, v in lc.items()},
+            "best_val_l1": {k: json.load(open(os.path.join(d, "summary.json")))["best"]["val_l1"]
+                            for k, d in (x.split("=", 1) for x in args.loss_runs)},
+            "chosen": "L1 alone (better validation L1, and better PSNR and SSIM on the test photos)"}
     run_dir = os.path.dirname(args.checkpoint)
     summary_path = os.path.join(run_dir, "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
