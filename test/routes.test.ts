@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { buildReadyApp, grayPhoto, repoRoot } from './helper.js';
+import { buildReadyApp, grayPhoto, multipart, repoRoot } from './helper.js';
 
 let app: FastifyInstance;
 before(async () => { app = await buildReadyApp(); });
@@ -62,7 +62,7 @@ describe('models and health', () => {
       const r = await broken.inject('/readyz');
       assert.equal(r.statusCode, 503);
       assert.deepEqual(r.json().models, { 'colorize-pono': 'failed' });
-      const { payload, headers } = (await import('./helper.js')).multipart({ image: { data: await grayPhoto() } });
+      const { payload, headers } = multipart({ image: { data: await grayPhoto() } });
       const t = await broken.inject({ method: 'POST', url: '/v1/translate', payload, headers });
       assert.equal(t.statusCode, 503);
       assert.match(t.json().detail, /sha256 mismatch/);
