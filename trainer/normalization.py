@@ -86,3 +86,85 @@ def instance_norm(channels: int) -> nn.InstanceNorm2d:
     (the paper's point: IN is applied at test time as well). Input/output B x C x H x W.
     """
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False, eps=1e-5)
+
+
+class AttentiveNormalization(nn.Module):
+    """Attentive Normalization (AN, Wang et al. 2020, "Attentive Normalization for Conditional Image
+    Generation", section 3): a learned soft semantic layout plus regional instance normalization.
+
+    * Semantic entities: a 1x1 conv with ``n`` filters (no bias), ``f(X)``: B x n x H x W; its weight
+      ``W`` (n x C) is the matrix of the orthogonality loss, eq. 1 (:func:`orthogonality_loss`).
+    * Self-sampling branch (training only): ``k(X)`` (1x1 conv, then ``pool`` x ``pool`` max-pooling) and
+      ``q(X)`` (1x1 conv), both B x C_k x ...; ``n`` positions of the pooled ``k(X)`` are drawn uniformly and
+      ``F[b, i, j] = k(X)_i^T q(X)_j`` (eq. 2): B x n x H x W.
+    * ``S_raw = t * F + f(X)`` with ``t`` (1 x n x 1 x 1) learnable, initialised to 0.1 (eq. 3).
+    * Soft layout ``S = softmax(tau * S_raw)`` over the n entities (eq. 4): B x n x H x W, sums to 1 per pixel.
+    * Regional normalization (eq. 5): per sample, region i and channel c, the S_i-weighted mean ``mu`` and
+      standard deviation ``sigma`` of X (B x n x C); ``X_bar = sum_i ((X - mu_i) / sigma_i * beta_i + alpha_i) * S_i``
+      with ``beta_i`` (init 1) and ``alpha_i`` (init 0) learnable per region and channel (n x C).
+      eps sits inside the square root, as in IN, so that with one entity this is exactly IN (the paper
+      writes ``sigma + eps``).
+    * Output ``AN(X) = rho * X_bar + X`` with ``rho`` learnable, initialised to 0 (eq. 6).
+
+    At inference (``eval()``) the self-sampling branch is off (t = 0, section 4), so the module, and the
+    exported ONNX graph, are deterministic. The sums are computed as batched matmuls, never as a
+    B x n x C x H x W tensor: cost O(B n C H W) time and O(B C H W + B n H W) memory.
+
+    Args:
+        channels: C. n: number of semantic entities (16 in the paper). key_channels: C_k of k and q
+        (default max(C // 8, 1)). tau: softmax temperature (0.1). pool: max-pool size of k(X) (2). eps: 1e-5.
+    forward(x): B x C x H x W float -> B x C x H x W.
+    Raises ValueError if x is not 4-D with C channels.
+    """
+
+    def __init__(self, channels: int, n: int = 16, key_channels: int | None = None, tau: float = 0.1,
+                 pool: int = 2, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.channels, self.n, self.tau, self.pool, self.eps = channels, n, tau, pool, eps
+        ck = key_channels or max(channels // 8, 1)
+        self.entities = nn.Conv2d(channels, n, 1, bias=False)
+        self.key = nn.Conv2d(channels, ck, 1)
+        self.query = nn.Conv2d(channels, ck, 1)
+        self.t = nn.Parameter(torch.full((1, n, 1, 1), 0.1))
+        self.beta = nn.Parameter(torch.ones(n, channels))
+        self.alpha = nn.Parameter(torch.zeros(n, channels))
+        self.rho = nn.Parameter(torch.zeros(1))
+
+    def semantic_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft semantic layout S (eqs. 2-4): B x n x H x W, softmax over n. Self-sampling only in training."""
+        s_raw = self.entities(x)
+        if self.training:
+            k = nn.functional.max_pool2d(self.key(x), self.pool, ceil_mode=True).flatten(2)  # B x Ck x h'w'
+            idx = torch.randint(k.shape[-1], (self.n,), device=x.device)
+            activation = torch.einsum("bci,bchw->bihw", k[:, :, idx], self.query(x))  # F, eq. 2
+            s_raw = self.t * activation + s_raw  # eq. 3
+        return torch.softmax(self.tau * s_raw, dim=1)  # eq. 4
+
+    def regional_norm(self, x: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+        """Regional instance normalization (eq. 5). x: B x C x H x W, layout: B x n x H x W -> B x C x H x W."""
+        b, c, h, w = x.shape
+        s = layout.flatten(2)  # B x n x HW
+        xf = x.flatten(2)  # B x C x HW
+        mass = s.sum(-1, keepdim=True).clamp_min(1e-12)  # B x n x 1
+        mu = torch.bmm(s, xf.transpose(1, 2)) / mass  # B x n x C
+        ex2 = torch.bmm(s, (xf * xf).transpose(1, 2)) / mass
+        sigma = torch.sqrt((ex2 - mu * mu).clamp_min(0.0) + self.eps)
+        scale = self.beta / sigma  # B x n x C:  beta_i / sigma_i
+        shift = self.alpha - mu * scale  # alpha_i - mu_i beta_i / sigma_i
+        # sum_i S_i (x * scale_i + shift_i) = x * (S^T scale) + S^T shift
+        a = torch.bmm(scale.transpose(1, 2), s)  # B x C x HW
+        d = torch.bmm(shift.transpose(1, 2), s)
+        return (xf * a + d).view(b, c, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"AN expects B x {self.channels} x H x W, got {tuple(x.shape)}")
+        return self.rho * self.regional_norm(x, self.semantic_layout(x)) + x  # eq. 6
+
+
+def orthogonality_loss(an: AttentiveNormalization, lambda_o: float = 1.0) -> torch.Tensor:
+    """Orthogonality regularizer of AN's semantic entities (Wang et al. 2020, eq. 1):
+    ``lambda_o * ||W W^T - I||_F^2`` with W the n x C entity filter matrix. Returns a scalar tensor >= 0."""
+    w = an.entities.weight.flatten(1)  # n x C
+    eye = torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
+    return lambda_o * ((w @ w.t() - eye) ** 2).sum()
