@@ -82,3 +82,17 @@ def test_orthogonality_loss():
     with torch.no_grad():
         an.entities.weight.copy_(torch.eye(16)[:4].view(4, 16, 1, 1))
     assert orthogonality_loss(an, 1e-4).item() == 0.0
+
+
+def test_cost_benchmark_runs_and_marks_oom(tmp_path):
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "trainer.bench_an", "--sizes", "16", "512", "--repeats", "1",
+                          "--threads", "1", "--max-gib", "8", "--json", str(tmp_path / "b.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = json.load(open(tmp_path / "b.json"))
+    assert rows["AN@16"]["status"] == "ok" and rows["SA@16"]["status"] == "ok" and rows["AN@16"]["ms"] > 0
+    assert rows["SA@512"]["status"].startswith("OOM")
+    assert "SA/AN time" in out.stdout
