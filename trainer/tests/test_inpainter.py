@@ -1,0 +1,47 @@
+"""The two-stage inpainter (AN and IN variants) and the random masks."""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from trainer.data.masks import random_mask
+from trainer.networks.inpainter import Inpainter
+
+
+def test_masks_cover_10_to_50_percent_and_are_seeded():
+    covers = []
+    for seed in range(20):
+        m = random_mask(64, 96, np.random.default_rng(seed))
+        assert m.shape == (64, 96) and set(np.unique(m)) <= {0, 1}
+        covers.append(m.mean())
+    assert min(covers) >= 0.1 and max(covers) <= 0.5
+    assert np.array_equal(random_mask(64, 64, np.random.default_rng(7)), random_mask(64, 64, np.random.default_rng(7)))
+
+
+@pytest.mark.parametrize("norm", ["an", "in"])
+def test_known_pixels_are_exact_and_shapes_match(norm):
+    torch.manual_seed(0)
+    net = Inpainter(width=8, norm=norm, n=4).eval()
+    x = torch.rand(2, 3, 32, 40) * 2 - 1
+    m = torch.from_numpy(np.stack([random_mask(32, 40, np.random.default_rng(s)) for s in (1, 2)])).float()[:, None]
+    coarse, out = net(x, m)
+    assert coarse.shape == out.shape == (2, 3, 32, 40)
+    keep = (m == 0).expand_as(x)
+    assert torch.equal(out[keep], x[keep])
+    assert (out[~keep] != x[~keep]).any()
+
+
+def test_an_variant_has_an_and_exports_without_random_ops(tmp_path):
+    net = Inpainter(width=8, norm="an", n=4).eval()
+    assert len(net.an_layers()) == 1 and not Inpainter(width=8, norm="in").an_layers()
+    path = str(tmp_path / "inpaint.onnx")
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)), path, opset_version=17,
+                      input_names=["image", "mask"], output_names=["coarse", "image_out"],
+                      dynamic_axes={"image": {0: "b", 2: "h", 3: "w"}, "mask": {0: "b", 2: "h", 3: "w"}})
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert not {op for op in ops if "Random" in op or op in ("Multinomial", "Bernoulli")}
+
+
+def test_size_multiple_enforced():
+    with pytest.raises(ValueError):
+        Inpainter(width=8)(torch.zeros(1, 3, 30, 32), torch.zeros(1, 1, 30, 32))
