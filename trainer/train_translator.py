@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import time
 from argparse import Namespace
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import rgb_to_luma
+from .loop import ema_update, lr_at as _lr_at, psnr
 from .data import photos
 from .networks.patchgan import PatchGAN
 from .networks.translator import Translator
@@ -52,12 +52,6 @@ def to_pair(rgb_u8: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, t
     y = rgb_u8.to(device).float() / 127.5 - 1.0
     luma_u8 = torch.round((rgb_to_luma(y) + 1.0) * 127.5).clamp(0, 255)
     return luma_u8 / 127.5 - 1.0, y
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two tensors in [-1, 1] (peak-to-peak 2)."""
-    mse = F.mse_loss(a, b).item()
-    return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
 
 
 def train(args: Namespace) -> dict:
@@ -94,8 +88,7 @@ def train(args: Namespace) -> dict:
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
 
     def lr_at(step: int) -> float:
-        half = args.steps // 2
-        return args.lr if step < half else args.lr * max(0.0, (args.steps - step) / max(1, args.steps - half))
+        return _lr_at(step, args.steps, args.lr)
 
     start, elapsed_before = 0, 0.0
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
@@ -148,10 +141,7 @@ def train(args: Namespace) -> dict:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        with torch.no_grad():
-            decay = min(args.ema, (1.0 + step) / (10.0 + step))  # warm-up: early EMA follows the model
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1.0 - decay)
+        ema_update(ema, model, step, args.ema)
         n_last += args.batch
 
         done = step + 1
