@@ -3,6 +3,7 @@
 Commands:
   data       install the Debian wallpaper packages and print the photo index
   train      train the colorization translator (PONO-MS, or ``--no-pono-ms`` for the ablation)
+  train-inpaint  train the two-stage inpainter (``--norm an`` or ``--norm in``)
   evaluate   PSNR/SSIM on the held-out test photos (model(s) vs the gray-copy baseline)
   export     ONNX (opset 17, dynamic batch/height/width) + parity fixture + manifest
 """
@@ -41,6 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--resume", action="store_true")
 
+    ti = sub.add_parser("train-inpaint", help="train the inpainter (AN or IN in the refine stage)")
+    ti.add_argument("--out", required=True)
+    ti.add_argument("--norm", choices=["an", "in"], default="an")
+    ti.add_argument("--steps", type=int, default=3000)
+    ti.add_argument("--batch", type=int, default=16)
+    ti.add_argument("--crop", type=int, default=64)
+    ti.add_argument("--width", type=int, default=24)
+    ti.add_argument("--entities", type=int, default=16, help="AN's n")
+    ti.add_argument("--lambda-o", type=float, default=1e-4, help="orthogonality loss weight (eq. 1)")
+    ti.add_argument("--lr", type=float, default=1e-4)
+    ti.add_argument("--ema", type=float, default=0.999)
+    ti.add_argument("--val-crops", type=int, default=64)
+    ti.add_argument("--seed", type=int, default=0)
+    ti.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ti.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ti.add_argument("--log-every", type=int, default=100)
+    ti.add_argument("--ckpt-every", type=int, default=250)
+    ti.add_argument("--resume", action="store_true")
+
     e = sub.add_parser("evaluate", help="PSNR/SSIM on the held-out test photos")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
     e.add_argument("--short-side", type=int, default=256)
@@ -74,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         from .train_translator import train
         train(args)
+        return 0
+    if args.cmd == "train-inpaint":
+        from .train_inpainter import train as train_inpaint
+        train_inpaint(args)
         return 0
     if args.cmd == "evaluate":
         from .evaluate import main as evaluate_main

@@ -45,3 +45,28 @@ def test_an_variant_has_an_and_exports_without_random_ops(tmp_path):
 def test_size_multiple_enforced():
     with pytest.raises(ValueError):
         Inpainter(width=8)(torch.zeros(1, 3, 30, 32), torch.zeros(1, 1, 30, 32))
+
+
+def test_smoke_training_with_resume(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    if not os.path.exists("/usr/share/backgrounds/mate/nature"):
+        pytest.skip("photo packages not installed")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def run(steps, *extra):
+        cmd = [sys.executable, "-m", "trainer", "train-inpaint", "--out", str(tmp_path), "--steps", str(steps), "--width", "8",
+               "--entities", "4", "--batch", "4", "--crop", "32", "--val-crops", "4", "--threads", "1",
+               "--log-every", "2", "--ckpt-every", "2", *extra]
+        return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+
+    r = run(4)
+    assert r.returncode == 0, r.stderr
+    assert "[train] step 4/4" in r.stdout and "ortho" in r.stdout and "ETA" in r.stdout
+    r2 = run(6, "--resume")
+    assert r2.returncode == 0, r2.stderr
+    assert "[resume] from step 4" in r2.stdout
+    s = json.load(open(tmp_path / "summary.json"))
+    assert s["steps"] == 6 and s["best"]["step"] > 0 and (tmp_path / "best.pt").exists()

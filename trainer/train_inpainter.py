@@ -1,0 +1,113 @@
+"""Training loop for the inpainter (issue 3): random photo crops, random 10-50 % masks.
+
+Loss: ``L1(coarse, y) + L1(out, y)`` over all pixels (the composited ``out`` differs from ``y`` only in
+the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
+variant). Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of
+fixed held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
+``train_translator``. Progress lines: step, losses, validation, images/s, ETA.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from argparse import Namespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import photos
+from .data.masks import random_mask
+from .loop import ema_update, lr_at, psnr
+from .networks.inpainter import Inpainter
+from .normalization import orthogonality_loss
+
+
+def build_model(a: Namespace | dict) -> Inpainter:
+    """Inpainter from saved hyper-parameters (``width``, ``norm``, ``entities``)."""
+    a = a if isinstance(a, dict) else vars(a)
+    return Inpainter(width=a["width"], norm=a["norm"], n=a["entities"])
+
+
+def masks_for(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """n random masks as float32 n x 1 x size x size (1 = hole)."""
+    return torch.from_numpy(np.stack([random_mask(size, size, rng) for _ in range(n)])).float()[:, None]
+
+
+def train(args: Namespace) -> dict:
+    """Run (or resume) one inpainter training job; returns the summary (also ``<out>/summary.json``)."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    train_set, val_set = photos.split(photos.index())
+    crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed)
+    mask_rng = np.random.default_rng(args.seed + 1)
+    vy = photos.PhotoCrops(val_set, crop=args.crop, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
+    vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321)).to(device)
+    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos; {args.val_crops} validation crops", flush=True)
+
+    model = build_model(args).to(device)
+    ema = copy.deepcopy(model).eval()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    best = {"val_l1_hole": float("inf"), "step": 0}
+    start, elapsed_before = 0, 0.0
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
+        crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
+        print(f"[resume] from step {start}", flush=True)
+
+    t0 = time.time()
+    t_last, n_last = t0, 0
+    final = None
+    for step in range(start, args.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr)
+        y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
+        m = masks_for(args.batch, args.crop, mask_rng).to(device)
+        coarse, out = model(y, m)
+        loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
+        loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
+        opt.zero_grad(set_to_none=True)
+        (loss_rec + loss_o).backward()
+        opt.step()
+        ema_update(ema, model, step, args.ema)
+        n_last += args.batch
+        done = step + 1
+        if done % args.log_every == 0 or done == args.steps:
+            with torch.no_grad():
+                _, vo = ema(vy, vm)
+            hole = vm.expand_as(vy) > 0
+            val_l1 = (vo - vy).abs()[hole].mean().item()
+            now = time.time()
+            ips = n_last / (now - t_last)
+            elapsed = elapsed_before + now - t0
+            if val_l1 < best["val_l1_hole"]:
+                best = {"val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3), "step": done}
+                torch.save({"model": ema.state_dict(), "args": vars(args), "step": done, "best": best, "elapsed_s": elapsed},
+                           os.path.join(args.out, "best.pt"))
+            final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5),
+                     "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3)}
+            print(f"[train] step {done}/{args.steps} rec {final['rec']:.4f} ortho {final['ortho']:.4f} "
+                  f"val_l1_hole {val_l1:.4f} val_psnr {final['val_psnr']:.2f}dB (best {best['val_l1_hole']:.4f} @ {best['step']}) "
+                  f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
+                  flush=True)
+            t_last, n_last = now, 0
+        if done % args.ckpt_every == 0 or done == args.steps:
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(), "step": done, "best": best,
+                        "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
+            os.replace(ckpt_path + ".tmp", ckpt_path)
+    wall = elapsed_before + time.time() - t0
+    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, "args": vars(args)}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"[done] {args.steps} steps in {wall / 60:.1f} min; best val_l1_hole {best['val_l1_hole']} at step {best['step']}", flush=True)
+    return summary
