@@ -70,3 +70,14 @@ def test_smoke_training_with_resume(tmp_path):
     assert "[resume] from step 4" in r2.stdout
     s = json.load(open(tmp_path / "summary.json"))
     assert s["steps"] == 6 and s["best"]["step"] > 0 and (tmp_path / "best.pt").exists()
+
+
+def test_committed_eval_masks_and_telea_baseline():
+    from trainer.data import test_photos
+    from trainer.evaluate_inpaint import load_mask, telea
+    for name in test_photos.NAMES:
+        img, m = test_photos.load(name), load_mask(name)
+        assert m.shape == img.shape[:2] and 0.1 <= m.mean() <= 0.5
+    img, m = test_photos.load("chelsea"), load_mask("chelsea")
+    out = telea(img, m)
+    assert out.shape == img.shape and np.array_equal(out[m == 0], img[m == 0]) and not np.array_equal(out, img)

@@ -1,0 +1,97 @@
+"""Inpainting evaluation on the held-out test photos with one fixed, seeded, committed set of masks
+(``trainer/eval_masks/<photo>.png``, white = hole, made by ``--make-masks`` with seed 2024), after
+Wang et al. 2020, Table 3: PSNR (dB), SSIM (Gaussian sigma 1.5, RGB mean) and MAE (mean absolute error
+on [0, 1], all pixels), on uint8 outputs, for OpenCV's Telea inpainting and each ``label=checkpoint``.
+
+Usage: ``/usr/bin/python3 -m trainer.evaluate_inpaint an=runs/inpaint-an/best.pt in=runs/inpaint-in/best.pt
+[--json out.json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import test_photos
+from .data.masks import random_mask
+from .evaluate import psnr_u8, ssim_u8
+from .color import to_signed, to_u8
+
+MASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_masks")
+MASK_SEED = 2024
+
+
+def make_masks() -> None:
+    """Write the evaluation masks (one per test photo, at its evaluation size) into :data:`MASK_DIR`."""
+    os.makedirs(MASK_DIR, exist_ok=True)
+    rng = np.random.default_rng(MASK_SEED)
+    for name in test_photos.NAMES:
+        h, w = test_photos.load(name).shape[:2]
+        Image.fromarray(random_mask(h, w, rng) * 255).save(os.path.join(MASK_DIR, f"{name}.png"), optimize=True)
+
+
+def load_mask(name: str) -> np.ndarray:
+    """H x W uint8 mask of a test photo, 1 = hole."""
+    return (np.asarray(Image.open(os.path.join(MASK_DIR, f"{name}.png")).convert("L")) > 127).astype(np.uint8)
+
+
+def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """OpenCV's Telea inpainting (radius 3) of an H x W x 3 uint8 RGB image."""
+    import cv2
+    return cv2.inpaint(img, mask, 3, cv2.INPAINT_TELEA)
+
+
+def model_fn(path: str):
+    """A function (img uint8 H x W x 3, mask H x W) -> uint8 H x W x 3 from an inpainter checkpoint."""
+    from .train_inpainter import build_model
+    ck = torch.load(path, map_location="cpu")
+    net = build_model(ck["args"])
+    net.load_state_dict(ck["model"])
+    net.eval()
+
+    def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(to_signed(img)).permute(2, 0, 1)[None]
+        m = torch.from_numpy(mask.astype(np.float32))[None, None]
+        with torch.no_grad():
+            _, out = net(x, m)
+        return to_u8(out[0].permute(1, 2, 0).numpy())
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m trainer.evaluate_inpaint", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="*")
+    p.add_argument("--make-masks", action="store_true")
+    p.add_argument("--json")
+    a = p.parse_args(argv)
+    if a.make_masks:
+        make_masks()
+        return 0
+    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1]) for s in a.checkpoints}}
+    res = {}
+    for label, fn in fns.items():
+        per = {}
+        for name in test_photos.NAMES:
+            img, mask = test_photos.load(name), load_mask(name)
+            out = fn(img, mask)
+            assert np.array_equal(out[mask == 0], img[mask == 0]) or label == "telea"
+            per[name] = {"psnr": round(psnr_u8(img, out), 3), "ssim": round(ssim_u8(img, out), 4),
+                         "mae": round(float(np.abs(out.astype(np.float64) - img).mean() / 255), 5),
+                         "hole_fraction": round(float(mask.mean()), 3)}
+        mean = {k: round(float(np.mean([v[k] for v in per.values()])), 5) for k in ("psnr", "ssim", "mae")}
+        res[label] = {"per_photo": per, "mean": mean}
+        print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"masks": "trainer/eval_masks (seed %d)" % MASK_SEED, "results": res}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
