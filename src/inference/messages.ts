@@ -3,7 +3,9 @@
  * Tensors travel as Float32Array with NCHW `dims`; their buffers are transferred, not copied.
  */
 export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number }
-export interface RunRequest { kind: 'run'; id: number; model: string; inputName?: string; data: Float32Array; dims: number[] }
+/** Named float32 NCHW input tensors of one run. */
+export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
+export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string }
 export interface UnloadRequest { kind: 'unload'; id: number; model: string }
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest;
 

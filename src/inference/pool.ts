@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { WorkerReply, WorkerRequest } from './messages.js';
+import type { Feeds, WorkerReply, WorkerRequest } from './messages.js';
 
 export interface RunResult { data: Float32Array; dims: number[]; inferMs: number }
 
@@ -81,14 +81,16 @@ export class InferencePool {
 
   /**
    * One forward pass.
-   * @param data float32 NCHW input, transferred to the worker.
-   * @param dims its dims, e.g. [1, 1, H, W].
-   * @returns the first output tensor (float32 NCHW), its dims and the session.run time in ms.
-   * @throws Error when the model is not loaded or onnxruntime rejects the input.
+   * @param feeds named float32 NCHW inputs, e.g. `{ gray: { data, dims: [1, 1, H, W] } }`; their buffers
+   *   are transferred to the worker (do not reuse them).
+   * @param outputName the output to return (default: the model's first output).
+   * @returns that output tensor (float32 NCHW), its dims and the session.run time in ms.
+   * @throws Error when the model is not loaded or onnxruntime rejects the inputs.
    */
-  async run(model: string, data: Float32Array, dims: number[], inputName?: string): Promise<RunResult> {
+  async run(model: string, feeds: Feeds, outputName?: string): Promise<RunResult> {
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const reply = await this.send(slot, { kind: 'run', model, data, dims, inputName }, [data.buffer as ArrayBuffer]);
+    const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+    const reply = await this.send(slot, { kind: 'run', model, feeds, outputName }, transfer);
     if (!reply.ok) throw new Error(reply.error);
     return { data: reply.data!, dims: reply.dims!, inferMs: reply.inferMs! };
   }

@@ -2,9 +2,8 @@
  * Inference worker thread: owns one onnxruntime-node `InferenceSession` per model and runs
  * forward passes on request, so that the blocking `session.run` never stalls the HTTP thread.
  *
- * Protocol: see `messages.ts`. `run` takes one float32 NCHW tensor (the model's first input unless
- * `inputName` is given) and replies with the first output as float32 plus its dims and the
- * inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
+ * Protocol: see `messages.ts`. `run` takes named float32 NCHW tensors (`feeds`) and replies with one
+ * output (`outputName`, default the first) as float32 plus its dims and the inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
  */
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -31,11 +30,13 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
     case 'run': {
       const session = sessions.get(msg.model);
       if (!session) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
-      const inputName = msg.inputName ?? session.inputNames[0]!;
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
       const t0 = performance.now();
-      const out = await session.run({ [inputName]: new ort.Tensor('float32', msg.data, msg.dims) });
+      const out = await session.run(feeds);
       const inferMs = performance.now() - t0;
-      const first = out[session.outputNames[0]!]!;
+      const first = out[msg.outputName ?? session.outputNames[0]!];
+      if (!first) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${msg.outputName}` };
       const data = first.data as Float32Array;
       const dims = [...first.dims];
       for (const t of Object.values(out)) if (t !== first) t.dispose?.();

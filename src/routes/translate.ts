@@ -55,7 +55,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     const spec = entry.manifest.inputs[0]!;
     const { luma, width, height } = await decodeLuma(image, maxPixels, spec.size_multiple);
     const input = toNCHW(luma);
-    const result = await app.inference.run(entry.name, input.data, input.dims);
+    const result = await app.inference.run(entry.name, { [spec.name]: input }, entry.manifest.outputs[0]!.name);
     const body = await encode(fromNCHW(result.data, result.dims), width, height, format);
     return reply
       .header('X-Model', `${entry.name}@${entry.manifest.version}`)
