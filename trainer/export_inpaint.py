@@ -1,0 +1,125 @@
+"""Export a trained inpainter into ``models/<name>/``: ONNX (opset 17, dynamic batch/height/width;
+AN's self-sampling is off in eval mode, so the graph has no random op), a parity fixture, the
+manifest and the NOTICE.
+
+* inputs ``image`` float32 N x 3 x H x W in [-1, 1] and ``mask`` float32 N x 1 x H x W in {0, 1}
+  (1 = hole), H and W multiples of 4; output ``image_out`` float32 N x 3 x H x W in [-1, 1], already
+  composited (known pixels equal the input).
+* ``fixture/``: a real photo crop (astronaut, 1 x 3 x 64 x 80) with a seeded mask, and PyTorch's output.
+
+Usage: ``/usr/bin/python3 -m trainer.export_inpaint runs/inpaint-an/best.pt --out-dir models/inpaint-an
+--metrics runs/inpaint-metrics.json --command "..."``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import torch
+
+from .color import to_signed
+from .data import photos, test_photos
+from .data.masks import random_mask
+from .export import OPSET, git_commit, notice
+from .networks.inpainter import SIZE_MULTIPLE
+from .train_inpainter import build_model
+
+
+class _Served(torch.nn.Module):
+    """The served graph: (image, mask) -> composited image (the coarse output is dropped)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(image, mask)[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m trainer.export_inpaint", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--name", default="inpaint-an")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--metrics")
+    p.add_argument("--command")
+    a = p.parse_args(argv)
+    ck = torch.load(a.checkpoint, map_location="cpu")
+    net = build_model(ck["args"])
+    net.load_state_dict(ck["model"])
+    served = _Served(net.eval()).eval()
+    os.makedirs(os.path.join(a.out_dir, "fixture"), exist_ok=True)
+    onnx_path = os.path.join(a.out_dir, "model.onnx")
+    dyn = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(served, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), onnx_path, opset_version=OPSET,
+                      input_names=["image", "mask"], output_names=["image_out"],
+                      dynamic_axes={"image": dyn, "mask": dyn, "image_out": dyn})
+    graph = onnx.load(onnx_path)
+    onnx.checker.check_model(graph)
+    ops = {n.op_type for n in graph.graph.node}
+    assert not {o for o in ops if "Random" in o}, ops
+
+    img = test_photos.load("astronaut", short_side=128)[20:84, 24:104]
+    x = to_signed(img).transpose(2, 0, 1)[None].astype(np.float32)
+    m = random_mask(64, 80, np.random.default_rng(7)).astype(np.float32)[None, None]
+    with torch.no_grad():
+        y = served(torch.from_numpy(x), torch.from_numpy(m)).numpy().astype(np.float32)
+    fx = os.path.join(a.out_dir, "fixture")
+    x.astype("<f4").tofile(os.path.join(fx, "image.f32"))
+    m.astype("<f4").tofile(os.path.join(fx, "mask.f32"))
+    y.astype("<f4").tofile(os.path.join(fx, "output.f32"))
+    fixture = {"source": "skimage astronaut, short side 128, crop [20:84, 24:104], mask random_mask(seed 7)",
+               "inputs": [{"name": "image", "dims": list(x.shape), "file": "image.f32"},
+                          {"name": "mask", "dims": list(m.shape), "file": "mask.f32"}],
+               "output": {"name": "image_out", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
+               "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
+    json.dump(fixture, open(os.path.join(fx, "fixture.json"), "w"), indent=2)
+
+    args = ck["args"]
+    train_set, val_set = photos.split(photos.index())
+    summary_path = os.path.join(os.path.dirname(a.checkpoint), "summary.json")
+    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
+    spec = lambda name, ch, rng, desc: {"name": name, "layout": "NCHW", "dtype": "float32", "channels": ch, "range": rng,
+                                        "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
+                                        "description": desc}
+    manifest = {
+        "name": a.name, "version": a.version, "task": "inpaint",
+        "description": "Two-stage (coarse -> refine) inpainter with Attentive Normalization (Wang et al. 2020) in the "
+                       "refinement stage" if args["norm"] == "an" else "Two-stage inpainter with IN (AN ablation)",
+        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path)},
+        "inputs": [spec("image", 3, [-1.0, 1.0], "sRGB as 2*v/255 - 1 (hole pixels are ignored)"),
+                   spec("mask", 1, [0.0, 1.0], "1 = hole (fill), 0 = keep")],
+        "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
+        "architecture": {"width": args["width"], "norm": args["norm"], "entities": args["entities"],
+                         "parameters": sum(q.numel() for q in net.parameters())},
+        "serving": {"default": True, "working_max_side": 512},
+        "training": {"task": "inpainting of random 10-50 % rectangle/stroke masks on photo crops",
+                     "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)",
+                     "data": {"packages": photos.PACKAGES,
+                              "train_photos": [{"id": q.image_id, "package": q.package, "file": q.path, **photos.provenance(q)} for q in train_set],
+                              "validation_photos": [q.image_id for q in val_set]},
+                     "command": a.command, "steps": summary.get("steps"), "selected_step": ck["step"], "best": ck.get("best"),
+                     "batch": args["batch"], "crop": args["crop"], "seed": args["seed"], "lr": args["lr"], "ema": args["ema"],
+                     "device": args["device"], "threads": args["threads"], "wall_time_s": summary.get("wall_time_s"),
+                     "git_commit": git_commit(), "torch": torch.__version__,
+                     "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+        "metrics": json.load(open(a.metrics)) if a.metrics else {},
+        "fixture": {"dir": "fixture", **fixture},
+        "license": "Model weights: CC-BY-SA-4.0 (derived from the photographs in NOTICE). Code: MIT.",
+    }
+    json.dump(manifest, open(os.path.join(a.out_dir, "manifest.json"), "w"), indent=2)
+    with open(os.path.join(a.out_dir, "NOTICE"), "w") as f:
+        f.write(notice(a.name, train_set).replace("a PONO-MS colorizer", "an Attentive Normalization inpainter"))
+    print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
