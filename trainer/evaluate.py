@@ -96,7 +96,6 @@ def figure(models: dict[str, torch.nn.Module], path: str, names=("chelsea", "chi
 
 def main(args: Namespace) -> int:
     """CLI: ``python3 -m trainer evaluate label=final.pt ... [--json out.json]``; prints a table."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     models = {}
     for spec in args.checkpoints:
         label, _, path = spec.partition("=")

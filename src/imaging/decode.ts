@@ -59,12 +59,8 @@ export async function decodeLuma(bytes: Buffer, maxPixels: number, multiple: num
     const { width, height } = rgb.info;
     const padRight = (multiple - (width % multiple)) % multiple;
     const padBottom = (multiple - (height % multiple)) % multiple;
-    // recomb then pad in a second pipeline: sharp applies extend before recomb within one pipeline.
-    const gray = await sharp(rgb.data, { raw: { width, height, channels: rgb.info.channels } })
+    const padded = await sharp(rgb.data, { raw: { width, height, channels: rgb.info.channels } })
       .recomb([[...BT601], [...BT601], [...BT601]])
-      .raw()
-      .toBuffer();
-    const padded = await sharp(gray, { raw: { width, height, channels: 3 } })
       .extend({ right: padRight, bottom: padBottom, extendWith: 'mirror' })
       .extractChannel(0)
       .raw()

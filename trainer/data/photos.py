@@ -199,11 +199,11 @@ class PhotoCrops:
         self.pyramid = []
         for p in photos:
             native = min(Image.open(p.path).size)
-            for s in scales:  # scales above the photo's own size collapse to one native-size copy
-                if s <= native or s == min(x for x in scales if x >= native or x == max(scales)):
-                    img = torch.from_numpy(load_rgb(p.path, max(s, crop)).copy()).permute(2, 0, 1).contiguous()
-                    if min(img.shape[1:]) >= crop:
-                        self.pyramid.append(img)
+            # Scales above the photo's own short side collapse into one native-size copy (no upsampling).
+            for s in sorted({min(s, native) for s in scales}):
+                img = torch.from_numpy(load_rgb(p.path, max(s, crop)).copy()).permute(2, 0, 1).contiguous()
+                if min(img.shape[1:]) >= crop:
+                    self.pyramid.append(img)
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int) -> torch.Tensor:
