@@ -11,6 +11,7 @@ import openapi from './plugins/openapi.js';
 import modelsPlugin from './plugins/models.js';
 import health from './routes/health.js';
 import models from './routes/models.js';
+import inpaint from './routes/inpaint.js';
 import translate from './routes/translate.js';
 
 declare module 'fastify' {
@@ -39,5 +40,6 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(health);
   await app.register(models);
   await app.register(translate);
+  await app.register(inpaint);
   return app;
 }

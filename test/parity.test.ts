@@ -1,6 +1,8 @@
 /**
- * ONNX parity: onnxruntime-node on the exported model reproduces PyTorch's output for the
- * committed fixture (a real photo's luma, batch 2, 48×60: dynamic batch/height/width) within 1e-4.
+ * ONNX parity: onnxruntime-node on each exported model reproduces PyTorch's output for its
+ * committed fixture (real photo crops; e.g. the colorizer's luma at batch 2, 48×60, the inpainter's
+ * RGB crop + seeded mask at 64×80: dynamic batch/height/width) within 1e-4. A fixture has one
+ * `input` or several `inputs` (name, dims, file of little-endian float32).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,8 @@ async function f32(file: string): Promise<Float32Array> {
 const modelsDir = path.join(repoRoot, 'models');
 for (const name of (await readdir(modelsDir)).sort()) {
   const fixtureDir = path.join(modelsDir, name, 'fixture');
-  let fixture: { input: { name: string; dims: number[]; file: string }; output: { name: string; dims: number[]; file: string }; tolerance_max_abs: number };
+  type TensorFile = { name: string; dims: number[]; file: string };
+  let fixture: { input?: TensorFile; inputs?: TensorFile[]; output: { name: string; dims: number[]; file: string }; tolerance_max_abs: number };
   try {
     fixture = JSON.parse(await readFile(path.join(fixtureDir, 'fixture.json'), 'utf8'));
   } catch {
@@ -27,9 +30,12 @@ for (const name of (await readdir(modelsDir)).sort()) {
     assert.ok(fixture.tolerance_max_abs <= 1e-4);
     const manifest = JSON.parse(await readFile(path.join(modelsDir, name, 'manifest.json'), 'utf8'));
     const session = await ort.InferenceSession.create(path.join(modelsDir, name, manifest.onnx.file));
-    const input = await f32(path.join(fixtureDir, fixture.input.file));
+    const inputs = fixture.inputs ?? (fixture.input ? [fixture.input] : []);
+    assert.deepEqual(inputs.map((i) => i.name).sort(), [...session.inputNames].sort());
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const i of inputs) feeds[i.name] = new ort.Tensor('float32', await f32(path.join(fixtureDir, i.file)), i.dims);
     const expected = await f32(path.join(fixtureDir, fixture.output.file));
-    const out = await session.run({ [fixture.input.name]: new ort.Tensor('float32', input, fixture.input.dims) });
+    const out = await session.run(feeds);
     const got = out[fixture.output.name]!;
     assert.deepEqual([...got.dims], fixture.output.dims);
     const data = got.data as Float32Array;

@@ -1,8 +1,9 @@
-/** Config validation and the uint8 ⇄ NCHW float32 tensor conversions. */
+/** Config validation, the uint8 ⇄ NCHW float32 tensor conversions, and the inpainting working-size rule. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { fromNCHW, toNCHW } from '../src/imaging/tensor.js';
+import { fromNCHW, maskToNCHW, toNCHW } from '../src/imaging/tensor.js';
+import { workingCopy, workingSize } from '../src/imaging/mask.js';
 
 describe('config', () => {
   test('defaults', () => {
@@ -35,5 +36,30 @@ describe('tensor', () => {
     assert.deepEqual([...fromNCHW(d, [2, 1, 2, 2], 0).data], [255, 0, 128, 255]);
     assert.deepEqual([...fromNCHW(d, [2, 1, 2, 2], 1).data], [191, 191, 191, 191]);
     assert.throws(() => fromNCHW(d, [2, 1, 2, 2], 2), RangeError);
+  });
+});
+
+describe('inpainting pixels', () => {
+  test('maskToNCHW: > 127 is a hole (1), else 0; shape 1x1xHxW', () => {
+    const t = maskToNCHW({ data: Buffer.from([0, 127, 128, 255, 200, 1]), width: 3, height: 2, channels: 1 });
+    assert.deepEqual(t.dims, [1, 1, 2, 3]);
+    assert.deepEqual([...t.data], [0, 0, 1, 1, 1, 0]);
+    assert.throws(() => maskToNCHW({ data: Buffer.alloc(12), width: 2, height: 2, channels: 3 }), RangeError);
+  });
+  test('workingSize: longer side capped, aspect kept, small images untouched', () => {
+    assert.deepEqual(workingSize(320, 213, 512), { width: 320, height: 213, scale: 1 });
+    assert.deepEqual(workingSize(1280, 852, 512), { width: 512, height: 341, scale: 0.4 });
+    assert.deepEqual(workingSize(300, 3000, 512), { width: 51, height: 512, scale: 512 / 3000 });
+  });
+  test('workingCopy: a reduced hole still covers every full-resolution hole pixel; padded to the multiple', async () => {
+    const w = 101, h = 60;
+    const rgb = { data: Buffer.alloc(w * h * 3, 90), width: w, height: h, channels: 3 };
+    const mask = { data: Buffer.alloc(w * h, 0), width: w, height: h, channels: 1 };
+    mask.data[30 * w + 50] = 255; // a single hole pixel
+    const size = workingSize(w, h, 50);
+    const wc = await workingCopy(rgb, mask, size, 4);
+    assert.deepEqual([wc.image.width, wc.image.height, wc.mask.width, wc.mask.height], [52, 32, 52, 32]);
+    assert.ok(wc.mask.data.some((v) => v === 255), 'the one-pixel hole vanished when reduced');
+    assert.ok(wc.mask.data.every((v) => v === 0 || v === 255));
   });
 });

@@ -40,3 +40,16 @@ export function fromNCHW(data: Float32Array, dims: readonly number[], n = 0): Ra
   }
   return { data: out, width: w, height: h, channels: c };
 }
+
+/**
+ * Binary uint8 mask H x W x 1 (255 = hole) → float32 NCHW 1 x 1 x H x W in {0, 1} (1 where > 127),
+ * the inpainter's `mask` input.
+ * @throws RangeError if the image has more than one channel or the wrong byte count.
+ */
+export function maskToNCHW(mask: RawImage): { data: Float32Array; dims: [number, number, number, number] } {
+  const { width: w, height: h } = mask;
+  if (mask.channels !== 1 || mask.data.length !== w * h) throw new RangeError(`mask must be ${w}×${h}×1 bytes, got ${mask.data.length} bytes with ${mask.channels} channels`);
+  const out = new Float32Array(w * h);
+  for (let i = 0; i < out.length; i++) out[i] = mask.data[i]! > 127 ? 1 : 0;
+  return { data: out, dims: [1, 1, h, w] };
+}

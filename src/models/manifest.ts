@@ -28,7 +28,11 @@ export const Manifest = Type.Object({
   onnx: Type.Object({ file: Type.String(), sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }), opset: Type.Integer() }),
   inputs: Type.Array(TensorSpec, { minItems: 1 }),
   outputs: Type.Array(TensorSpec, { minItems: 1 }),
-  serving: Type.Object({ default: Type.Boolean() }, { additionalProperties: true }),
+  serving: Type.Object({
+    default: Type.Boolean(),
+    /** inpaint: the longest side the model runs at; larger images are inpainted reduced (routes/inpaint.ts). */
+    working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
+  }, { additionalProperties: true }),
   training: Type.Record(Type.String(), Type.Unknown()),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   license: Type.String(),

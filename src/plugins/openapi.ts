@@ -13,7 +13,7 @@ export default fp(async (app) => {
       info: {
         title: 'normgen',
         version: '0.1.0',
-        description: 'Image-generation API serving normalization-based ONNX models (PONO-MS translators). Errors are RFC 9457 application/problem+json.',
+        description: 'Image-generation API serving normalization-based ONNX models (PONO-MS translators, Attentive Normalization inpainters). Errors are RFC 9457 application/problem+json.',
       },
       tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }],
     },

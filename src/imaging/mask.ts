@@ -1,0 +1,134 @@
+/**
+ * Inpainting pixels with sharp: the RGB image and its binary hole mask, the reduced working copy
+ * the model sees, and the full-resolution paste of the generated hole.
+ *
+ * Mask convention (white = fill): a pixel is a hole when its mask luma is > 127 (sharp's
+ * `threshold(128)`: ≥ 128 → 255, else 0). A mask with alpha is flattened onto black first (a
+ * transparent mask pixel keeps). Without a mask, an image's transparent pixels (alpha < 128) are
+ * the hole (the convention of OpenAI's image-edit API).
+ *
+ * Errors are {@link HttpProblem}s: 415 for undecodable bytes, 422 for a mask whose size differs.
+ */
+import sharp, { type OutputInfo } from 'sharp';
+import { HttpProblem } from '../problem.js';
+import type { RawImage } from './decode.js';
+
+/** A decoded inpainting input: RGB pixels (H x W x 3 uint8 sRGB) and, if the image had one, its alpha (H x W x 1). */
+export interface RgbWithAlpha { rgb: RawImage; alpha: RawImage | null }
+
+function undecodable(what: string, err: unknown): HttpProblem {
+  return new HttpProblem(415, 'Unsupported Media Type', `the ${what} could not be decoded (${(err as Error).message})`, 'unsupported-image');
+}
+
+/**
+ * Decode an image to sRGB uint8 (EXIF orientation applied; gray expanded to 3 channels) and keep
+ * its alpha channel apart. The RGB values are the file's own (alpha is not flattened into them),
+ * so the pixels outside a hole can be returned exactly.
+ * @throws HttpProblem 415 when decoding fails (truncated or corrupt file).
+ */
+export async function decodeRgb(bytes: Buffer, maxPixels: number): Promise<RgbWithAlpha> {
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+      .autoOrient().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { width, height, channels } = info;
+    if (channels === 3) return { rgb: { data, width, height, channels: 3 }, alpha: null };
+    const raw = { raw: { width, height, channels } } as const;
+    const [rgb, alpha] = await Promise.all([
+      sharp(data, raw).removeAlpha().raw().toBuffer(),
+      sharp(data, raw).extractChannel(channels === 4 ? 3 : 1).raw().toBuffer(),
+    ]);
+    return { rgb: { data: rgb, width, height, channels: 3 }, alpha: { data: alpha, width, height, channels: 1 } };
+  } catch (err) {
+    throw err instanceof HttpProblem ? err : undecodable('image', err);
+  }
+}
+
+/**
+ * Decode an uploaded mask (any format sharp reads, gray or RGB, EXIF orientation applied, alpha
+ * flattened onto black) to a binary H x W x 1 uint8 mask: 255 = hole (luma > 127), 0 = keep.
+ * @throws HttpProblem 415 undecodable; 422 when its size is not `width` x `height` (after orientation).
+ */
+export async function decodeMask(bytes: Buffer, maxPixels: number, width: number, height: number): Promise<RawImage> {
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+      .autoOrient().flatten({ background: '#000000' }).threshold(128).extractChannel(0)
+      .raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw undecodable('mask', err);
+  }
+  if (out.info.width !== width || out.info.height !== height) {
+    throw new HttpProblem(422, 'Unprocessable Content', `the mask is ${out.info.width}×${out.info.height} but the image is ${width}×${height}; they must be the same size`, 'mask-size-mismatch', { image: { width, height }, mask: { width: out.info.width, height: out.info.height } });
+  }
+  return { data: out.data, width, height, channels: 1 };
+}
+
+/** The hole of an image without a mask: 255 where alpha < 128 (transparent), else 0. H x W x 1 uint8. */
+export async function maskFromAlpha(alpha: RawImage): Promise<RawImage> {
+  const data = await sharp(alpha.data, { raw: { width: alpha.width, height: alpha.height, channels: 1 } })
+    .negate().threshold(128).extractChannel(0).raw().toBuffer();
+  return { data, width: alpha.width, height: alpha.height, channels: 1 };
+}
+
+/** Fraction of hole pixels of a binary mask, in [0, 1] (sharp's channel mean / 255). */
+export async function holeFraction(mask: RawImage): Promise<number> {
+  const stats = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).stats();
+  return stats.channels[0]!.mean / 255;
+}
+
+/**
+ * The working size rule: an image whose longer side exceeds `maxSide` is inpainted at a reduced
+ * size, longer side `maxSide`, aspect ratio kept (rounded, at least 1 px); else at its own size.
+ */
+export function workingSize(width: number, height: number, maxSide: number): { width: number; height: number; scale: number } {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  if (scale === 1) return { width, height, scale };
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)), scale };
+}
+
+/**
+ * The model's copy: image and mask resized to `size` (image: Lanczos-3; mask: bilinear then any
+ * non-zero → hole, so the reduced hole covers every full-resolution hole pixel) and padded on the
+ * right and bottom by mirroring to multiples of `multiple`.
+ * @returns padded H' x W' x 3 image and H' x W' x 1 binary mask (255 = hole).
+ */
+export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: number; height: number }, multiple: number): Promise<{ image: RawImage; mask: RawImage }> {
+  const right = (multiple - (size.width % multiple)) % multiple;
+  const bottom = (multiple - (size.height % multiple)) % multiple;
+  const resize = size.width !== rgb.width || size.height !== rgb.height;
+  let img = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
+  let msk = sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } });
+  if (resize) {
+    img = sharp(await img.resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer(), { raw: { ...size, channels: 3 } });
+    msk = sharp(await msk.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' }).threshold(1).extractChannel(0).raw().toBuffer(), { raw: { ...size, channels: 1 } });
+  }
+  const [i, m] = await Promise.all([
+    img.extend({ right, bottom, extendWith: 'mirror' }).raw().toBuffer({ resolveWithObject: true }),
+    msk.extend({ right, bottom, extendWith: 'mirror' }).extractChannel(0).raw().toBuffer({ resolveWithObject: true }),
+  ]);
+  return {
+    image: { data: i.data, width: i.info.width, height: i.info.height, channels: 3 },
+    mask: { data: m.data, width: m.info.width, height: m.info.height, channels: 1 },
+  };
+}
+
+/**
+ * Paste the generated hole into the original: crop `generated` (the model's padded output) to
+ * `size`, resize it to the original's size if it was reduced (Lanczos-3), and composite it over
+ * `rgb` with the full-resolution binary `mask` as alpha. Pixels where the mask is 0 are exactly
+ * `rgb`'s; where it is 255, exactly the (resized) generated pixels.
+ * @returns H x W x 3 uint8, the original's size.
+ */
+export async function pasteHole(rgb: RawImage, mask: RawImage, generated: RawImage, size: { width: number; height: number }): Promise<RawImage> {
+  let gen = sharp(generated.data, { raw: { width: generated.width, height: generated.height, channels: 3 } })
+    .extract({ left: 0, top: 0, width: size.width, height: size.height });
+  if (size.width !== rgb.width || size.height !== rgb.height) {
+    gen = sharp(await gen.raw().toBuffer(), { raw: { ...size, channels: 3 } })
+      .resize(rgb.width, rgb.height, { fit: 'fill', kernel: 'lanczos3' });
+  }
+  const overlay = await gen.joinChannel(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).raw().toBuffer();
+  const data = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
+    .composite([{ input: overlay, raw: { width: rgb.width, height: rgb.height, channels: 4 }, blend: 'over' }])
+    .removeAlpha().raw().toBuffer();
+  return { data, width: rgb.width, height: rgb.height, channels: 3 };
+}

@@ -1,0 +1,96 @@
+/**
+ * `POST /v1/inpaint`: image + mask → image with an inpainter model (default: `inpaint-an`, the
+ * Attentive Normalization inpainter of Wang et al. 2020).
+ *
+ * multipart/form-data fields: `image` (file, required), `mask` (file; white = fill, see
+ * imaging/mask.ts; optional when `image` has transparent pixels, which are then the hole),
+ * `model` (text, optional) and `output_format` (`png` | `jpeg` | `webp`, default `png`).
+ *
+ * The rules (also in the README and OpenAPI):
+ * - the reply has the input's width and height and is RGB (an input alpha channel is dropped);
+ * - every pixel outside the hole is exactly the input's (bit-exact with `png`; `jpeg`/`webp` are lossy);
+ * - an image whose longer side exceeds the model's `serving.working_max_side` (512 for inpaint-an)
+ *   is inpainted at a reduced size (longer side = that limit); the generated hole is resized back
+ *   and pasted only inside the full-resolution hole, so memory stays bounded by the working size;
+ * - an empty mask returns the input's pixels unchanged (no model run, `X-Hole-Fraction: 0`);
+ * - a mask that covers every pixel is refused with 422 (nothing is left to condition on).
+ *
+ * Errors (problem+json): 400 missing `image`, missing `mask` for an image without alpha, malformed
+ * multipart; 404 unknown model; 413 file over MAX_UPLOAD_BYTES or image over MAX_PIXELS; 415 not
+ * multipart or not an image; 422 mask size ≠ image size, all-white mask, bad field, unknown field,
+ * model of another task; 503 model not loaded.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { probe } from '../imaging/decode.js';
+import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
+import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
+import { HttpProblem } from '../problem.js';
+import { parseOutputFormat, readUpload, resolveModel } from './common.js';
+import { ProblemSchema } from './schemas.js';
+
+/** Working size when a manifest gives none (px, longer side). */
+export const DEFAULT_WORKING_MAX_SIDE = 512;
+
+const inpaint: FastifyPluginAsyncTypebox = async (app) => {
+  const { maxPixels } = app.limits;
+  app.post('/v1/inpaint', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Inpaint the white region of a mask (default model: Attentive Normalization inpainter)',
+      description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (512 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.',
+      consumes: ['multipart/form-data'],
+      body: Type.Object({
+        image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
+        mask: Type.Optional(Type.String({ format: 'binary', description: 'same size as image; white (luma > 127) = fill, black = keep; any format, gray or RGB' })),
+        model: Type.Optional(Type.String({ description: 'model name (GET /v1/models); default: the default inpainter' })),
+        output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
+      }),
+      response: {
+        200: {
+          description: 'the inpainted RGB image, same width and height as the input; headers X-Model, X-Hole-Fraction, X-Working-Size',
+          content: Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+        },
+        '4xx': ProblemSchema,
+        '5xx': ProblemSchema,
+      },
+    },
+    validatorCompiler: () => () => true,
+  }, async (request, reply) => {
+    const upload = await readUpload(request, ['image', 'mask'], ['model', 'output_format']);
+    const format = parseOutputFormat(upload.fields.get('output_format'));
+    const entry = resolveModel(app.models, 'inpaint', upload.fields.get('model'));
+    const imageBytes = upload.files.get('image');
+    if (!imageBytes || imageBytes.length === 0) {
+      throw new HttpProblem(400, 'Bad Request', 'the multipart field `image` (a file) is required', 'missing-image');
+    }
+    const maskBytes = upload.files.get('mask');
+    const info = await probe(imageBytes, maxPixels);
+    if ((!maskBytes || maskBytes.length === 0) && !info.hasAlpha) {
+      throw new HttpProblem(400, 'Bad Request', 'the multipart field `mask` (a file, white = fill) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
+    }
+    if (maskBytes && maskBytes.length > 0) await probe(maskBytes, maxPixels);
+    const { rgb, alpha } = await decodeRgb(imageBytes, maxPixels);
+    const mask = maskBytes && maskBytes.length > 0
+      ? await decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
+      : await maskFromAlpha(alpha!);
+    const fraction = await holeFraction(mask);
+    reply.header('X-Model', `${entry.name}@${entry.manifest.version}`).header('X-Hole-Fraction', fraction.toFixed(4)).type(CONTENT_TYPES[format]);
+    if (fraction === 0) return reply.send(await encode(rgb, rgb.width, rgb.height, format));
+    if (fraction === 1) {
+      throw new HttpProblem(422, 'Unprocessable Content', 'the mask covers the whole image: an inpainter needs some known pixels (use POST /v1/generate to make an image from nothing)', 'mask-covers-image');
+    }
+    const [imageSpec, maskSpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
+    const size = workingSize(rgb.width, rgb.height, entry.manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
+    const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
+    const result = await app.inference.run(entry.name, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) }, entry.manifest.outputs[0]!.name);
+    const out = await pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size);
+    return reply
+      .header('X-Working-Size', `${size.width}x${size.height}`)
+      .header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`)
+      .send(await encode(out, out.width, out.height, format));
+  });
+};
+
+export default inpaint;
