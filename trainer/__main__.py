@@ -4,6 +4,9 @@ Commands:
   data       install the Debian wallpaper packages and print the photo index
   train      train the colorization translator (PONO-MS, or ``--no-pono-ms`` for the ablation)
   train-inpaint  train the two-stage inpainter (``--norm an`` or ``--norm in``)
+  train-classifier  train the Fashion-MNIST evaluator (``--norm bn`` or ``--norm an``: mixture AN)
+  train-gan  train the class-conditional Fashion-MNIST GAN (AN, or ``--no-an`` for the ablation)
+  evaluate-gan  FID / intra-FID / accuracy / IS-style score of GANs in the evaluator's feature space
   evaluate   PSNR/SSIM on the held-out test photos (model(s) vs the gray-copy baseline)
   export     ONNX (opset 17, dynamic batch/height/width) + parity fixture + manifest
 """
@@ -61,6 +64,47 @@ def main(argv: list[str] | None = None) -> int:
     ti.add_argument("--ckpt-every", type=int, default=250)
     ti.add_argument("--resume", action="store_true")
 
+    tc = sub.add_parser("train-classifier", help="train the Fashion-MNIST evaluator (BN or mixture AN)")
+    tc.add_argument("--out", required=True)
+    tc.add_argument("--norm", choices=["bn", "an"], default="bn")
+    tc.add_argument("--k", type=int, default=5, help="mixture AN's K affine components")
+    tc.add_argument("--width", type=int, default=16)
+    tc.add_argument("--epochs", type=int, default=3)
+    tc.add_argument("--batch", type=int, default=128)
+    tc.add_argument("--lr", type=float, default=0.1)
+    tc.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs; 0 = all)")
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    tc.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    tc.add_argument("--log-every", type=int, default=100)
+
+    tg = sub.add_parser("train-gan", help="train the class-conditional Fashion-MNIST GAN")
+    tg.add_argument("--out", required=True)
+    tg.add_argument("--no-an", dest="an", action="store_false", help="the same networks without AN (ablation)")
+    tg.add_argument("--ch", type=int, default=32)
+    tg.add_argument("--entities", type=int, default=16, help="AN's n")
+    tg.add_argument("--steps", type=int, default=3000)
+    tg.add_argument("--batch", type=int, default=64)
+    tg.add_argument("--n-dis", type=int, default=1, help="D steps per G step")
+    tg.add_argument("--lr-g", type=float, default=1e-4)
+    tg.add_argument("--lr-d", type=float, default=4e-4)
+    tg.add_argument("--lambda-o", type=float, default=1e-4)
+    tg.add_argument("--ema", type=float, default=0.999)
+    tg.add_argument("--seed", type=int, default=0)
+    tg.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    tg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    tg.add_argument("--log-every", type=int, default=100)
+    tg.add_argument("--ckpt-every", type=int, default=250)
+    tg.add_argument("--resume", action="store_true")
+
+    eg = sub.add_parser("evaluate-gan", help="FID, intra-FID, accuracy, IS-style score of generators")
+    eg.add_argument("generators", nargs="+", help="label=path/to/final.pt pairs")
+    eg.add_argument("--evaluator", required=True, help="the classifier's model.pt")
+    eg.add_argument("--samples", type=int, default=10000)
+    eg.add_argument("--seed", type=int, default=2024)
+    eg.add_argument("--json", help="write the metrics here")
+    eg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+
     e = sub.add_parser("evaluate", help="PSNR/SSIM on the held-out test photos")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
     e.add_argument("--short-side", type=int, default=256)
@@ -99,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
         from .train_inpainter import train as train_inpaint
         train_inpaint(args)
         return 0
+    if args.cmd in ("train-classifier", "train-gan") and args.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+            return 2
+    if args.cmd == "train-classifier":
+        from .train_classifier import train as train_classifier
+        train_classifier(args)
+        return 0
+    if args.cmd == "train-gan":
+        from .train_gan import train as train_gan
+        train_gan(args)
+        return 0
+    if args.cmd == "evaluate-gan":
+        from .evaluate_gan import main as evaluate_gan_main
+        return evaluate_gan_main(args)
     if args.cmd == "evaluate":
         from .evaluate import main as evaluate_main
         return evaluate_main(args)

@@ -5,6 +5,10 @@
           ``gamma = sigma`` and ``beta = mu`` taken from an earlier PONO.
 * IN    - Instance Normalization, Ulyanov et al. 2016, eq. 3 of "Instance Normalization:
           The Missing Ingredient for Fast Stylization", applied at test time too.
+* AN    - Attentive Normalization, Wang et al. 2020 (semantic layout + regional IN, eqs. 1-6).
+* AN (mixture of affine) - Li et al. 2019, "Attentive Normalization", section 3.3, eqs. 6-7:
+          BN without affine, then K affine components mixed by ``lambda = sigmoid(FC(GAP(x)))``.
+* CBN   - conditional BN (class-specific gamma, beta from an embedding of the class weights).
 
 All tensors are float32 NCHW: B x C x H x W.
 """
@@ -168,3 +172,54 @@ def orthogonality_loss(an: AttentiveNormalization, lambda_o: float = 1.0) -> tor
     w = an.entities.weight.flatten(1)  # n x C
     eye = torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
     return lambda_o * ((w @ w.t() - eye) ** 2).sum()
+
+
+class MixtureAffineAN(nn.BatchNorm2d):
+    """Attentive Normalization with a mixture of affine transformations (Li et al. 2019,
+    "Attentive Normalization", section 3.3), BN as the backbone.
+
+    ``x_hat = BN(x)`` without affine (batch statistics in training, running statistics in eval);
+    ``lambda = sigmoid(FC(GAP(x)))``: B x K (eq. 6); ``gamma = lambda @ Gamma``, ``beta = lambda @ Beta``
+    with Gamma, Beta: K x C; output ``gamma * x_hat + beta`` (eq. 7). Initialisation as the paper's
+    section 4: ``Gamma = 1 + 0.1 N(0, 1)``, ``Beta = 0.1 N(0, 1)``.
+
+    Args: channels C, k K (number of affine components), eps, momentum as BN.
+    forward(x): B x C x H x W float -> B x C x H x W. Raises ValueError if x is not B x C x H x W.
+    """
+
+    def __init__(self, channels: int, k: int = 5, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(channels, eps=eps, momentum=momentum, affine=False)
+        self.k = k
+        self.gamma = nn.Parameter(1.0 + 0.1 * torch.randn(k, channels))
+        self.beta = nn.Parameter(0.1 * torch.randn(k, channels))
+        self.fc = nn.Linear(channels, k)
+
+    def mixture_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """lambda = sigmoid(FC(GAP(x))) (eq. 6): B x K in (0, 1)."""
+        return torch.sigmoid(self.fc(x.mean((2, 3))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"MixtureAffineAN expects B x {self.num_features} x H x W, got {tuple(x.shape)}")
+        lam = self.mixture_weights(x)
+        x_hat = super().forward(x)
+        return (lam @ self.gamma)[:, :, None, None] * x_hat + (lam @ self.beta)[:, :, None, None]  # eq. 7
+
+
+class ConditionalBN(nn.BatchNorm2d):
+    """Conditional BN (de Vries et al. 2017; Miyato and Koyama 2018): BN without affine, then a
+    class-specific ``gamma = y @ G`` and ``beta = y @ B`` (G, B: n_classes x C; G initialised to 1, B to 0).
+
+    ``y`` is a class-weight vector B x n_classes (one-hot, or any convex mix: the affine parameters are
+    then the same mix of the classes', which makes categorical interpolation one forward pass).
+    forward(x B x C x H x W, y B x n_classes) -> B x C x H x W.
+    """
+
+    def __init__(self, channels: int, n_classes: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(channels, eps=eps, momentum=momentum, affine=False)
+        self.gamma_embed = nn.Parameter(torch.ones(n_classes, channels))
+        self.beta_embed = nn.Parameter(torch.zeros(n_classes, channels))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x_hat = super().forward(x)
+        return (y @ self.gamma_embed)[:, :, None, None] * x_hat + (y @ self.beta_embed)[:, :, None, None]

@@ -1,0 +1,143 @@
+"""Class-conditional GAN for Fashion-MNIST (issue 4): an SN-GAN-style ResNet generator with conditional
+BN and Attentive Normalization (Wang et al. 2020, section 4) in its third residual block, and a
+spectrally normalized ResNet discriminator with a projection head (Miyato and Koyama 2018) and AN in
+its first block. ``use_an=False`` gives the "w/o AN" networks of the paper's Table 4 (same otherwise).
+
+Generator: ``z`` B x 128 (float32, N(0, 1)), ``y`` B x 10 class weights (one-hot or a convex mix)
+-> B x 1 x 28 x 28 in [-1, 1] (tanh)::
+
+    Linear(128, 7*7*ch) -> ch x 7 x 7
+    GBlock(ch, up) 14 x 14 | GBlock(ch, up) 28 x 28 | GBlock(ch) 28 x 28, then AN(ch)
+    CBN ReLU conv3x3(ch, 1) tanh
+
+GBlock: CBN ReLU [up2x] conv3x3 CBN ReLU conv3x3, plus shortcut ([up2x] conv1x1).
+
+Discriminator: ``x`` B x 1 x 28 x 28, ``y`` B x 10 -> B scores (hinge loss; higher = real)::
+
+    DBlock1(1, ch, down) 14 x 14, then AN(ch) | DBlock(ch, down) 7 x 7 | DBlock(ch) | DBlock(ch)
+    ReLU, sum over H, W -> h (B x ch);  score = Linear(h) + <y @ E, h>  (projection)
+
+Every conv and linear of D (AN's 1x1 convs included) is spectrally normalized.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..normalization import AttentiveNormalization, ConditionalBN
+
+Z_DIM = 128
+N_CLASSES = 10
+
+
+class GBlock(nn.Module):
+    """Generator residual block with conditional BN; forward(x, y) -> B x cout x (2H if up) x (2W if up)."""
+
+    def __init__(self, cin: int, cout: int, up: bool, n_classes: int) -> None:
+        super().__init__()
+        self.up = up
+        self.bn1, self.bn2 = ConditionalBN(cin, n_classes), ConditionalBN(cout, n_classes)
+        self.conv1, self.conv2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.short = nn.Conv2d(cin, cout, 1) if (up or cin != cout) else nn.Identity()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(x, y))
+        if self.up:
+            h, x = F.interpolate(h, scale_factor=2.0, mode="nearest"), F.interpolate(x, scale_factor=2.0, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.short(x)
+
+
+class Generator(nn.Module):
+    """See the module doc. ``ch`` channels throughout, AN with ``n`` entities when ``use_an``."""
+
+    def __init__(self, ch: int = 64, use_an: bool = True, n: int = 16, n_classes: int = N_CLASSES, z_dim: int = Z_DIM) -> None:
+        super().__init__()
+        self.ch, self.z_dim, self.n_classes = ch, z_dim, n_classes
+        self.linear = nn.Linear(z_dim, 7 * 7 * ch)
+        self.blocks = nn.ModuleList([GBlock(ch, ch, True, n_classes), GBlock(ch, ch, True, n_classes), GBlock(ch, ch, False, n_classes)])
+        self.an = AttentiveNormalization(ch, n=n) if use_an else None
+        self.bn_out = ConditionalBN(ch, n_classes)
+        self.conv_out = nn.Conv2d(ch, 1, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.linear(z).view(z.shape[0], self.ch, 7, 7)
+        for block in self.blocks:
+            h = block(h, y)
+        if self.an is not None:
+            h = self.an(h)
+        return torch.tanh(self.conv_out(F.relu(self.bn_out(h, y))))
+
+    def an_layers(self) -> list[AttentiveNormalization]:
+        return [m for m in self.modules() if isinstance(m, AttentiveNormalization)]
+
+
+class DBlock(nn.Module):
+    """Discriminator residual block: [ReLU] conv3x3 ReLU conv3x3 [avgpool2], shortcut conv1x1 [avgpool2]."""
+
+    def __init__(self, cin: int, cout: int, down: bool, first: bool) -> None:
+        super().__init__()
+        self.down, self.first = down, first
+        self.conv1, self.conv2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.short = nn.Conv2d(cin, cout, 1) if (down or cin != cout) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.first else F.relu(x)
+        h = self.conv2(F.relu(self.conv1(h)))
+        s = x
+        if self.first:  # optimized first block: pool before the shortcut conv
+            s = self.short(F.avg_pool2d(s, 2) if self.down else s)
+        else:
+            s = self.short(s)
+            s = F.avg_pool2d(s, 2) if self.down else s
+        return (F.avg_pool2d(h, 2) if self.down else h) + s
+
+
+class Discriminator(nn.Module):
+    """See the module doc. forward(x B x 1 x 28 x 28, y B x 10) -> B scores."""
+
+    def __init__(self, ch: int = 64, use_an: bool = True, n: int = 16, n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        self.block1 = DBlock(1, ch, True, True)
+        self.an = AttentiveNormalization(ch, n=n) if use_an else None
+        self.blocks = nn.Sequential(DBlock(ch, ch, True, False), DBlock(ch, ch, False, False), DBlock(ch, ch, False, False))
+        self.linear = nn.Linear(ch, 1)
+        self.embed = nn.Linear(n_classes, ch, bias=False)  # projection: E, applied to class weights
+        for m in list(self.modules()):
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.utils.spectral_norm(m)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.block1(x)
+        if self.an is not None:
+            h = self.an(h)
+        h = F.relu(self.blocks(h)).sum((2, 3))
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+
+    def an_layers(self) -> list[AttentiveNormalization]:
+        return [m for m in self.modules() if isinstance(m, AttentiveNormalization)]
+
+
+@torch.no_grad()
+def standing_stats(g: Generator, batches: int = 64, batch: int = 100, seed: int = 0) -> None:
+    """Re-estimate the BN running statistics of ``g`` as exact averages over ``batches`` batches of random
+    z and one-hot classes ("standing statistics", BigGAN appendix C), then leave ``g`` in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in g.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    g.train()
+    an_states = [(m, m.training) for m in g.an_layers()]
+    for m, _ in an_states:
+        m.eval()  # the layout as at inference (no self-sampling)
+    dev = next(g.parameters()).device
+    for _ in range(batches):
+        z = torch.randn(batch, g.z_dim, generator=gen).to(dev)
+        y = F.one_hot(torch.randint(g.n_classes, (batch,), generator=gen), g.n_classes).float().to(dev)
+        g(z, y)
+    for m in g.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    g.eval()

@@ -1,0 +1,124 @@
+"""Training loop of the class-conditional Fashion-MNIST GAN (issue 4 section 3).
+
+Hinge loss (Wang et al. 2020, eqs. 7-8; Lim and Ye 2017):
+``L_D = E[relu(1 - D(x, y))] + E[relu(1 + D(G(z, y), y))]``, ``L_G = -E[D(G(z, y), y)]``, plus
+``lambda_o * ||W W^T - I||_F^2`` on every AN's entity filters (eq. 1). Adam with the two-time-scale
+rule: G 1e-4, D 4e-4, betas (0, 0.999); ``n_dis`` D steps per G step; the classes of the fake batch
+are drawn uniformly. EMA weights of G (decay 0.999) are what is evaluated and exported (with
+standing BN statistics, ``networks.gan.standing_stats``).
+
+Writes ``<out>/checkpoint.pt`` every ``ckpt_every`` steps (``--resume`` continues from it, RNG state
+included), ``<out>/final.pt`` (EMA G + args) and ``<out>/summary.json``. Progress lines: step, losses,
+D(real)/D(fake) means, images/s, ETA.
+
+Usage: ``/usr/bin/python3 -m trainer train-gan --out runs/fashion-an --steps 3000 --threads 1``
+(``--no-an`` for the ablation).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from argparse import Namespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import fashion
+from .loop import ema_update
+from .networks.gan import Discriminator, Generator
+from .normalization import orthogonality_loss
+
+
+def build_generator(a: Namespace | dict) -> Generator:
+    a = a if isinstance(a, dict) else vars(a)
+    return Generator(ch=a["ch"], use_an=a["an"], n=a["entities"])
+
+
+def load_generator(path: str, device: str = "cpu") -> Generator:
+    """The EMA generator of ``final.pt`` or ``checkpoint.pt`` (training-mode BN statistics as saved)."""
+    ck = torch.load(path, map_location=device)
+    g = build_generator(ck["args"])
+    g.load_state_dict(ck["ema"])
+    return g.to(device)
+
+
+def train(args: Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    x_all, y_all = fashion.load("train")
+    x_all = torch.from_numpy(fashion.to_signed(x_all))
+    y_all = torch.from_numpy(y_all)
+    g = build_generator(args).to(device)
+    d = Discriminator(ch=args.ch, use_an=args.an, n=args.entities).to(device)
+    ema = copy.deepcopy(g)
+    opt_g = torch.optim.Adam(g.parameters(), lr=args.lr_g, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.0, 0.999))
+    start, elapsed_before = 0, 0.0
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        g.load_state_dict(ck["g"]); d.load_state_dict(ck["d"]); ema.load_state_dict(ck["ema"])
+        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        torch.set_rng_state(ck["torch_rng"])
+        start, elapsed_before = ck["step"], ck["elapsed_s"]
+        print(f"[resume] from step {start}", flush=True)
+    n_g = sum(p.numel() for p in g.parameters())
+    print(f"[data] Fashion-MNIST {len(x_all)} training images; G {n_g} / D {sum(p.numel() for p in d.parameters())} "
+          f"parameters; AN {'on' if args.an else 'off'}", flush=True)
+
+    def save(step: int, elapsed: float) -> None:
+        torch.save({"g": g.state_dict(), "d": d.state_dict(), "ema": ema.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "torch_rng": torch.get_rng_state(), "step": step,
+                    "elapsed_s": elapsed, "args": vars(args)}, ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+
+    def ortho(net: torch.nn.Module) -> torch.Tensor:
+        layers = net.an_layers()
+        return sum((orthogonality_loss(m, args.lambda_o) for m in layers), torch.zeros((), device=device))
+
+    t0 = time.time()
+    n = len(x_all)
+    for step in range(start, args.steps):
+        for _ in range(args.n_dis):
+            idx = torch.randint(n, (args.batch,))
+            real, yr = x_all[idx].to(device), F.one_hot(y_all[idx], 10).float().to(device)
+            z = torch.randn(args.batch, g.z_dim, device=device)
+            yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
+            with torch.no_grad():
+                fake = g(z, yf)
+            d_real, d_fake = d(real, yr), d(fake, yf)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + ortho(d)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        z = torch.randn(args.batch, g.z_dim, device=device)
+        yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
+        loss_g = -d(g(z, yf), yf).mean() + ortho(g)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        ema_update(ema, g, step, args.ema)
+        for be, bg in zip(ema.buffers(), g.buffers()):
+            be.copy_(bg)
+        done = step + 1
+        if done % args.log_every == 0 or done == args.steps:
+            el = time.time() - t0
+            rate = (done - start) * args.batch / el
+            print(f"[train] step {done}/{args.steps} loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
+                  f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} {rate:.0f} img/s "
+                  f"elapsed {(elapsed_before + el) / 60:.1f}min ETA {(args.steps - done) * args.batch / rate / 60:.1f}min",
+                  flush=True)
+        if done % args.ckpt_every == 0 or done == args.steps:
+            save(done, elapsed_before + time.time() - t0)
+    wall = elapsed_before + time.time() - t0
+    torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
+    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
+               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "seed": args.seed, "g_parameters": n_g}
+    json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=2)
+    print(f"[done] {args.steps} steps in {wall / 60:.1f} min -> {args.out}/final.pt", flush=True)
+    return summary
