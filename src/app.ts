@@ -11,6 +11,7 @@ import openapi from './plugins/openapi.js';
 import modelsPlugin from './plugins/models.js';
 import health from './routes/health.js';
 import models from './routes/models.js';
+import generate from './routes/generate.js';
 import inpaint from './routes/inpaint.js';
 import translate from './routes/translate.js';
 
@@ -31,6 +32,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     bodyLimit: config.maxUploadBytes + 64 * 1024,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
+    // Unknown JSON/query fields are errors (422), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
   await app.register(errors);
@@ -41,5 +44,6 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(models);
   await app.register(translate);
   await app.register(inpaint);
+  await app.register(generate);
   return app;
 }

@@ -2,7 +2,7 @@
  * Model manifest (`models/NAME/manifest.json`): the TypeBox schema and its validator.
  *
  * The manifest is written by the trainer's `export` command (trainer/export.py) and read by the
- * service at start. Tensors are described by `inputs`/`outputs`: layout (NCHW), dtype (float32),
+ * service at start. Tensors are described by `inputs`/`outputs`: layout (NCHW, or NC for vectors), dtype (float32),
  * channels, value range, the size multiple that H and W must have, and which dims are dynamic.
  */
 import { Type, type Static } from '@sinclair/typebox';
@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 
 export const TensorSpec = Type.Object({
   name: Type.String(),
-  layout: Type.Literal('NCHW'),
+  layout: Type.Union([Type.Literal('NCHW'), Type.Literal('NC')]),
   dtype: Type.Literal('float32'),
   channels: Type.Integer({ minimum: 1 }),
   range: Type.Tuple([Type.Number(), Type.Number()]),
@@ -33,6 +33,10 @@ export const Manifest = Type.Object({
     /** inpaint: the longest side the model runs at; larger images are inpainted reduced (routes/inpaint.ts). */
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
   }, { additionalProperties: true }),
+  /** generate: class names, index = position in the `y` class-weight vector. */
+  classes: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+  /** generate: length of the `z` noise vector. */
+  z_dim: Type.Optional(Type.Integer({ minimum: 1 })),
   training: Type.Record(Type.String(), Type.Unknown()),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   license: Type.String(),

@@ -22,9 +22,15 @@ export default fp(async (app) => {
       return send(reply, request, { type: PROBLEM_BASE + error.slug, title: error.title, status: error.statusCode, detail: error.message, ...error.extensions });
     }
     if (error.validation) {
+      const unknown = error.validation.map((v) => (v.params as { additionalProperty?: string })?.additionalProperty).filter(Boolean);
       return send(reply, request, {
-        type: PROBLEM_BASE + 'invalid-field', title: 'Unprocessable Content', status: 422, detail: error.message,
-        errors: error.validation.map((v) => ({ field: v.instancePath || (v.params as { missingProperty?: string })?.missingProperty || '', message: v.message })),
+        type: PROBLEM_BASE + 'invalid-field', title: 'Unprocessable Content', status: 422,
+        detail: unknown.length ? `unknown field ${unknown.map((f) => `\`${f}\``).join(', ')} (${error.message})` : error.message,
+        errors: error.validation.map((v) => {
+          const params = v.params as { missingProperty?: string; additionalProperty?: string };
+          const extra = params?.additionalProperty;
+          return { field: extra ?? (v.instancePath || params?.missingProperty || ''), message: extra ? `unknown field \`${extra}\`` : v.message };
+        }),
       });
     }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;

@@ -1,0 +1,49 @@
+/**
+ * Generated-sample layout with sharp: each sample (H x W x 1 uint8 gray, e.g. 28 x 28) is resized to
+ * the display size and the samples are tiled row-major into one grid image, or encoded one by one.
+ */
+import sharp, { type Sharp } from 'sharp';
+import type { RawImage } from './decode.js';
+import type { OutputFormat } from './encode.js';
+
+/** Columns of the grid of `count` samples: ceil(sqrt(count)) (a single row for interpolations is asked explicitly). */
+export function gridColumns(count: number): number {
+  return Math.ceil(Math.sqrt(count));
+}
+
+/** Resize one gray sample to `size` x `size` (Lanczos-3; unchanged when already that size). H x W x 1 → size x size x 1. */
+export async function resizeTile(tile: RawImage, size: number): Promise<RawImage> {
+  if (tile.width === size && tile.height === size) return tile;
+  const data = await sharp(tile.data, { raw: { width: tile.width, height: tile.height, channels: 1 } })
+    .resize(size, size, { fit: 'fill', kernel: 'lanczos3' }).extractChannel(0).raw().toBuffer();
+  return { data, width: size, height: size, channels: 1 };
+}
+
+function encoder(s: Sharp, format: OutputFormat): Promise<Buffer> {
+  switch (format) {
+    case 'png': return s.png().toBuffer();
+    case 'jpeg': return s.jpeg({ quality: 90 }).toBuffer();
+    case 'webp': return s.webp({ quality: 90 }).toBuffer();
+  }
+}
+
+/** Encode one gray tile as a grayscale image. */
+export async function encodeTile(tile: RawImage, format: OutputFormat): Promise<Buffer> {
+  return encoder(sharp(tile.data, { raw: { width: tile.width, height: tile.height, channels: 1 } }).toColourspace('b-w'), format);
+}
+
+/**
+ * Tile equally sized gray samples row-major into `columns` columns (black where the last row is
+ * short) and encode the grid as a grayscale image of (columns · w) x (rows · h) pixels.
+ * @throws RangeError when `tiles` is empty or the tiles differ in size.
+ */
+export async function encodeGrid(tiles: RawImage[], columns: number, format: OutputFormat): Promise<Buffer> {
+  if (tiles.length === 0) throw new RangeError('no tiles');
+  const { width: w, height: h } = tiles[0]!;
+  if (tiles.some((t) => t.width !== w || t.height !== h)) throw new RangeError('tiles differ in size');
+  const rows = Math.ceil(tiles.length / columns);
+  const canvas = sharp({ create: { width: columns * w, height: rows * h, channels: 3, background: '#000000' } })
+    .composite(tiles.map((t, i) => ({ input: t.data, raw: { width: w, height: h, channels: 1 as const }, left: (i % columns) * w, top: Math.floor(i / columns) * h })));
+  const flat = await canvas.toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  return encoder(sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } }).toColourspace('b-w'), format);
+}

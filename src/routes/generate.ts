@@ -1,0 +1,138 @@
+/**
+ * `POST /v1/generate` (JSON body) and `GET /v1/generate` (the same fields as a query string, for
+ * browsers): class-conditional samples from a generator model (default: `fashion-an`, the Fashion-MNIST
+ * generator with Attentive Normalization).
+ *
+ * Fields: `class` (name, case-insensitive, or index; required), `model`, `seed` (uint32; random when
+ * absent; always echoed in `X-Seed`), `count` (1–64, default 1), `interpolate_to` (a second class) with
+ * `steps` (2–16, default 8), `output_format` (`png` | `jpeg` | `webp`), `layout` (`grid`: one image,
+ * default; `json`: `{ seed, model, images: [base64 PNG…] }`) and `size` (display side of each sample
+ * in px, 16–512, resized with sharp; default the model's native 28).
+ *
+ * Noise: `z` for sample i is values [i·z_dim, (i+1)·z_dim) of `gaussianNoise(seed)`; the class vector
+ * `y` is one-hot. An interpolation holds z fixed (sample 0's) and mixes `y = (1 − t)·onehot(a) + t·onehot(b)`,
+ * t = k / (steps − 1), so its ends are the `count = 1` samples of the two classes for that seed
+ * (Wang et al. 2020, Fig. 8). Same request + same seed + same model version → identical bytes.
+ *
+ * Errors (problem+json): 422 unknown class, count/steps/size/seed out of range, unknown field,
+ * `steps` without `interpolate_to`, `count` > 1 with `interpolate_to`, model of another task;
+ * 404 unknown model; 503 model not loaded.
+ */
+import { randomInt } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import { CONTENT_TYPES, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { encodeGrid, encodeTile, gridColumns, resizeTile } from '../imaging/grid.js';
+import { fromNCHW } from '../imaging/tensor.js';
+import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
+import type { ModelEntry } from '../models/repository.js';
+import { HttpProblem } from '../problem.js';
+import { parseOutputFormat, resolveModel } from './common.js';
+import { ProblemSchema } from './schemas.js';
+
+const ClassRef = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]);
+
+export const GenerateRequest = Type.Object({
+  class: Type.Unsafe<number | string>({ ...ClassRef, description: 'class name (case-insensitive) or index; GET /v1/models/{name} lists them' }),
+  model: Type.Optional(Type.String({ description: 'generator model name; default: the default generator' })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'uint32; random when absent; echoed in X-Seed' })),
+  count: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+  interpolate_to: Type.Optional(Type.Unsafe<number | string>({ ...ClassRef, description: 'second class: the reply is the interpolation row from `class` to it, z held fixed' })),
+  steps: Type.Optional(Type.Integer({ minimum: 2, maximum: 16, description: 'interpolation frames (default 8); only with interpolate_to' })),
+  output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)))),
+  layout: Type.Optional(Type.Union([Type.Literal('grid'), Type.Literal('json')])),
+  size: Type.Optional(Type.Integer({ minimum: 16, maximum: 512, description: 'display side of each sample in px (sharp resize); default native' })),
+}, { additionalProperties: false });
+export type GenerateRequest = Static<typeof GenerateRequest>;
+
+/**
+ * Resolve a class reference against the manifest's class names.
+ * @throws HttpProblem 422 listing the classes when `ref` is neither an index nor a name.
+ */
+export function resolveClass(classes: readonly string[], ref: number | string, field: string): number {
+  const asIndex = typeof ref === 'number' ? ref : /^\d+$/.test(ref) ? Number(ref) : -1;
+  if (asIndex >= 0 && asIndex < classes.length) return asIndex;
+  if (typeof ref === 'string') {
+    const i = classes.findIndex((c) => c.toLowerCase() === ref.toLowerCase());
+    if (i >= 0) return i;
+  }
+  throw new HttpProblem(422, 'Unprocessable Content', `unknown ${field} ${JSON.stringify(ref)}; classes are ${classes.map((c, i) => `${i} ${JSON.stringify(c)}`).join(', ')}`, 'unknown-class', { classes });
+}
+
+const generate: FastifyPluginAsyncTypebox = async (app) => {
+  async function handle(q: GenerateRequest, reply: FastifyReply) {
+    const entry: ModelEntry = resolveModel(app.models, 'generate', q.model);
+    const classes = entry.manifest.classes ?? [];
+    const zDim = entry.manifest.z_dim ?? 128;
+    const [zSpec, ySpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
+    const format = parseOutputFormat(q.output_format);
+    const a = resolveClass(classes, q.class, 'class');
+    if (q.steps !== undefined && q.interpolate_to === undefined) {
+      throw new HttpProblem(422, 'Unprocessable Content', '`steps` is only valid with `interpolate_to`', 'invalid-field');
+    }
+    if (q.interpolate_to !== undefined && (q.count ?? 1) > 1) {
+      throw new HttpProblem(422, 'Unprocessable Content', '`count` must be 1 with `interpolate_to` (the reply is one interpolation row)', 'invalid-field');
+    }
+    const seed = q.seed ?? randomInt(MAX_SEED + 1);
+    const k = classes.length;
+    let n: number;
+    let z: Float32Array;
+    const y = (rows: number) => new Float32Array(rows * k);
+    let yv: Float32Array;
+    if (q.interpolate_to !== undefined) {
+      const b = resolveClass(classes, q.interpolate_to, 'interpolate_to');
+      n = q.steps ?? 8;
+      const z0 = gaussianNoise(seed, zDim);
+      z = new Float32Array(n * zDim);
+      yv = y(n);
+      for (let i = 0; i < n; i++) {
+        z.set(z0, i * zDim);
+        const t = i / (n - 1);
+        yv[i * k + a] = 1 - t;
+        yv[i * k + b] = (a === b ? 1 - t : 0) + t;
+      }
+    } else {
+      n = q.count ?? 1;
+      z = gaussianNoise(seed, n * zDim);
+      yv = y(n);
+      for (let i = 0; i < n; i++) yv[i * k + a] = 1;
+    }
+    const result = await app.inference.run(entry.name, {
+      [zSpec.name]: { data: z, dims: [n, zDim] },
+      [ySpec.name]: { data: yv, dims: [n, k] },
+    }, entry.manifest.outputs[0]!.name);
+    const native = result.dims[3]!;
+    const tiles = await Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native)));
+    reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`)
+      .header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
+    if (q.layout === 'json') {
+      const images = await Promise.all(tiles.map(async (t) => (await encodeTile(t, 'png')).toString('base64')));
+      return reply.type('application/json').send({ seed, model: `${entry.name}@${entry.manifest.version}`, images });
+    }
+    const columns = q.interpolate_to !== undefined ? n : gridColumns(n);
+    return reply.type(CONTENT_TYPES[format]).send(await encodeGrid(tiles, columns, format));
+  }
+
+  const schema = (where: 'body' | 'querystring') => ({
+    tags: ['tasks'],
+    summary: where === 'body' ? 'Generate class-conditional samples (JSON body)' : 'Generate class-conditional samples (query string, for browsers)',
+    description: 'Same seed, same request → same bytes. The grid has ceil(sqrt(count)) columns (an interpolation is one row). Header X-Seed echoes the seed.',
+    [where]: GenerateRequest,
+    response: {
+      200: {
+        description: 'layout=grid: one grayscale image; layout=json: { seed, model, images: [base64 PNG] }',
+        content: {
+          ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+          'application/json': { schema: Type.Object({ seed: Type.Integer(), model: Type.String(), images: Type.Array(Type.String({ contentEncoding: 'base64' })) }) },
+        },
+      },
+      '4xx': ProblemSchema,
+      '5xx': ProblemSchema,
+    },
+  });
+  app.post('/v1/generate', { schema: schema('body') }, async (request, reply) => handle(request.body as GenerateRequest, reply));
+  app.get('/v1/generate', { schema: schema('querystring') }, async (request, reply) => handle(request.query as GenerateRequest, reply));
+};
+
+export default generate;

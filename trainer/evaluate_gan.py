@@ -1,0 +1,113 @@
+"""Evaluation of class-conditional generators (issue 4 section 4), in the feature space of the trained
+Fashion-MNIST evaluator (``train_classifier``): FID (Heusel et al. 2017) on its GAP features, not
+Inception's.
+
+For each generator: ``standing_stats`` on its EMA weights, then ``samples`` images (equal count per
+class, z ~ N(0, I) from ``seed``) against the 10,000 test images:
+
+* FID = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)) over all samples;
+* intra-FID: the mean over classes of the FID between one class's samples and that class's test images;
+* accuracy: the evaluator's top-1 agreement with the requested class;
+* IS-style score: exp(E_x KL(p(y|x) || p(y))) with the evaluator's softmax (max 10).
+
+Reference rows: the training set against the test set (the floor these numbers can reach with this
+feature space) are printed too.
+
+Usage: ``/usr/bin/python3 -m trainer evaluate-gan an=runs/fashion-an/final.pt no_an=runs/fashion-noan/final.pt
+--evaluator runs/clf-an/model.pt --json runs/gan-metrics.json``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+
+from .data import fashion
+from .networks.gan import standing_stats
+from .train_classifier import load_classifier
+from .train_gan import load_generator
+
+
+def fid(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to features f1 (N1 x D) and f2 (N2 x D), float64."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    covmean, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+@torch.no_grad()
+def embed(clf: torch.nn.Module, x: torch.Tensor, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """(features N x D float64, softmax probabilities N x 10) of images x N x 1 x 28 x 28 in [-1, 1]."""
+    feats, probs = [], []
+    for i in range(0, len(x), batch):
+        f = clf.features(x[i:i + batch])
+        feats.append(f.double().numpy())
+        probs.append(torch.softmax(clf.fc(f), 1).double().numpy())
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+def is_score(p: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))) of class probabilities p (N x K)."""
+    py = p.mean(0, keepdims=True)
+    return float(np.exp((p * (np.log(p + 1e-12) - np.log(py + 1e-12))).sum(1).mean()))
+
+
+@torch.no_grad()
+def sample(g: torch.nn.Module, labels: np.ndarray, seed: int, batch: int = 500) -> torch.Tensor:
+    """Images N x 1 x 28 x 28 for the class labels (N,), z from a torch Generator seeded with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, len(labels), batch):
+        y = F.one_hot(torch.from_numpy(labels[i:i + batch]), 10).float()
+        z = torch.randn(len(y), g.z_dim, generator=gen)
+        out.append(g(z, y))
+    return torch.cat(out)
+
+
+def metrics(feats: np.ndarray, probs: np.ndarray, labels: np.ndarray, rf: np.ndarray, ry: np.ndarray) -> dict:
+    """The metric set of a sample (features, probabilities, requested labels) against real features/labels."""
+    intra = {fashion.CLASSES[c]: round(fid(feats[labels == c], rf[ry == c]), 3) for c in range(10)}
+    return {"fid": round(fid(feats, rf), 3), "intra_fid_mean": round(float(np.mean(list(intra.values()))), 3),
+            "accuracy": round(float((probs.argmax(1) == labels).mean()), 4), "is_style": round(is_score(probs), 3),
+            "intra_fid": intra}
+
+
+def main(args) -> int:
+    torch.set_num_threads(args.threads)
+    clf = load_classifier(args.evaluator)
+    xte, yte = fashion.load("test")
+    xtr, ytr = fashion.load("train")
+    rf, rp = embed(clf, torch.from_numpy(fashion.to_signed(xte)))
+    rng = np.random.default_rng(args.seed)
+    sub = rng.choice(len(xtr), args.samples, replace=False)
+    tf, tp = embed(clf, torch.from_numpy(fashion.to_signed(xtr[sub])))
+    results = {"evaluator": args.evaluator, "samples": args.samples, "seed": args.seed, "feature_dim": int(rf.shape[1]),
+               "reference_train_vs_test": metrics(tf, tp, ytr[sub], rf, yte),
+               "test_set_is_style": round(is_score(rp), 3), "generators": {}}
+    labels = np.repeat(np.arange(10), args.samples // 10)
+    for spec in args.generators:
+        label, path = spec.split("=", 1)
+        g = load_generator(path)
+        standing_stats(g)
+        feats, probs = embed(clf, sample(g, labels, args.seed))
+        results["generators"][label] = {"checkpoint": path, **metrics(feats, probs, labels, rf, yte)}
+        print(f"[eval] {label}: {json.dumps({k: v for k, v in results['generators'][label].items() if k != 'intra_fid'})}", flush=True)
+    ref = results["reference_train_vs_test"]
+    print(f"\n| | FID | intra-FID | accuracy | IS-style |\n|---|---|---|---|---|")
+    for label, m in results["generators"].items():
+        print(f"| {label} | {m['fid']:.2f} | {m['intra_fid_mean']:.2f} | {m['accuracy']:.3f} | {m['is_style']:.2f} |")
+    print(f"| real train images (reference) | {ref['fid']:.2f} | {ref['intra_fid_mean']:.2f} | {ref['accuracy']:.3f} | {ref['is_style']:.2f} |")
+    if args.json:
+        json.dump(results, open(args.json, "w"), indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(None))
