@@ -1,0 +1,142 @@
+"""Issue 4: Fashion-MNIST reader, mixture-of-affine AN, conditional BN, classifier, GAN networks,
+their export, and smoke runs of the classifier / GAN training, evaluation and export on the real data."""
+import json
+import os
+from argparse import Namespace
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trainer.data import fashion
+from trainer.evaluate_gan import fid, is_score
+from trainer.networks.classifier import Classifier
+from trainer.networks.gan import Discriminator, Generator, standing_stats
+from trainer.normalization import AttentiveNormalization, ConditionalBN, MixtureAffineAN
+
+
+def test_fashion_idx_files_have_the_documented_shapes_and_balanced_labels():
+    x, y = fashion.load("test")
+    assert x.shape == (10000, 28, 28) and x.dtype == np.uint8 and y.shape == (10000,)
+    assert np.array_equal(np.bincount(y), np.full(10, 1000))
+    assert len(fashion.CLASSES) == 10
+    s = fashion.to_signed(x[:3])
+    assert s.shape == (3, 1, 28, 28) and s.min() >= -1 and s.max() <= 1
+    with pytest.raises(ValueError):
+        fashion.load("val")
+
+
+def test_mixture_an_matches_eq7_written_out():
+    torch.manual_seed(0)
+    an = MixtureAffineAN(6, k=3).train()
+    x = torch.randn(4, 6, 5, 5) * 3 + 1
+    out = an(x)
+    x_hat = (x - x.mean((0, 2, 3), keepdim=True)) / torch.sqrt(x.var((0, 2, 3), unbiased=False, keepdim=True) + an.eps)
+    lam = torch.sigmoid(an.fc(x.mean((2, 3))))  # eq. 6
+    ref = sum(lam[:, k, None, None, None] * (an.gamma[k][None, :, None, None] * x_hat + an.beta[k][None, :, None, None])
+              for k in range(3))  # eq. 7
+    assert torch.allclose(out, ref, atol=1e-5)
+    # initialisation as the paper: gamma ~ 1 + 0.1 N(0, 1), beta ~ 0.1 N(0, 1)
+    big = MixtureAffineAN(512, k=10)
+    assert abs(big.gamma.mean().item() - 1) < 0.02 and 0.08 < big.gamma.std().item() < 0.12
+    assert abs(big.beta.mean().item()) < 0.02 and 0.08 < big.beta.std().item() < 0.12
+
+
+def test_mixture_an_with_saturated_single_component_is_bn():
+    an = MixtureAffineAN(4, k=1)
+    with torch.no_grad():
+        an.gamma.fill_(1.0); an.beta.zero_(); an.fc.weight.zero_(); an.fc.bias.fill_(50.0)  # lambda = 1
+    bn = torch.nn.BatchNorm2d(4, affine=False)
+    x = torch.randn(8, 4, 3, 3)
+    assert torch.allclose(an(x), bn(x), atol=1e-5)
+    an.eval(); bn.eval()
+    assert torch.allclose(an(x), bn(x), atol=1e-5)
+
+
+def test_conditional_bn_picks_the_class_affine_and_is_linear_in_the_class_weights():
+    torch.manual_seed(0)
+    cbn = ConditionalBN(5, 10).eval()
+    with torch.no_grad():
+        cbn.gamma_embed.normal_(); cbn.beta_embed.normal_()
+    x = torch.randn(2, 5, 4, 4)
+    y3, y7 = F.one_hot(torch.tensor([3, 3]), 10).float(), F.one_hot(torch.tensor([7, 7]), 10).float()
+    x_hat = x / torch.sqrt(torch.tensor(1.0 + cbn.eps))  # running stats at init: mean 0, var 1
+    assert torch.allclose(cbn(x, y3), cbn.gamma_embed[3][None, :, None, None] * x_hat + cbn.beta_embed[3][None, :, None, None], atol=1e-6)
+    mix = cbn(x, 0.25 * y3 + 0.75 * y7)
+    assert torch.allclose(mix, 0.25 * cbn(x, y3) + 0.75 * cbn(x, y7), atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["bn", "an"])
+def test_classifier_shapes_and_norm_placement(norm):
+    net = Classifier(width=8, norm=norm, k=3)
+    assert net(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    assert net.features(torch.randn(3, 1, 28, 28)).shape == (3, 32)
+    n_an = sum(isinstance(m, MixtureAffineAN) for m in net.modules())
+    assert n_an == (6 if norm == "an" else 0)
+    with pytest.raises(ValueError):
+        Classifier(norm="gn")
+
+
+def test_generator_and_discriminator_shapes_an_placement_and_spectral_norm():
+    g, d = Generator(ch=8, n=4), Discriminator(ch=8, n=4)
+    z, y = torch.randn(3, 128), F.one_hot(torch.tensor([0, 4, 9]), 10).float()
+    img = g(z, y)
+    assert img.shape == (3, 1, 28, 28) and img.min() >= -1 and img.max() <= 1
+    assert d(img, y).shape == (3,)
+    assert len(g.an_layers()) == 1 and len(d.an_layers()) == 1
+    assert g.an.channels == 8 and isinstance(g.an, AttentiveNormalization)
+    assert not Generator(ch=8, use_an=False).an_layers() and not Discriminator(ch=8, use_an=False).an_layers()
+    assert all(hasattr(m, "weight_orig") for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+
+
+def test_generator_in_eval_is_deterministic_batch_independent_and_linear_in_y_at_the_input():
+    torch.manual_seed(1)
+    g = Generator(ch=8, n=4)
+    standing_stats(g, batches=4, batch=20)
+    assert not g.training and not g.an.training
+    z = torch.randn(4, 128)
+    y = F.one_hot(torch.tensor([1, 2, 3, 4]), 10).float()
+    a, b = g(z, y), g(z, y)
+    assert torch.equal(a, b)
+    assert torch.allclose(g(z[:1], y[:1]), a[:1], atol=1e-6)
+
+
+def test_generator_exports_without_random_ops(tmp_path):
+    g = Generator(ch=8, n=4).eval()
+    path = str(tmp_path / "g.onnx")
+    torch.onnx.export(g, (torch.zeros(2, 128), torch.eye(10)[:2]), path, opset_version=17, input_names=["z", "y"],
+                      output_names=["image"], dynamic_axes={"z": {0: "b"}, "y": {0: "b"}, "image": {0: "b"}})
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert not [o for o in ops if "Random" in o], ops
+
+
+def test_fid_is_zero_for_identical_sets_and_grows_with_a_shift_and_is_score_bounds():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2000, 8))
+    assert fid(f, f) == pytest.approx(0, abs=1e-6)
+    assert fid(f, f + 1.0) == pytest.approx(8.0, rel=0.05)
+    assert is_score(np.full((10, 10), 0.1)) == pytest.approx(1.0)
+    assert is_score(np.eye(10)) == pytest.approx(10.0, rel=1e-6)
+
+
+def test_smoke_classifier_gan_evaluate_and_export_on_real_data(tmp_path):
+    from trainer.__main__ import main as cli
+    clf_dir, gan_dir, out = tmp_path / "clf", tmp_path / "gan", tmp_path / "model"
+    assert cli(["train-classifier", "--out", str(clf_dir), "--norm", "an", "--width", "4", "--max-steps", "3", "--threads", "2"]) == 0
+    assert json.load(open(clf_dir / "summary.json"))["steps"] == 3
+    assert cli(["train-gan", "--out", str(gan_dir), "--ch", "8", "--steps", "2", "--batch", "8", "--ckpt-every", "2", "--threads", "2"]) == 0
+    # resume continues from the checkpoint
+    assert cli(["train-gan", "--out", str(gan_dir), "--ch", "8", "--steps", "3", "--batch", "8", "--ckpt-every", "2", "--threads", "2", "--resume"]) == 0
+    assert torch.load(gan_dir / "checkpoint.pt")["step"] == 3
+    metrics = tmp_path / "m.json"
+    assert cli(["evaluate-gan", f"an={gan_dir}/final.pt", "--evaluator", str(clf_dir / "model.pt"), "--samples", "200",
+                "--json", str(metrics), "--threads", "2"]) == 0
+    m = json.load(open(metrics))["generators"]["an"]
+    assert set(m) >= {"fid", "intra_fid_mean", "accuracy", "is_style", "intra_fid"} and len(m["intra_fid"]) == 10
+    from trainer.export_gan import main as export
+    assert export([str(gan_dir / "final.pt"), "--out-dir", str(out), "--metrics", str(metrics), "--command", "smoke"]) == 0
+    manifest = json.load(open(out / "manifest.json"))
+    assert manifest["task"] == "generate" and manifest["classes"] == fashion.CLASSES
+    assert [i["name"] for i in manifest["inputs"]] == ["z", "y"] and os.path.getsize(out / "fixture" / "output.f32") == 4 * 28 * 28 * 4
