@@ -39,7 +39,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(errors);
   await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
   await app.register(openapi);
-  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads });
+  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching });
   await app.register(health);
   await app.register(models);
   await app.register(translate);

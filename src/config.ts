@@ -11,6 +11,7 @@
  * | `WORKERS`          | 1                  | inference worker threads (1–64), each with its own sessions     |
  * | `INTRA_OP_THREADS` | cores / WORKERS    | onnxruntime intra-op threads per worker session                |
  * | `LOG_LEVEL`        | `info`             | pino level                                                     |
+ * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
  */
@@ -27,6 +28,7 @@ export interface Config {
   workers: number;
   intraOpThreads: number;
   logLevel: string;
+  batching: boolean;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -66,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers,
     intraOpThreads: int('INTRA_OP_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
+    batching: int('BATCHING', 1, 0, 1) === 1,
   };
   if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);

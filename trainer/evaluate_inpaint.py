@@ -4,7 +4,8 @@ Wang et al. 2020, Table 3: PSNR (dB), SSIM (Gaussian sigma 1.5, RGB mean) and MA
 on [0, 1], all pixels), on uint8 outputs, for OpenCV's Telea inpainting and each ``label=checkpoint``.
 
 Usage: ``/usr/bin/python3 -m trainer.evaluate_inpaint an=runs/inpaint-an/best.pt in=runs/inpaint-in/best.pt
-[--json out.json]``.
+[--json out.json] [--figure docs/inpaint-comparison.png]`` (the figure: per photo, the input with its hole
+in white, each method's output, and the original).
 """
 from __future__ import annotations
 
@@ -69,12 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoints", nargs="*")
     p.add_argument("--make-masks", action="store_true")
     p.add_argument("--json")
+    p.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
+    p.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
     a = p.parse_args(argv)
     if a.make_masks:
         make_masks()
         return 0
     fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1]) for s in a.checkpoints}}
     res = {}
+    if a.figure:
+        def square(a: np.ndarray) -> np.ndarray:  # centre 256 x 256 crop, so the rows line up
+            t, l = (a.shape[0] - 256) // 2, (a.shape[1] - 256) // 2
+            return a[t:t + 256, l:l + 256]
+        rows = []
+        for name in a.figure_photos.split(","):
+            img, mask = test_photos.load(name), load_mask(name)
+            holed = img.copy()
+            holed[mask == 1] = 255
+            rows.append(np.concatenate([square(holed), *[square(fn(img, mask)) for fn in fns.values()], square(img)], 1))
+        Image.fromarray(np.concatenate(rows, 0)).save(a.figure, optimize=True)
+        print(f"[figure] {a.figure}: columns input | {' | '.join(fns)} | original", flush=True)
     for label, fn in fns.items():
         per = {}
         for name in test_photos.NAMES:

@@ -32,6 +32,13 @@ export const Manifest = Type.Object({
     default: Type.Boolean(),
     /** inpaint: the longest side the model runs at; larger images are inpainted reduced (routes/inpaint.ts). */
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
+    /** dynamic batching (inference/batcher.ts); each field optional, defaults in DEFAULT_BATCHING. */
+    batching: Type.Optional(Type.Object({
+      max_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+      max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
+      max_queue: Type.Optional(Type.Integer({ minimum: 1 })),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+    })),
   }, { additionalProperties: true }),
   /** generate: class names, index = position in the `y` class-weight vector. */
   classes: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { Batcher, DEFAULT_BATCHING, type BatcherHooks, type BatchingConfig } from '../inference/batcher.js';
 import { InferencePool } from '../inference/pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
 
@@ -23,6 +24,33 @@ export interface ModelEntry {
   state: ModelState;
   error?: string;
   loadMs?: number;
+  /** Time of the warm-up forward pass (ms), run before the model turns ready. */
+  warmupMs?: number;
+  /** The model's dynamic batcher and bounded queue (set once ready). */
+  batcher?: Batcher;
+}
+
+/** Batching settings of a model: manifest `serving.batching` over {@link DEFAULT_BATCHING}; `enabled=false` forces batch size 1. */
+export function batchingOf(manifest: Manifest, enabled: boolean): BatchingConfig {
+  const b = manifest.serving.batching ?? {};
+  return {
+    maxBatchSize: enabled ? b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize : 1,
+    maxQueueDelayMs: enabled ? b.max_queue_delay_ms ?? DEFAULT_BATCHING.maxQueueDelayMs : 0,
+    maxQueue: b.max_queue ?? DEFAULT_BATCHING.maxQueue,
+    timeoutMs: b.timeout_ms ?? DEFAULT_BATCHING.timeoutMs,
+  };
+}
+
+/** A zero input of every model input for the warm-up run: NCHW at 1 x C x 64 x 64 (a multiple of any size_multiple ≤ 64), NC at 1 x C. */
+export function warmupFeeds(manifest: Manifest): Record<string, { data: Float32Array; dims: number[] }> {
+  const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+  for (const spec of manifest.inputs) {
+    const dims = spec.layout === 'NC' ? [1, spec.channels] : [1, spec.channels, 64, 64];
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    if (spec.layout === 'NC' && spec.range[0] === 0) data[0] = 1; // a valid one-hot class vector
+    feeds[spec.name] = { data, dims };
+  }
+  return feeds;
 }
 
 /** sha256 of a file, lowercase hex. @throws the fs error when the file cannot be read. */
@@ -39,6 +67,7 @@ export class ModelRepository {
     private readonly modelsDir: string,
     private readonly pool: InferencePool,
     private readonly log: FastifyBaseLogger,
+    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks } = { batching: true, concurrency: 1 },
   ) {}
 
   /**
@@ -86,8 +115,12 @@ export class ModelRepository {
       }
       await this.pool.load(entry.name, entry.onnxPath);
       entry.loadMs = Math.round(performance.now() - t0);
+      const w0 = performance.now();
+      await this.pool.run(entry.name, warmupFeeds(entry.manifest), entry.manifest.outputs[0]!.name);
+      entry.warmupMs = Math.round(performance.now() - w0);
+      entry.batcher = new Batcher(this.pool, entry.name, entry.manifest.outputs[0]!.name, batchingOf(entry.manifest, this.options.batching), this.options.concurrency, this.options.hooks);
       entry.state = 'ready';
-      this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs }, 'model loaded');
+      this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, batching: entry.batcher.config }, 'model loaded and warmed up');
     } catch (err) {
       entry.state = 'failed';
       entry.error = (err as Error).message;

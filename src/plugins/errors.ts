@@ -19,6 +19,8 @@ export default fp(async (app) => {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
     if (error instanceof HttpProblem) {
       if (error.statusCode >= 500) request.log.warn({ problem: error.slug }, error.message);
+      const retry = error.extensions?.retry_after_s;
+      if (typeof retry === 'number') reply.header('Retry-After', String(retry));
       return send(reply, request, { type: PROBLEM_BASE + error.slug, title: error.title, status: error.statusCode, detail: error.message, ...error.extensions });
     }
     if (error.validation) {

@@ -14,11 +14,11 @@ declare module 'fastify' {
   }
 }
 
-export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number }
+export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number; batching: boolean }
 
 export default fp<ModelsPluginOptions>(async (app, opts) => {
   const pool = new InferencePool(opts.workers, opts.intraOpThreads);
-  const repo = new ModelRepository(opts.modelsDir, pool, app.log);
+  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers });
   app.decorate('inference', pool);
   app.decorate('models', repo);
   app.addHook('onReady', async () => {

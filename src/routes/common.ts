@@ -4,6 +4,9 @@
  * {@link HttpProblem} that the error plugin turns into problem+json.
  */
 import type { FastifyRequest } from 'fastify';
+import { DeadlineError, QueueFullError } from '../inference/batcher.js';
+import type { Feeds } from '../inference/messages.js';
+import type { RunResult } from '../inference/pool.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
@@ -66,4 +69,22 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
   if (value === undefined || value === '') return 'png';
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
   throw new HttpProblem(422, 'Unprocessable Content', `output_format must be one of ${OUTPUT_FORMATS.join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
+}
+
+/**
+ * Run a ready model through its dynamic batcher.
+ * @throws HttpProblem 503 (`Retry-After` in `extensions.retry_after_s`) when the model's queue is full,
+ *   504 when the request waited past its deadline, 503 when the model has no batcher (not ready).
+ */
+export async function infer(entry: ModelEntry, feeds: Feeds): Promise<RunResult & { batchSize: number; queueMs: number }> {
+  if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
+  try {
+    return await entry.batcher.run(feeds);
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-full', { retry_after_s: err.retryAfterS, queue_depth: err.depth });
+    }
+    if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', err.message, 'queue-timeout');
+    throw err;
+  }
 }

@@ -28,7 +28,7 @@ import { fromNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
-import { parseOutputFormat, resolveModel } from './common.js';
+import { infer, parseOutputFormat, resolveModel } from './common.js';
 import { ProblemSchema } from './schemas.js';
 
 const ClassRef = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]);
@@ -98,10 +98,10 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
       yv = y(n);
       for (let i = 0; i < n; i++) yv[i * k + a] = 1;
     }
-    const result = await app.inference.run(entry.name, {
+    const result = await infer(entry, {
       [zSpec.name]: { data: z, dims: [n, zDim] },
       [ySpec.name]: { data: yv, dims: [n, k] },
-    }, entry.manifest.outputs[0]!.name);
+    });
     const native = result.dims[3]!;
     const tiles = await Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native)));
     reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`)

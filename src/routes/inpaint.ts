@@ -27,7 +27,7 @@ import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
-import { parseOutputFormat, readUpload, resolveModel } from './common.js';
+import { infer, parseOutputFormat, readUpload, resolveModel } from './common.js';
 import { ProblemSchema } from './schemas.js';
 
 /** Working size when a manifest gives none (px, longer side). */
@@ -84,7 +84,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const [imageSpec, maskSpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
     const size = workingSize(rgb.width, rgb.height, entry.manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
     const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
-    const result = await app.inference.run(entry.name, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) }, entry.manifest.outputs[0]!.name);
+    const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) });
     const out = await pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size);
     return reply
       .header('X-Working-Size', `${size.width}x${size.height}`)

@@ -17,7 +17,7 @@ import { decodeLuma, probe } from '../imaging/decode.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
-import { parseOutputFormat, readUpload, resolveModel } from './common.js';
+import { infer, parseOutputFormat, readUpload, resolveModel } from './common.js';
 import { ProblemSchema } from './schemas.js';
 
 const translate: FastifyPluginAsyncTypebox = async (app) => {
@@ -55,7 +55,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     const spec = entry.manifest.inputs[0]!;
     const { luma, width, height } = await decodeLuma(image, maxPixels, spec.size_multiple);
     const input = toNCHW(luma);
-    const result = await app.inference.run(entry.name, { [spec.name]: input }, entry.manifest.outputs[0]!.name);
+    const result = await infer(entry, { [spec.name]: input });
     const body = await encode(fromNCHW(result.data, result.dims), width, height, format);
     return reply
       .header('X-Model', `${entry.name}@${entry.manifest.version}`)

@@ -1,0 +1,154 @@
+/**
+ * Dynamic batching with a bounded queue, one {@link Batcher} per model (Triton's "dynamic batcher"
+ * idea in a few lines): requests for the same model whose inputs have the same non-batch dims and that
+ * arrive within `maxQueueDelayMs` of the first run as one forward pass of at most `maxBatchSize` items
+ * (summed over the requests' own batch dims), concatenated along dim 0 (NCHW / NC) and split back.
+ *
+ * Limits: at most `maxQueue` requests wait per model (more → {@link QueueFullError}, which the routes
+ * answer with 503 + `Retry-After`); a request still waiting at its deadline is dropped with
+ * {@link DeadlineError} (504). At most `concurrency` batches of a model run at once (the pool's
+ * worker count), so the queue, not the workers, absorbs bursts.
+ */
+import type { Feeds } from './messages.js';
+import type { InferencePool, RunResult } from './pool.js';
+
+/** Per-model batching settings (manifest `serving.batching`, with these defaults). */
+export interface BatchingConfig { maxBatchSize: number; maxQueueDelayMs: number; maxQueue: number; timeoutMs: number }
+export const DEFAULT_BATCHING: BatchingConfig = { maxBatchSize: 8, maxQueueDelayMs: 5, maxQueue: 32, timeoutMs: 30_000 };
+
+/** The model's queue is full. `retryAfterS` is a hint for the `Retry-After` header (seconds). */
+export class QueueFullError extends Error {
+  constructor(readonly model: string, readonly depth: number, readonly retryAfterS: number) {
+    super(`model ${model}: ${depth} requests are already queued`);
+  }
+}
+
+/** A request waited in the queue past its deadline. */
+export class DeadlineError extends Error {
+  constructor(readonly model: string, readonly waitedMs: number) {
+    super(`model ${model}: the request waited ${Math.round(waitedMs)} ms in the queue, past its deadline`);
+  }
+}
+
+interface Pending {
+  feeds: Feeds;
+  items: number;
+  key: string;
+  enqueuedAt: number;
+  deadline: number;
+  resolve: (r: RunResult & { batchSize: number; queueMs: number }) => void;
+  reject: (e: Error) => void;
+}
+
+/** Observability hooks (prom-client in plugins/metrics.ts). */
+export interface BatcherHooks {
+  onBatch?: (model: string, items: number, requests: number, inferMs: number) => void;
+  onQueueDepth?: (model: string, depth: number) => void;
+}
+
+export class Batcher {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+  /** Forward passes run so far (tests compare it with the request count). */
+  runs = 0;
+
+  /**
+   * @param model model name in the pool. @param outputName output to return. @param config batching limits.
+   * @param concurrency batches of this model allowed to run at once (≥ 1).
+   */
+  constructor(
+    private readonly pool: InferencePool,
+    readonly model: string,
+    private readonly outputName: string | undefined,
+    readonly config: BatchingConfig,
+    private readonly concurrency: number,
+    private readonly hooks: BatcherHooks = {},
+  ) {}
+
+  get depth(): number { return this.queue.length; }
+
+  /**
+   * Queue one request (its own batch dim may be > 1) and resolve with its slice of the batch's output.
+   * @throws QueueFullError when `maxQueue` requests already wait; DeadlineError after `timeoutMs` in the
+   *   queue; the pool's Error when onnxruntime rejects the batch.
+   */
+  run(feeds: Feeds, timeoutMs = this.config.timeoutMs): Promise<RunResult & { batchSize: number; queueMs: number }> {
+    if (this.queue.length >= this.config.maxQueue) {
+      return Promise.reject(new QueueFullError(this.model, this.queue.length, Math.max(1, Math.ceil(this.config.maxQueueDelayMs / 1000))));
+    }
+    const first = Object.values(feeds)[0]!;
+    const key = Object.entries(feeds).map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`).sort().join('|');
+    return new Promise((resolve, reject) => {
+      const now = performance.now();
+      this.queue.push({ feeds, items: first.dims[0]!, key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject });
+      this.hooks.onQueueDepth?.(this.model, this.queue.length);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    this.expire();
+    if (this.running >= this.concurrency || this.queue.length === 0) return;
+    const head = this.queue[0]!;
+    const ready = this.queue.filter((p) => p.key === head.key).reduce((s, p) => s + p.items, 0);
+    const waited = performance.now() - head.enqueuedAt;
+    if (ready >= this.config.maxBatchSize || waited >= this.config.maxQueueDelayMs || this.config.maxBatchSize <= 1) {
+      this.dispatch();
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => { this.timer = undefined; this.schedule(); }, Math.max(0, this.config.maxQueueDelayMs - waited));
+    }
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    const late = this.queue.filter((p) => p.deadline <= now);
+    if (!late.length) return;
+    this.queue = this.queue.filter((p) => p.deadline > now);
+    for (const p of late) p.reject(new DeadlineError(this.model, now - p.enqueuedAt));
+    this.hooks.onQueueDepth?.(this.model, this.queue.length);
+  }
+
+  private dispatch(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    const head = this.queue[0]!;
+    const batch: Pending[] = [];
+    let items = 0;
+    for (const p of this.queue) {
+      if (p.key !== head.key) continue;
+      if (batch.length > 0 && items + p.items > this.config.maxBatchSize) break;
+      batch.push(p);
+      items += p.items;
+    }
+    this.queue = this.queue.filter((p) => !batch.includes(p));
+    this.hooks.onQueueDepth?.(this.model, this.queue.length);
+    const feeds: Feeds = {};
+    for (const name of Object.keys(head.feeds)) {
+      const parts = batch.map((p) => p.feeds[name]!);
+      const data = new Float32Array(parts.reduce((s, t) => s + t.data.length, 0));
+      let off = 0;
+      for (const t of parts) { data.set(t.data, off); off += t.data.length; }
+      feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
+    }
+    this.running++;
+    this.runs++;
+    const started = performance.now();
+    this.pool.run(this.model, feeds, this.outputName).then((out) => {
+      this.hooks.onBatch?.(this.model, items, batch.length, out.inferMs);
+      const per = out.data.length / out.dims[0]!;
+      let at = 0;
+      for (const p of batch) {
+        const data = out.data.slice(at * per, (at + p.items) * per);
+        p.resolve({ data, dims: [p.items, ...out.dims.slice(1)], inferMs: out.inferMs, batchSize: items, queueMs: started - p.enqueuedAt });
+        at += p.items;
+      }
+    }, (err: Error) => {
+      for (const p of batch) p.reject(err);
+    }).finally(() => {
+      this.running--;
+      this.schedule();
+    });
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Dynamic batching and the bounded queue, on the real colorizer with a real photo: N concurrent
+ * requests run as fewer forward passes with byte-identical results to unbatched serving; a full
+ * queue answers 503 problem+json with Retry-After; a request past its queue deadline answers 504;
+ * each model is warmed up before it turns ready.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { buildReadyApp, grayPhoto, multipart, repoRoot } from './helper.js';
+
+const apps: FastifyInstance[] = [];
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(apps.map((a) => a.close()));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A models dir holding only the colorizer, with `batching` written into its manifest. */
+async function colorizerWith(batching: Record<string, number>): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-batch-'));
+  dirs.push(dir);
+  await cp(path.join(repoRoot, 'models', 'colorize-pono'), path.join(dir, 'colorize-pono'), { recursive: true });
+  const mf = path.join(dir, 'colorize-pono', 'manifest.json');
+  const m = JSON.parse(await readFile(mf, 'utf8'));
+  m.serving.batching = batching;
+  await writeFile(mf, JSON.stringify(m));
+  return dir;
+}
+
+async function start(env: Record<string, string>): Promise<FastifyInstance> {
+  const app = await buildReadyApp(env);
+  apps.push(app);
+  return app;
+}
+
+/** Eight different 96x64 crops of the real photo, as PNG. */
+async function crops(): Promise<Buffer[]> {
+  const photo = await grayPhoto();
+  return Promise.all(Array.from({ length: 8 }, (_, i) => sharp(photo).extract({ left: 20 * i, top: 10 * i, width: 96, height: 64 }).png().toBuffer()));
+}
+
+const translate = (app: FastifyInstance, img: Buffer) => app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: img } }) });
+
+describe('dynamic batching', () => {
+  test('8 concurrent same-size requests run in fewer passes, with results identical to unbatched', async () => {
+    const imgs = await crops();
+    const batched = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 8, max_queue_delay_ms: 50 }) });
+    const plain = await start({ MODELS_DIR: await colorizerWith({}), BATCHING: '0' });
+    const bEntry = batched.models.get('colorize-pono')!;
+    const pEntry = plain.models.get('colorize-pono')!;
+    assert.ok(bEntry.warmupMs !== undefined && bEntry.warmupMs >= 0, 'warm-up ran before ready');
+    const runs0 = bEntry.batcher!.runs;
+    const got = await Promise.all(imgs.map((i) => translate(batched, i)));
+    const batchRuns = bEntry.batcher!.runs - runs0;
+    const prun0 = pEntry.batcher!.runs;
+    const want = [];
+    for (const i of imgs) want.push(await translate(plain, i));
+    assert.equal(pEntry.batcher!.runs - prun0, 8);
+    assert.ok(batchRuns < 8, `batched: ${batchRuns} runs for 8 requests`);
+    for (let k = 0; k < 8; k++) {
+      assert.equal(got[k]!.statusCode, 200, got[k]!.body);
+      const [a, b] = await Promise.all([sharp(got[k]!.rawPayload).raw().toBuffer(), sharp(want[k]!.rawPayload).raw().toBuffer()]);
+      // same pixels up to float summation order inside a larger batch: at most 1 level, almost everywhere equal
+      let maxDiff = 0, diff = 0;
+      for (let j = 0; j < a.length; j++) { const d = Math.abs(a[j]! - b[j]!); maxDiff = Math.max(maxDiff, d); diff += +(d > 0); }
+      assert.ok(maxDiff <= 1 && diff / a.length < 0.01, `request ${k}: max diff ${maxDiff}, ${diff} samples differ`);
+    }
+  });
+
+  test('a full queue answers 503 problem+json with Retry-After; the server keeps serving', async () => {
+    const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, max_queue: 2 }) });
+    const imgs = await crops();
+    const res = await Promise.all(imgs.map((i) => translate(app, i)));
+    const codes = res.map((r) => r.statusCode);
+    assert.ok(codes.includes(503), `codes ${codes}`);
+    assert.ok(codes.includes(200), `codes ${codes}`);
+    const full = res.find((r) => r.statusCode === 503)!;
+    assert.match(String(full.headers['content-type']), /problem\+json/);
+    assert.match(String(full.headers['retry-after']), /^\d+$/);
+    assert.match(full.json().type, /queue-full$/);
+    assert.equal((await translate(app, imgs[0]!)).statusCode, 200);
+  });
+
+  test('a request still queued at its deadline answers 504', async () => {
+    const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, timeout_ms: 1 }) });
+    const imgs = await crops();
+    const res = await Promise.all(imgs.map((i) => translate(app, i)));
+    const codes = res.map((r) => r.statusCode);
+    assert.ok(codes.includes(504), `codes ${codes}`);
+    assert.match(res.find((r) => r.statusCode === 504)!.json().type, /queue-timeout$/);
+  });
+});
