@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import errors from './plugins/errors.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
+import metrics from './plugins/metrics.js';
 import modelsPlugin from './plugins/models.js';
 import health from './routes/health.js';
 import models from './routes/models.js';
@@ -39,7 +40,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(errors);
   await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
   await app.register(openapi);
-  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching });
+  await app.register(metrics);
+  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId });
   await app.register(health);
   await app.register(models);
   await app.register(translate);

@@ -11,6 +11,8 @@
  * | `WORKERS`          | 1                  | inference worker threads (1–64), each with its own sessions     |
  * | `INTRA_OP_THREADS` | cores / WORKERS    | onnxruntime intra-op threads per worker session                |
  * | `LOG_LEVEL`        | `info`             | pino level                                                     |
+ * | `EXECUTION_PROVIDERS` | `cpu`         | onnxruntime providers in order: `cuda,cpu` tries CUDA, logs and falls back to CPU |
+ * | `CUDA_DEVICE_ID`   | 0                  | GPU for the CUDA provider                                      |
  * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -29,6 +31,8 @@ export interface Config {
   intraOpThreads: number;
   logLevel: string;
   batching: boolean;
+  executionProviders: ('cuda' | 'cpu')[];
+  cudaDeviceId: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -69,7 +73,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     intraOpThreads: int('INTRA_OP_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     batching: int('BATCHING', 1, 0, 1) === 1,
+    executionProviders: (env.EXECUTION_PROVIDERS?.trim() || 'cpu').split(',').map((p) => p.trim().toLowerCase()) as ('cuda' | 'cpu')[],
+    cudaDeviceId: int('CUDA_DEVICE_ID', 0, 0, 64),
   };
+  const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');
+  if (badEp.length || config.executionProviders.length === 0) problems.push(`EXECUTION_PROVIDERS=${JSON.stringify(env.EXECUTION_PROVIDERS)}: expected a comma list of cuda, cpu`);
   if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config);

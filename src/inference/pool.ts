@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Feeds, WorkerReply, WorkerRequest } from './messages.js';
+import type { Feeds, ProviderChoice, WorkerReply, WorkerRequest } from './messages.js';
 
 export interface RunResult { data: Float32Array; dims: number[]; inferMs: number }
 
@@ -32,7 +32,7 @@ export class InferencePool {
    * @param size number of worker threads (≥ 1).
    * @param intraOpThreads onnxruntime intra-op threads per session (≥ 1).
    */
-  constructor(size: number, private readonly intraOpThreads: number) {
+  constructor(size: number, private readonly intraOpThreads: number, private readonly ep: ProviderChoice = { providers: ['cpu'], cudaDeviceId: 0 }) {
     const url = workerUrl();
     // A .ts worker (development, tests) registers tsx's loader inside the thread first (Node 20
     // does not carry the main thread's --import hooks into workers); a compiled .js worker does not need it.
@@ -70,13 +70,17 @@ export class InferencePool {
   }
 
   /**
-   * Open `onnxPath` as model `model` in every worker.
+   * Open `onnxPath` as model `model` in every worker, with the configured execution providers.
+   * @returns the provider in use (`cuda:<id>` or `cpu`) and, when CUDA was asked for but could not be
+   *   used, the reason for the CPU fallback.
    * @throws Error with onnxruntime's message when any worker cannot open it (bad or corrupt file).
    */
-  async load(model: string, onnxPath: string): Promise<void> {
-    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads })));
+  async load(model: string, onnxPath: string): Promise<{ provider: string; fallback?: string }> {
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
+    const first = replies[0] as { provider?: string; fallback?: string };
+    return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}) };
   }
 
   /**

@@ -16,16 +16,24 @@ const sessions = new Map<string, ort.InferenceSession>();
 async function handle(msg: WorkerRequest): Promise<WorkerReply> {
   switch (msg.kind) {
     case 'load': {
-      const session = await ort.InferenceSession.create(msg.onnxPath, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: msg.intraOpThreads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      });
+      const base = { intraOpNumThreads: msg.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+      let session: ort.InferenceSession | undefined;
+      let provider = 'cpu';
+      let fallback: string | undefined;
+      if (msg.ep.providers.includes('cuda')) {
+        try {
+          session = await ort.InferenceSession.create(msg.onnxPath, { ...base, executionProviders: [{ name: 'cuda', deviceId: msg.ep.cudaDeviceId }] });
+          provider = `cuda:${msg.ep.cudaDeviceId}`;
+        } catch (err) {
+          if (!msg.ep.providers.includes('cpu')) throw err;
+          fallback = `CUDA execution provider unavailable (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); using CPU`;
+        }
+      }
+      session ??= await ort.InferenceSession.create(msg.onnxPath, { ...base, executionProviders: ['cpu'] });
       const old = sessions.get(msg.model);
       sessions.set(msg.model, session);
       await old?.release();
-      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
+      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, ...(fallback ? { fallback } : {}) };
     }
     case 'run': {
       const session = sessions.get(msg.model);

@@ -24,6 +24,8 @@ export interface ModelEntry {
   state: ModelState;
   error?: string;
   loadMs?: number;
+  /** Execution provider in use: `cpu` or `cuda:<device id>`. */
+  provider?: string;
   /** Time of the warm-up forward pass (ms), run before the model turns ready. */
   warmupMs?: number;
   /** The model's dynamic batcher and bounded queue (set once ready). */
@@ -113,14 +115,16 @@ export class ModelRepository {
       if (digest !== entry.manifest.onnx.sha256) {
         throw new Error(`sha256 mismatch for ${entry.manifest.onnx.file}: manifest ${entry.manifest.onnx.sha256}, file ${digest}`);
       }
-      await this.pool.load(entry.name, entry.onnxPath);
+      const ep = await this.pool.load(entry.name, entry.onnxPath);
+      entry.provider = ep.provider;
+      if (ep.fallback) this.log.warn({ model: entry.name }, ep.fallback);
       entry.loadMs = Math.round(performance.now() - t0);
       const w0 = performance.now();
       await this.pool.run(entry.name, warmupFeeds(entry.manifest), entry.manifest.outputs[0]!.name);
       entry.warmupMs = Math.round(performance.now() - w0);
       entry.batcher = new Batcher(this.pool, entry.name, entry.manifest.outputs[0]!.name, batchingOf(entry.manifest, this.options.batching), this.options.concurrency, this.options.hooks);
       entry.state = 'ready';
-      this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, batching: entry.batcher.config }, 'model loaded and warmed up');
+      this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, provider: entry.provider, batching: entry.batcher.config }, 'model loaded and warmed up');
     } catch (err) {
       entry.state = 'failed';
       entry.error = (err as Error).message;

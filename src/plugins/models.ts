@@ -14,11 +14,11 @@ declare module 'fastify' {
   }
 }
 
-export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number; batching: boolean }
+export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number; batching: boolean; executionProviders: ('cuda' | 'cpu')[]; cudaDeviceId: number }
 
 export default fp<ModelsPluginOptions>(async (app, opts) => {
-  const pool = new InferencePool(opts.workers, opts.intraOpThreads);
-  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers });
+  const pool = new InferencePool(opts.workers, opts.intraOpThreads, { providers: opts.executionProviders, cudaDeviceId: opts.cudaDeviceId });
+  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks });
   app.decorate('inference', pool);
   app.decorate('models', repo);
   app.addHook('onReady', async () => {

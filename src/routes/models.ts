@@ -16,6 +16,10 @@ const ModelSummary = Type.Object({
   state: Type.Union([Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')]),
   error: Type.Optional(Type.String()),
   load_ms: Type.Optional(Type.Number()),
+  warmup_ms: Type.Optional(Type.Number()),
+  provider: Type.Optional(Type.String({ description: 'execution provider in use: cpu or cuda:<device id>' })),
+  batching: Type.Optional(Type.Unknown()),
+  queue_depth: Type.Optional(Type.Integer()),
   description: Type.Optional(Type.String()),
   inputs: Type.Array(Type.Unknown()),
   outputs: Type.Array(Type.Unknown()),
@@ -25,7 +29,8 @@ const ModelSummary = Type.Object({
 function summary(m: ModelEntry) {
   return {
     name: m.name, version: m.manifest.version, task: m.manifest.task, default: m.manifest.serving.default,
-    state: m.state, error: m.error, load_ms: m.loadMs, description: m.manifest.description,
+    state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider,
+    batching: m.batcher?.config, queue_depth: m.batcher?.depth, description: m.manifest.description,
     inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: m.manifest.metrics,
   };
 }
@@ -44,7 +49,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const m = app.models.get(request.params.name);
     if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
-    return { ...m.manifest, state: m.state, error: m.error, load_ms: m.loadMs };
+    return { ...m.manifest, state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
   });
 };
 
