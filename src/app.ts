@@ -2,9 +2,11 @@
  * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models)
  * and routes. Tests call it directly; `server.ts` adds `listen` and signals.
  */
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
+import auth from './plugins/auth.js';
 import errors from './plugins/errors.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
@@ -38,6 +40,17 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
   await app.register(errors);
+  await app.register(auth, { apiKeys: config.apiKeys });
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.maxHeapUsedBytes,
+    retryAfter: 5,
+    exposeStatusRoute: false,
+    pressureHandler: (_request, reply, type, value) => {
+      reply.header('Retry-After', '5').code(503).type('application/problem+json')
+        .send({ type: 'https://normgen.dev/problems/under-pressure', title: 'Service Unavailable', status: 503, detail: `the server is overloaded (${type}: ${value}); retry after 5 s` });
+    },
+  });
   await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
   await app.register(openapi);
   await app.register(metrics);

@@ -13,6 +13,9 @@
  * | `LOG_LEVEL`        | `info`             | pino level                                                     |
  * | `EXECUTION_PROVIDERS` | `cpu`         | onnxruntime providers in order: `cuda,cpu` tries CUDA, logs and falls back to CPU |
  * | `CUDA_DEVICE_ID`   | 0                  | GPU for the CUDA provider                                      |
+ * | `API_KEYS`         | (none)             | comma-separated bearer tokens; when set, /v1 and /v2 need one (health open); admin routes always need one |
+ * | `MAX_EVENT_LOOP_DELAY_MS` | 1000        | load shedding (@fastify/under-pressure): 503 above this event-loop delay |
+ * | `MAX_HEAP_USED_BYTES` | 0 (off)         | load shedding above this V8 heap use                           |
  * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -33,6 +36,9 @@ export interface Config {
   batching: boolean;
   executionProviders: ('cuda' | 'cpu')[];
   cudaDeviceId: number;
+  apiKeys: string[];
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -75,6 +81,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batching: int('BATCHING', 1, 0, 1) === 1,
     executionProviders: (env.EXECUTION_PROVIDERS?.trim() || 'cpu').split(',').map((p) => p.trim().toLowerCase()) as ('cuda' | 'cpu')[],
     cudaDeviceId: int('CUDA_DEVICE_ID', 0, 0, 64),
+    maxEventLoopDelayMs: int('MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
+    maxHeapUsedBytes: int('MAX_HEAP_USED_BYTES', 0, 0, 2 ** 45),
+    apiKeys: (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
   };
   const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');
   if (badEp.length || config.executionProviders.length === 0) problems.push(`EXECUTION_PROVIDERS=${JSON.stringify(env.EXECUTION_PROVIDERS)}: expected a comma list of cuda, cpu`);

@@ -25,6 +25,14 @@ app.models.load().then(() => {
   app.log.info(`ready: ${ready.length} model(s) loaded: ${ready.join(', ') || 'none'}`);
 });
 
+// SIGHUP: reload every model from disk; each keeps serving its old version until the new one is warm.
+process.on('SIGHUP', () => {
+  app.log.info('SIGHUP: reloading models');
+  for (const m of app.models.list()) {
+    app.models.reload(m.name).catch((err: Error) => app.log.error({ model: m.name, err: err.message }, 'reload failed; the old version keeps serving'));
+  }
+});
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     app.log.info(`${signal}: closing`);

@@ -4,13 +4,14 @@
  */
 /** Execution providers in preference order (`cuda` with its device id, then `cpu`). */
 export interface ProviderChoice { providers: ('cuda' | 'cpu')[]; cudaDeviceId: number }
-export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice }
+/** `warmup`: inputs of one forward pass run on the new session before it replaces the old one. */
+export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds }
 /** Named float32 NCHW input tensors of one run. */
 export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string }
 export interface UnloadRequest { kind: 'unload'; id: number; model: string }
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest;
 
-export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string }
+export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
 export interface WorkerFail { id: number; ok: false; error: string }
 export type WorkerReply = WorkerOk | WorkerFail;

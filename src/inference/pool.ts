@@ -70,17 +70,20 @@ export class InferencePool {
   }
 
   /**
-   * Open `onnxPath` as model `model` in every worker, with the configured execution providers.
+   * Open `onnxPath` as model `model` in every worker, with the configured execution providers; with
+   * `warmup`, each worker runs it once on the new session before the session replaces any old one
+   * (so a reload keeps serving the old version until the new one is warm).
    * @returns the provider in use (`cuda:<id>` or `cpu`) and, when CUDA was asked for but could not be
    *   used, the reason for the CPU fallback.
    * @throws Error with onnxruntime's message when any worker cannot open it (bad or corrupt file).
    */
-  async load(model: string, onnxPath: string): Promise<{ provider: string; fallback?: string }> {
-    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep })));
+  async load(model: string, onnxPath: string, warmup?: Feeds): Promise<{ provider: string; fallback?: string; warmupMs?: number }> {
+    // each worker gets its own copy of the warm-up inputs (they are copied, not transferred)
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep, ...(warmup ? { warmup } : {}) })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
-    const first = replies[0] as { provider?: string; fallback?: string };
-    return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}) };
+    const first = replies[0] as { provider?: string; fallback?: string; warmupMs?: number };
+    return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}), ...(first.warmupMs !== undefined ? { warmupMs: first.warmupMs } : {}) };
   }
 
   /**

@@ -11,7 +11,15 @@ import type { WorkerReply, WorkerRequest } from './messages.js';
 
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
 const port = parentPort;
-const sessions = new Map<string, ort.InferenceSession>();
+/** Live sessions; a replaced (reloaded) session is released only once its in-flight runs finish. */
+interface Live { session: ort.InferenceSession; inflight: number; retired: boolean }
+const sessions = new Map<string, Live>();
+
+function retire(live: Live | undefined): Promise<void> | undefined {
+  if (!live) return undefined;
+  live.retired = true;
+  return live.inflight === 0 ? live.session.release() : undefined;
+}
 
 async function handle(msg: WorkerRequest): Promise<WorkerReply> {
   switch (msg.kind) {
@@ -30,18 +38,39 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
         }
       }
       session ??= await ort.InferenceSession.create(msg.onnxPath, { ...base, executionProviders: ['cpu'] });
+      let warmupMs: number | undefined;
+      if (msg.warmup) {
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const [name, t] of Object.entries(msg.warmup)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
+        const t0 = performance.now();
+        try {
+          await session.run(feeds);
+        } catch (err) {
+          await session.release();
+          throw err;
+        }
+        warmupMs = performance.now() - t0;
+      }
       const old = sessions.get(msg.model);
-      sessions.set(msg.model, session);
-      await old?.release();
-      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, ...(fallback ? { fallback } : {}) };
+      sessions.set(msg.model, { session, inflight: 0, retired: false });
+      await retire(old);
+      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, warmupMs, ...(fallback ? { fallback } : {}) };
     }
     case 'run': {
-      const session = sessions.get(msg.model);
-      if (!session) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
+      const live = sessions.get(msg.model);
+      if (!live) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
+      const { session } = live;
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
+      live.inflight++;
+      let out: ort.InferenceSession.OnnxValueMapType;
       const t0 = performance.now();
-      const out = await session.run(feeds);
+      try {
+        out = await session.run(feeds);
+      } finally {
+        live.inflight--;
+        if (live.retired && live.inflight === 0) await session.release();
+      }
       const inferMs = performance.now() - t0;
       const first = out[msg.outputName ?? session.outputNames[0]!];
       if (!first) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${msg.outputName}` };
@@ -51,8 +80,9 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
       return { id: msg.id, ok: true, data, dims, inferMs };
     }
     case 'unload': {
-      await sessions.get(msg.model)?.release();
+      const live = sessions.get(msg.model);
       sessions.delete(msg.model);
+      await retire(live);
       return { id: msg.id, ok: true };
     }
   }

@@ -115,13 +115,11 @@ export class ModelRepository {
       if (digest !== entry.manifest.onnx.sha256) {
         throw new Error(`sha256 mismatch for ${entry.manifest.onnx.file}: manifest ${entry.manifest.onnx.sha256}, file ${digest}`);
       }
-      const ep = await this.pool.load(entry.name, entry.onnxPath);
+      const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest));
       entry.provider = ep.provider;
       if (ep.fallback) this.log.warn({ model: entry.name }, ep.fallback);
       entry.loadMs = Math.round(performance.now() - t0);
-      const w0 = performance.now();
-      await this.pool.run(entry.name, warmupFeeds(entry.manifest), entry.manifest.outputs[0]!.name);
-      entry.warmupMs = Math.round(performance.now() - w0);
+      entry.warmupMs = ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs);
       entry.batcher = new Batcher(this.pool, entry.name, entry.manifest.outputs[0]!.name, batchingOf(entry.manifest, this.options.batching), this.options.concurrency, this.options.hooks);
       entry.state = 'ready';
       this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, provider: entry.provider, batching: entry.batcher.config }, 'model loaded and warmed up');
@@ -130,6 +128,34 @@ export class ModelRepository {
       entry.error = (err as Error).message;
       this.log.error({ model: entry.name, err }, 'model failed to load');
     }
+  }
+
+  /**
+   * Reload one model from its folder (new manifest and ONNX file): checksum, open and warm up the new
+   * session in every worker, then swap. The old version keeps serving until then, and keeps serving if
+   * the new one fails (its error is returned, the entry keeps its state).
+   * @returns the new version and timings. @throws Error for an unknown model or a failed reload.
+   */
+  async reload(name: string): Promise<{ name: string; version: string; previous: string; loadMs: number }> {
+    const entry = this.models.get(name);
+    if (!entry) throw new Error(`unknown model ${name}`);
+    const t0 = performance.now();
+    const manifestPath = path.join(entry.dir, 'manifest.json');
+    const manifest = parseManifest(JSON.parse(await readFile(manifestPath, 'utf8')), manifestPath);
+    if (manifest.name !== name) throw new Error(`${manifestPath} now names model ${manifest.name}, not ${name}`);
+    const onnxPath = path.join(entry.dir, manifest.onnx.file);
+    const digest = await sha256File(onnxPath);
+    if (digest !== manifest.onnx.sha256) throw new Error(`sha256 mismatch for ${manifest.onnx.file}: manifest ${manifest.onnx.sha256}, file ${digest}`);
+    const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest));
+    const previous = entry.manifest.version;
+    Object.assign(entry, { manifest, onnxPath, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
+    if (entry.state !== 'ready' || !entry.batcher) {
+      entry.batcher = new Batcher(this.pool, name, manifest.outputs[0]!.name, batchingOf(manifest, this.options.batching), this.options.concurrency, this.options.hooks);
+    }
+    entry.state = 'ready';
+    delete entry.error;
+    this.log.info({ model: `${name}@${manifest.version}`, previous, loadMs: entry.loadMs }, 'model reloaded');
+    return { name, version: manifest.version, previous, loadMs: entry.loadMs! };
   }
 
   /** The model called `name`, or undefined. */

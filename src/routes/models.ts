@@ -51,6 +51,23 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
     return { ...m.manifest, state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
   });
+
+  app.post('/v1/models/:name/reload', {
+    config: { admin: true },
+    schema: {
+      tags: ['admin'], summary: 'Reload a model from its folder (admin token required); the old version serves until the new one is warm',
+      params: Type.Object({ name: Type.String() }),
+      response: { 200: Type.Object({ name: Type.String(), version: Type.String(), previous: Type.String(), load_ms: Type.Number() }), '4xx': ProblemSchema, '5xx': ProblemSchema },
+    },
+  }, async (request) => {
+    if (!app.models.get(request.params.name)) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
+    try {
+      const r = await app.models.reload(request.params.name);
+      return { name: r.name, version: r.version, previous: r.previous, load_ms: r.loadMs };
+    } catch (err) {
+      throw new HttpProblem(422, 'Unprocessable Content', `reload failed, the current version keeps serving: ${(err as Error).message}`, 'reload-failed');
+    }
+  });
 };
 
 export default models;
