@@ -47,8 +47,12 @@ def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(img, mask, 3, cv2.INPAINT_TELEA)
 
 
-def model_fn(path: str):
-    """A function (img uint8 H x W x 3, mask H x W) -> uint8 H x W x 3 from an inpainter checkpoint."""
+def model_fn(path: str, working_side: int = 0):
+    """A function (img uint8 H x W x 3, mask H x W) -> uint8 H x W x 3 from an inpainter checkpoint.
+
+    ``working_side`` > 0 mimics the service's working-size rule: image (area) and mask (any hole pixel)
+    reduced so the longer side is ``working_side``, inpainted, the result resized back (bilinear) and
+    composited into the full-resolution hole."""
     from .train_inpainter import build_model
     ck = torch.load(path, map_location="cpu")
     net = build_model(ck["args"])
@@ -58,8 +62,18 @@ def model_fn(path: str):
     def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(to_signed(img)).permute(2, 0, 1)[None]
         m = torch.from_numpy(mask.astype(np.float32))[None, None]
+        h, w = mask.shape
+        s = min(1.0, working_side / max(h, w)) if working_side else 1.0
         with torch.no_grad():
-            _, out = net(x, m)
+            if s < 1.0:
+                hs, ws = max(4, round(h * s / 4) * 4), max(4, round(w * s / 4) * 4)
+                xs = torch.nn.functional.interpolate(x, (hs, ws), mode="area")
+                ms = (torch.nn.functional.interpolate(m, (hs, ws), mode="area") > 0).float()
+                _, o = net(xs, ms)
+                o = torch.nn.functional.interpolate(o, (h, w), mode="bilinear", align_corners=False)
+                out = o * m + x * (1 - m)
+            else:
+                _, out = net(x, m)
         return to_u8(out[0].permute(1, 2, 0).numpy())
     return run
 
@@ -70,13 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoints", nargs="*")
     p.add_argument("--make-masks", action="store_true")
     p.add_argument("--json")
+    p.add_argument("--working-side", type=int, default=0, help="inpaint at this longer side and paste back (0 = native)")
     p.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
     p.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
     a = p.parse_args(argv)
     if a.make_masks:
         make_masks()
         return 0
-    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1]) for s in a.checkpoints}}
+    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side) for s in a.checkpoints}}
     res = {}
     if a.figure:
         def square(a: np.ndarray) -> np.ndarray:  # centre 256 x 256 crop, so the rows line up
@@ -104,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"masks": "trainer/eval_masks (seed %d)" % MASK_SEED, "results": res}, f, indent=2)
+            json.dump({"masks": "trainer/eval_masks (seed %d)" % MASK_SEED, "working_side": a.working_side or "native",
+                       "results": res}, f, indent=2)
     return 0
 
 

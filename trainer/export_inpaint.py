@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--metrics")
     p.add_argument("--command")
+    p.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
+    p.add_argument("--metrics-served", help="evaluate_inpaint --json at the served working side")
     a = p.parse_args(argv)
     ck = torch.load(a.checkpoint, map_location="cpu")
     net = build_model(ck["args"])
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
         "architecture": {"width": args["width"], "norm": args["norm"], "entities": args["entities"],
                          "parameters": sum(q.numel() for q in net.parameters())},
-        "serving": {"default": True, "working_max_side": 512},
+        "serving": {"default": True, "working_max_side": a.working_max_side},
         "training": {"task": "inpainting of random 10-50 % rectangle/stroke masks on photo crops",
                      "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)",
                      "data": {"packages": photos.PACKAGES,
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                      "device": args["device"], "threads": args["threads"], "wall_time_s": summary.get("wall_time_s"),
                      "git_commit": git_commit(), "torch": torch.__version__,
                      "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
-        "metrics": json.load(open(a.metrics)) if a.metrics else {},
+        "metrics": {"native": json.load(open(a.metrics)) if a.metrics else {},
+                    **({"served_working_side": json.load(open(a.metrics_served))} if a.metrics_served else {})},
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: CC-BY-SA-4.0 (derived from the photographs in NOTICE). Code: MIT.",
     }
