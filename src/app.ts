@@ -16,6 +16,7 @@ import health from './routes/health.js';
 import models from './routes/models.js';
 import generate from './routes/generate.js';
 import inpaint from './routes/inpaint.js';
+import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
 
 declare module 'fastify' {
@@ -60,5 +61,6 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(translate);
   await app.register(inpaint);
   await app.register(generate);
+  await app.register(kserve);
   return app;
 }

@@ -1,0 +1,89 @@
+/**
+ * KServe v2 / Open Inference Protocol routes, with requests written by hand from the protocol's spec:
+ * health, model metadata and readiness, and inference in FP32 (checked against the PyTorch parity
+ * fixture) and UINT8, plus the protocol's `{ error }` replies for bad requests.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildReadyApp, repoRoot } from './helper.js';
+
+let app: FastifyInstance;
+before(async () => { app = await buildReadyApp(); });
+after(async () => app.close());
+
+async function f32(file: string): Promise<number[]> {
+  const b = await readFile(file);
+  return Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+}
+
+describe('KServe v2 protocol', () => {
+  test('health and model metadata/readiness', async () => {
+    assert.deepEqual((await app.inject('/v2/health/live')).json(), { live: true });
+    assert.deepEqual((await app.inject('/v2/health/ready')).json(), { ready: true });
+    const meta = await app.inject('/v2/models/colorize-pono');
+    assert.equal(meta.statusCode, 200);
+    const m = meta.json();
+    assert.equal(m.name, 'colorize-pono');
+    assert.equal(m.platform, 'onnxruntime_onnx');
+    assert.deepEqual(m.inputs, [{ name: 'gray', datatype: 'FP32', shape: [-1, 1, -1, -1] }]);
+    assert.deepEqual(m.outputs, [{ name: 'rgb', datatype: 'FP32', shape: [-1, 3, -1, -1] }]);
+    assert.deepEqual((await app.inject('/v2/models/colorize-pono/ready')).json(), { name: 'colorize-pono', ready: true });
+    const missing = await app.inject('/v2/models/nope');
+    assert.equal(missing.statusCode, 404);
+    assert.match(missing.json().error, /unknown model/);
+  });
+
+  test('FP32 inference reproduces the PyTorch fixture', async () => {
+    const dir = path.join(repoRoot, 'models', 'colorize-pono', 'fixture');
+    const fx = JSON.parse(await readFile(path.join(dir, 'fixture.json'), 'utf8'));
+    const body = { id: 'req-1', inputs: [{ name: 'gray', shape: fx.input.dims, datatype: 'FP32', data: await f32(path.join(dir, fx.input.file)) }] };
+    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: body });
+    assert.equal(res.statusCode, 200, res.body);
+    const r = res.json();
+    assert.equal(r.model_name, 'colorize-pono');
+    assert.equal(r.id, 'req-1');
+    assert.equal(r.outputs[0].name, 'rgb');
+    assert.equal(r.outputs[0].datatype, 'FP32');
+    assert.deepEqual(r.outputs[0].shape, fx.output.dims);
+    const want = await f32(path.join(dir, fx.output.file));
+    let max = 0;
+    for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(r.outputs[0].data[i] - want[i]!));
+    assert.ok(max <= 1e-4, `max abs diff ${max}`);
+  });
+
+  test('UINT8 inputs map to the declared range: a UINT8 one-hot y equals the FP32 one', async () => {
+    const z = Array.from({ length: 2 * 128 }, (_, i) => Math.sin(i));
+    const yF = [[0, 0, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]];
+    const yU = yF.map((row) => row.map((v) => v * 255));
+    const run = (y: number[][], datatype: string) => app.inject({
+      method: 'POST', url: '/v2/models/fashion-an/infer',
+      payload: { inputs: [{ name: 'z', shape: [2, 128], datatype: 'FP32', data: z }, { name: 'y', shape: [2, 10], datatype, data: y }] },
+    });
+    const a = await run(yF, 'FP32');
+    const b = await run(yU, 'UINT8');
+    assert.equal(a.statusCode, 200, a.body);
+    assert.deepEqual(a.json().outputs[0].shape, [2, 1, 28, 28]);
+    assert.deepEqual(a.json().outputs[0].data, b.json().outputs[0].data);
+  });
+
+  test('bad requests get 400 with { error }', async () => {
+    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: payload as object });
+    const cases: [unknown, RegExp][] = [
+      [{ inputs: [{ name: 'gray', shape: [1, 3, 8, 8], datatype: 'FP32', data: new Array(192).fill(0) }] }, /does not match/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: [1, 2] }] }, /2 values/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'INT64', data: new Array(64).fill(0) }] }, /not supported/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 6, 8], datatype: 'FP32', data: new Array(48).fill(0) }] }, /multiples of 4/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'UINT8', data: new Array(64).fill(300) }] }, /0-255/],
+      [{ inputs: [] }, /missing input gray/],
+      [{ nothing: true }, /inputs/],
+    ];
+    for (const [payload, pattern] of cases) {
+      const r = await post(payload);
+      assert.equal(r.statusCode, 400, r.body);
+      assert.match(r.json().error, pattern);
+    }
+  });
+});
