@@ -130,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         tr, va = photos.split(ps)
         print(json.dumps({"train": [vars(q) for q in tr], "validation": [vars(q) for q in va]}, indent=2))
         return 0
+    if getattr(args, "device", "cpu") == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+            return 2
     if args.cmd == "train":
-        if args.device == "cuda":
-            import torch
-            if not torch.cuda.is_available():
-                print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
-                return 2
         from .train_translator import train
         train(args)
         return 0
@@ -143,11 +143,6 @@ def main(argv: list[str] | None = None) -> int:
         from .train_inpainter import train as train_inpaint
         train_inpaint(args)
         return 0
-    if args.cmd in ("train-classifier", "train-gan") and args.device == "cuda":
-        import torch
-        if not torch.cuda.is_available():
-            print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
-            return 2
     if args.cmd == "train-classifier":
         from .train_classifier import train as train_classifier
         train_classifier(args)

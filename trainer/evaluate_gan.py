@@ -80,6 +80,8 @@ def metrics(feats: np.ndarray, probs: np.ndarray, labels: np.ndarray, rf: np.nda
 
 
 def main(args) -> int:
+    """Evaluate ``args.generators`` (label=final.pt) with ``args.evaluator``; prints the table and writes
+    ``args.json`` (FID / intra-FID unitless, accuracy in [0, 1], IS-style in [1, 10]). Returns 0."""
     torch.set_num_threads(args.threads)
     clf = load_classifier(args.evaluator)
     xte, yte = fashion.load("test")

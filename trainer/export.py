@@ -29,15 +29,28 @@ from .evaluate import load_checkpoint
 OPSET = 17
 
 
-def export_onnx(model: torch.nn.Module, path: str) -> None:
-    """Trace ``model`` to ONNX at ``path`` with dynamic N, H, W; raises on tracing/checker errors."""
+def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, ...] | None = None,
+                input_names: tuple[str, ...] = ("gray",), output_names: tuple[str, ...] = ("rgb",),
+                dynamic_axes: dict[str, dict[int, str]] | None = None) -> None:
+    """Trace ``model`` to ONNX (opset :data:`OPSET`) at ``path``, check the graph and that it has no
+    random op (AN's self-sampling must be off in eval mode). The defaults are the colorizer's: one
+    1 x 1 x 64 x 64 input ``gray`` -> ``rgb``, dynamic N, H, W on every input and output.
+
+    Raises:
+        ValueError: when the exported graph contains a Random* op.
+        torch/onnx errors: on tracing or checker failures.
+    """
     import onnx
-    dummy = torch.zeros(1, 1, 64, 64)
-    torch.onnx.export(model, dummy, path, opset_version=OPSET, input_names=["gray"], output_names=["rgb"],
-                      dynamic_axes={"gray": {0: "batch", 2: "height", 3: "width"},
-                                    "rgb": {0: "batch", 2: "height", 3: "width"}},
-                      do_constant_folding=True)
-    onnx.checker.check_model(onnx.load(path))
+    example = example if example is not None else (torch.zeros(1, 1, 64, 64),)
+    nhw = {0: "batch", 2: "height", 3: "width"}
+    dynamic_axes = dynamic_axes or {n: nhw for n in (*input_names, *output_names)}
+    torch.onnx.export(model, example, path, opset_version=OPSET, input_names=list(input_names),
+                      output_names=list(output_names), dynamic_axes=dynamic_axes, do_constant_folding=True)
+    graph = onnx.load(path)
+    onnx.checker.check_model(graph)
+    random_ops = sorted({n.op_type for n in graph.graph.node if "Random" in n.op_type})
+    if random_ops:
+        raise ValueError(f"{path}: the exported graph has random ops {random_ops}")
 
 
 def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:

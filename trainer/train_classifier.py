@@ -26,6 +26,7 @@ from .networks.classifier import Classifier
 
 
 def build_classifier(a: Namespace | dict) -> Classifier:
+    """Classifier from saved hyper-parameters (``width``, ``norm`` "bn" | "an", ``k``)."""
     a = a if isinstance(a, dict) else vars(a)
     return Classifier(width=a["width"], norm=a["norm"], k=a["k"])
 
@@ -59,6 +60,8 @@ def accuracy(net: Classifier, x: np.ndarray, y: np.ndarray, device: torch.device
 
 
 def train(args: Namespace) -> dict:
+    """Train one classifier (see module doc); returns the summary (also ``<out>/summary.json``) with
+    ``test_accuracy`` in [0, 1] on the 10,000 test images."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)

@@ -33,6 +33,7 @@ from .normalization import orthogonality_loss
 
 
 def build_generator(a: Namespace | dict) -> Generator:
+    """Generator from saved hyper-parameters (``ch``, ``an``, ``entities``)."""
     a = a if isinstance(a, dict) else vars(a)
     return Generator(ch=a["ch"], use_an=a["an"], n=a["entities"])
 
@@ -46,6 +47,8 @@ def load_generator(path: str, device: str = "cpu") -> Generator:
 
 
 def train(args: Namespace) -> dict:
+    """Run (or ``--resume``) one GAN training job (see module doc); returns the summary (also
+    ``<out>/summary.json``: steps, wall time in s, settings)."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)

@@ -1,7 +1,7 @@
 /**
  * Image encoding with sharp: crop raw pixels back to the display size and encode them.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { RawImage } from './decode.js';
 
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
@@ -16,6 +16,11 @@ export async function encode(img: RawImage, width: number, height: number, forma
   if (width > img.width || height > img.height) throw new RangeError(`crop ${width}x${height} exceeds ${img.width}x${img.height}`);
   let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels as 1 | 2 | 3 | 4 } });
   if (width !== img.width || height !== img.height) s = s.extract({ left: 0, top: 0, width, height });
+  return encodeWith(s, format);
+}
+
+/** Finish a sharp pipeline in `format` with this API's settings (PNG lossless, JPEG q90, WebP q90). */
+export function encodeWith(s: Sharp, format: OutputFormat): Promise<Buffer> {
   switch (format) {
     case 'png': return s.png().toBuffer();
     case 'jpeg': return s.jpeg({ quality: 90 }).toBuffer();

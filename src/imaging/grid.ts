@@ -2,9 +2,9 @@
  * Generated-sample layout with sharp: each sample (H x W x 1 uint8 gray, e.g. 28 x 28) is resized to
  * the display size and the samples are tiled row-major into one grid image, or encoded one by one.
  */
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import type { RawImage } from './decode.js';
-import type { OutputFormat } from './encode.js';
+import { encodeWith, type OutputFormat } from './encode.js';
 
 /** Columns of the grid of `count` samples: ceil(sqrt(count)) (a single row for interpolations is asked explicitly). */
 export function gridColumns(count: number): number {
@@ -19,17 +19,9 @@ export async function resizeTile(tile: RawImage, size: number): Promise<RawImage
   return { data, width: size, height: size, channels: 1 };
 }
 
-function encoder(s: Sharp, format: OutputFormat): Promise<Buffer> {
-  switch (format) {
-    case 'png': return s.png().toBuffer();
-    case 'jpeg': return s.jpeg({ quality: 90 }).toBuffer();
-    case 'webp': return s.webp({ quality: 90 }).toBuffer();
-  }
-}
-
 /** Encode one gray tile as a grayscale image. */
 export async function encodeTile(tile: RawImage, format: OutputFormat): Promise<Buffer> {
-  return encoder(sharp(tile.data, { raw: { width: tile.width, height: tile.height, channels: 1 } }).toColourspace('b-w'), format);
+  return encodeWith(sharp(tile.data, { raw: { width: tile.width, height: tile.height, channels: 1 } }).toColourspace('b-w'), format);
 }
 
 /**
@@ -44,6 +36,8 @@ export async function encodeGrid(tiles: RawImage[], columns: number, format: Out
   const rows = Math.ceil(tiles.length / columns);
   const canvas = sharp({ create: { width: columns * w, height: rows * h, channels: 3, background: '#000000' } })
     .composite(tiles.map((t, i) => ({ input: t.data, raw: { width: w, height: h, channels: 1 as const }, left: (i % columns) * w, top: Math.floor(i / columns) * h })));
+  // Two passes: libvips applies `composite` last in a pipeline, so a gray conversion in the same pass
+  // would act on the empty canvas (verified: one pass gives 3-channel / wrong pixels).
   const flat = await canvas.toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
-  return encoder(sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } }).toColourspace('b-w'), format);
+  return encodeWith(sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } }).toColourspace('b-w'), format);
 }

@@ -90,7 +90,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
         z.set(z0, i * zDim);
         const t = i / (n - 1);
         yv[i * k + a] = 1 - t;
-        yv[i * k + b] = (a === b ? 1 - t : 0) + t;
+        yv[i * k + b] = yv[i * k + b]! + t; // a === b gives one-hot a on every frame
       }
     } else {
       n = q.count ?? 1;

@@ -50,7 +50,8 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """See the module doc. ``ch`` channels throughout, AN with ``n`` entities when ``use_an``."""
+    """See the module doc. ``ch`` channels throughout, AN with ``n`` entities when ``use_an``.
+    forward(z B x z_dim float32 ~ N(0, 1), y B x n_classes class weights) -> B x 1 x 28 x 28 in [-1, 1]."""
 
     def __init__(self, ch: int = 64, use_an: bool = True, n: int = 16, n_classes: int = N_CLASSES, z_dim: int = Z_DIM) -> None:
         super().__init__()
@@ -129,8 +130,7 @@ def standing_stats(g: Generator, batches: int = 64, batch: int = 100, seed: int 
             m.reset_running_stats()
             m.momentum = None
     g.train()
-    an_states = [(m, m.training) for m in g.an_layers()]
-    for m, _ in an_states:
+    for m in g.an_layers():
         m.eval()  # the layout as at inference (no self-sampling)
     dev = next(g.parameters()).device
     for _ in range(batches):
