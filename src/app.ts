@@ -40,6 +40,15 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+  // Graceful shutdown with keep-alive clients (load balancers, the Knative queue-proxy, docker-proxy):
+  // requests already in flight when close() begins are answered with `Connection: close`, so their
+  // sockets end with the reply instead of idling until keepAliveTimeout and holding the process open.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   await app.register(errors);
   await app.register(auth, { apiKeys: config.apiKeys });
   await app.register(underPressure, {
