@@ -105,6 +105,9 @@ describe('the container image', { skip }, () => {
     const models = await (await fetch(`${base}/v1/models`)).json() as { models: { name: string; version: string }[] };
     assert.deepEqual(models.models.map((m) => m.name).sort(), ['colorize-pono', 'fashion-an', 'inpaint-an']);
     assert.equal((await fetch(`${base}/openapi.json`)).status, 200);
+    const docs = await fetch(`${base}/docs`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
     const id = await container.exec(['id', '-u']);
     assert.equal(id.output.trim(), '10001');
   });
