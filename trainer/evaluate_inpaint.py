@@ -6,6 +6,10 @@ on [0, 1], all pixels), on uint8 outputs, for OpenCV's Telea inpainting and each
 Usage: ``/usr/bin/python3 -m trainer.evaluate_inpaint an=runs/inpaint-an/best.pt in=runs/inpaint-in/best.pt
 [--json out.json] [--figure docs/inpaint-comparison.png]`` (the figure: per photo, the input with its hole
 in white, each method's output, and the original).
+
+Choosing the served working size (manifest ``serving.working_max_side``) is done on the VALIDATION photos,
+never the test photos: ``--split val --sweep 512,128,96,64`` prints each method's mean PSNR per working side
+(validation photos at short side 256, cropped to a multiple of 4, masks drawn with seed 99).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from .data.masks import random_mask
 from .evaluate import psnr_u8, ssim_u8
 from .color import to_signed, to_u8
 
+VAL_MASK_SEED = 99
 MASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_masks")
 MASK_SEED = 2024
 
@@ -39,6 +44,26 @@ def make_masks() -> None:
 def load_mask(name: str) -> np.ndarray:
     """H x W uint8 mask of a test photo, 1 = hole."""
     return (np.asarray(Image.open(os.path.join(MASK_DIR, f"{name}.png")).convert("L")) > 127).astype(np.uint8)
+
+
+def cases(split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, uint8 H x W x 3 RGB image, uint8 H x W mask with 1 = hole) for each photo of a split.
+
+    ``test``: the held-out test photos with their committed masks. ``val``: the trainer's validation
+    photos (short side 256, cropped to a multiple of 4) with masks drawn from seed :data:`VAL_MASK_SEED`.
+    Raises ValueError for another split."""
+    if split == "test":
+        return [(name, test_photos.load(name), load_mask(name)) for name in test_photos.NAMES]
+    if split != "val":
+        raise ValueError(f"split must be test or val, not {split!r}")
+    from .data import photos
+    rng = np.random.default_rng(VAL_MASK_SEED)
+    out = []
+    for q in photos.split(photos.index())[1]:
+        a = photos.load_rgb(q.path, short_side=256)
+        h, w = a.shape[0] // 4 * 4, a.shape[1] // 4 * 4
+        out.append((q.image_id, a[:h, :w], random_mask(h, w, rng)))
+    return out
 
 
 def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -87,9 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--working-side", type=int, default=0, help="inpaint at this longer side and paste back (0 = native)")
     p.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
     p.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
     a = p.parse_args(argv)
     if a.make_masks:
         make_masks()
+        return 0
+    if a.sweep:
+        data = cases(a.split)
+        print(f"telea      PSNR {np.mean([psnr_u8(img, telea(img, m)) for _, img, m in data]):.2f} dB ({a.split}, {len(data)} photos)")
+        for side in (int(v) for v in a.sweep.split(",")):
+            row = {}
+            for spec in a.checkpoints:
+                label, path = spec.split("=", 1)
+                fn = model_fn(path, side)
+                row[label] = round(float(np.mean([psnr_u8(img, fn(img, m)) for _, img, m in data])), 2)
+            print(f"side {side or 'native':<6} " + "  ".join(f"{k} {v:.2f} dB" for k, v in row.items()), flush=True)
         return 0
     fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side) for s in a.checkpoints}}
     res = {}
@@ -107,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[figure] {a.figure}: columns input | {' | '.join(fns)} | original", flush=True)
     for label, fn in fns.items():
         per = {}
-        for name in test_photos.NAMES:
-            img, mask = test_photos.load(name), load_mask(name)
+        for name, img, mask in cases(a.split):
             out = fn(img, mask)
             assert np.array_equal(out[mask == 0], img[mask == 0]) or label == "telea"
             per[name] = {"psnr": round(psnr_u8(img, out), 3), "ssim": round(ssim_u8(img, out), 4),
@@ -119,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"masks": "trainer/eval_masks (seed %d)" % MASK_SEED, "working_side": a.working_side or "native",
+            json.dump({"split": a.split, "masks": "trainer/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native",
                        "results": res}, f, indent=2)
     return 0
 

@@ -81,3 +81,18 @@ def test_committed_eval_masks_and_telea_baseline():
     img, m = test_photos.load("chelsea"), load_mask("chelsea")
     out = telea(img, m)
     assert out.shape == img.shape and np.array_equal(out[m == 0], img[m == 0]) and not np.array_equal(out, img)
+
+
+def test_validation_cases_are_seeded_and_disjoint_from_test():
+    """The working-size sweep runs on validation photos with seeded masks, never on the test photos."""
+    import pytest
+    from trainer.data import test_photos
+    from trainer.evaluate_inpaint import cases
+    a, b = cases("val"), cases("val")
+    assert len(a) >= 3 and {n for n, _, _ in a}.isdisjoint(test_photos.NAMES)
+    for (na, ia, ma), (nb, ib, mb) in zip(a, b):
+        assert na == nb and np.array_equal(ma, mb) and ia.shape[:2] == ma.shape
+        assert ia.shape[0] % 4 == 0 and ia.shape[1] % 4 == 0 and 0.1 <= ma.mean() <= 0.5
+    assert [n for n, _, _ in cases("test")] == list(test_photos.NAMES)
+    with pytest.raises(ValueError):
+        cases("train")
