@@ -50,3 +50,28 @@ export async function colourPhoto(): Promise<Buffer> {
 export async function raw(img: Buffer): Promise<{ data: Buffer; info: OutputInfo }> {
   return sharp(img).raw().toBuffer({ resolveWithObject: true });
 }
+
+/** A `w`×`h` gray mask PNG (white > 127 = hole): background `bg`, rectangles [left, top, width, height, value]. */
+export async function maskPng(w: number, h: number, rects: [number, number, number, number, number][], bg = 0): Promise<Buffer> {
+  const data = Buffer.alloc(w * h, bg);
+  for (const [l, t, rw, rh, v] of rects) for (let y = t; y < t + rh; y++) data.fill(v, y * w + l, y * w + l + rw);
+  return sharp(data, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
+}
+
+/** Differing RGB pixels of two raw 3-channel buffers, counted inside and outside a hole predicate (pixel index). */
+export function diffCounts(a: Buffer, b: Buffer, hole: (i: number) => boolean): { inside: number; outside: number } {
+  let inside = 0, outside = 0;
+  for (let i = 0; i < a.length / 3; i++) {
+    const d = a[3 * i] !== b[3 * i] || a[3 * i + 1] !== b[3 * i + 1] || a[3 * i + 2] !== b[3 * i + 2];
+    if (hole(i)) inside += +d; else outside += +d;
+  }
+  return { inside, outside };
+}
+
+/** A fetch() multipart body: file parts (`{ name: { data, type } }`) and text fields (the HTTP twin of `multipart`). */
+export function formData(files: Record<string, { data: Buffer; type: string }>, fields: Record<string, string> = {}): FormData {
+  const fd = new FormData();
+  for (const [k, v] of Object.entries(fields)) fd.append(k, v);
+  for (const [k, f] of Object.entries(files)) fd.append(k, new Blob([new Uint8Array(f.data)], { type: f.type }), `${k}.bin`);
+  return fd;
+}

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
-import { buildReadyApp, colourPhoto, grayPhoto, multipart, raw } from './helper.js';
+import { buildReadyApp, colourPhoto, diffCounts, grayPhoto, maskPng, multipart, raw } from './helper.js';
 import { workingSize } from '../src/imaging/mask.js';
 
 let app: FastifyInstance;
@@ -38,23 +38,6 @@ function assertProblem(res: Awaited<ReturnType<typeof inpaint>>, status: number,
   assert.equal(typeof doc.detail, 'string');
   if (slug) assert.match(doc.type, new RegExp(`${slug}$`));
   return doc;
-}
-
-/** A w x h gray mask PNG: background `bg`, with rectangles [left, top, width, height, value]. */
-async function maskPng(w: number, h: number, rects: [number, number, number, number, number][], bg = 0): Promise<Buffer> {
-  const data = Buffer.alloc(w * h, bg);
-  for (const [l, t, rw, rh, v] of rects) for (let y = t; y < t + rh; y++) data.fill(v, y * w + l, y * w + l + rw);
-  return sharp(data, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
-}
-
-/** Count of differing RGB samples inside and outside a hole predicate. */
-function diffCounts(a: Buffer, b: Buffer, hole: (i: number) => boolean) {
-  let inside = 0, outside = 0;
-  for (let i = 0; i < a.length / 3; i++) {
-    const d = a[3 * i] !== b[3 * i] || a[3 * i + 1] !== b[3 * i + 1] || a[3 * i + 2] !== b[3 * i + 2];
-    if (hole(i)) inside += +d; else outside += +d;
-  }
-  return { inside, outside };
 }
 
 describe('POST /v1/inpaint', () => {

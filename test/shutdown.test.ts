@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { grayPhoto, repoRoot } from './helper.js';
+import { formData, grayPhoto, repoRoot } from './helper.js';
 
 test('SIGTERM drains in-flight requests before the process exits', async () => {
   const port = 18000 + Math.floor(Math.random() * 1000);
@@ -25,7 +25,7 @@ test('SIGTERM drains in-flight requests before the process exits', async () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const photo = await grayPhoto();
-    const send = () => { const fd = new FormData(); fd.append('image', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'chelsea.png'); return fetch(`${base}/v1/translate`, { method: 'POST', body: fd }); };
+    const send = () => fetch(`${base}/v1/translate`, { method: 'POST', body: formData({ image: { data: photo, type: 'image/png' } }) });
     const inflight = [send(), send(), send()];
     await new Promise((r) => setTimeout(r, 150));
     child.kill('SIGTERM');
