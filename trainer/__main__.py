@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ti.add_argument("--log-every", type=int, default=100)
     ti.add_argument("--ckpt-every", type=int, default=250)
     ti.add_argument("--resume", action="store_true")
+    ti.add_argument("--init", help="fine-tune: start from this checkpoint.pt's weights (fresh optimizer and schedule)")
 
     tc = sub.add_parser("train-classifier", help="train the Fashion-MNIST evaluator (BN or mixture AN)")
     tc.add_argument("--out", required=True)

@@ -5,6 +5,11 @@ the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (e
 variant). Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of
 fixed held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
 ``train_translator``. Progress lines: step, losses, validation, images/s, ETA.
+
+``--init CKPT`` fine-tunes: the weights (and EMA weights) start from another run's ``checkpoint.pt``
+(e.g. 64-px crops, then ``--crop 128`` so the holes are larger in pixels), with a fresh optimizer,
+step counter and schedule; the architecture (``width``, ``norm``, ``entities``) must match, else
+ValueError. ``--resume`` of the fine-tuning run itself takes precedence over ``--init``.
 """
 from __future__ import annotations
 
@@ -62,6 +67,13 @@ def train(args: Namespace) -> dict:
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
         print(f"[resume] from step {start}", flush=True)
+    elif getattr(args, "init", None):
+        ck = torch.load(args.init, map_location=device)
+        mismatch = {k: (ck["args"][k], vars(args)[k]) for k in ("width", "norm", "entities") if ck["args"][k] != vars(args)[k]}
+        if mismatch:
+            raise ValueError(f"--init {args.init}: architecture differs (checkpoint, this run): {mismatch}")
+        model.load_state_dict(ck["model"]); ema.load_state_dict(ck.get("ema", ck["model"]))
+        print(f"[init] weights from {args.init} (its step {ck['step']}, crop {ck['args']['crop']})", flush=True)
 
     t0 = time.time()
     t_last, n_last = t0, 0

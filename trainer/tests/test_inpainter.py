@@ -47,7 +47,7 @@ def test_size_multiple_enforced():
         Inpainter(width=8)(torch.zeros(1, 3, 30, 32), torch.zeros(1, 1, 30, 32))
 
 
-def test_smoke_training_with_resume(tmp_path):
+def test_smoke_training_with_resume_and_init(tmp_path):
     import json
     import os
     import subprocess
@@ -70,6 +70,16 @@ def test_smoke_training_with_resume(tmp_path):
     assert "[resume] from step 4" in r2.stdout
     s = json.load(open(tmp_path / "summary.json"))
     assert s["steps"] == 6 and s["best"]["step"] > 0 and (tmp_path / "best.pt").exists()
+
+    # --init: fine-tune at a larger crop from those weights (lr 0: the weights must come through unchanged).
+    ft = tmp_path / "ft"
+    r3 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--crop", "48", "--lr", "0", "--out", str(ft))
+    assert r3.returncode == 0, r3.stderr
+    assert "[init] weights from" in r3.stdout and "crop 32" in r3.stdout and "[train] step 2/2" in r3.stdout
+    src, dst = torch.load(tmp_path / "checkpoint.pt")["model"], torch.load(ft / "checkpoint.pt")["model"]
+    assert src.keys() == dst.keys() and all(torch.equal(src[k], dst[k]) for k in src)
+    r4 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--norm", "in", "--out", str(tmp_path / "bad"))
+    assert r4.returncode != 0 and "architecture differs" in r4.stderr
 
 
 def test_committed_eval_masks_and_telea_baseline():
