@@ -7,6 +7,7 @@
  *
  * Options (env): BENCH_SECONDS (per cell, default 5), WORKERS / INTRA_OP_THREADS as for the server.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import ort from 'onnxruntime-node';
@@ -33,9 +34,11 @@ const maskSvg = '<svg width="256" height="256"><rect width="256" height="256" fi
 const mask = await sharp(Buffer.from(maskSvg)).png().toBuffer();
 const translate = multipart({ image: gray });
 const inpaint = multipart({ image: photo, mask });
+// The inpainter runs at its manifest's working side (the 256² photo is reduced to it); label and bare dims follow it.
+const side = (JSON.parse(readFileSync('models/inpaint-an/manifest.json', 'utf8')) as { serving: { working_max_side: number } }).serving.working_max_side;
 const endpoints = [
   { name: 'POST /v1/translate (256²)', model: 'colorize-pono', path: '/v1/translate', body: translate.body, type: translate.type, dims: [1, 1, 256, 256] },
-  { name: 'POST /v1/inpaint (256², served at 96 px)', model: 'inpaint-an', path: '/v1/inpaint', body: inpaint.body, type: inpaint.type, dims: [1, 3, 96, 96] },
+  { name: `POST /v1/inpaint (256², served at ${side} px)`, model: 'inpaint-an', path: '/v1/inpaint', body: inpaint.body, type: inpaint.type, dims: [1, 3, side, side] },
   { name: 'POST /v1/generate (28², count 1)', model: 'fashion-an', path: '/v1/generate', body: Buffer.from(JSON.stringify({ class: 'Bag', seed: 1 })), type: 'application/json', dims: [] },
 ];
 

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                      "command": a.command, "steps": summary.get("steps"), "selected_step": ck["step"], "best": ck.get("best"),
                      "batch": args["batch"], "crop": args["crop"], "seed": args["seed"], "lr": args["lr"], "ema": args["ema"],
                      "device": args["device"], "threads": args["threads"], "wall_time_s": summary.get("wall_time_s"),
+                     # A fine-tuning run (--init) records where its weights started; its steps/wall time are its own.
+                     "init": args.get("init"),
                      "git_commit": git_commit(), "torch": torch.__version__,
                      "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
         "metrics": {"native": json.load(open(a.metrics)) if a.metrics else {},
