@@ -15,6 +15,9 @@ import sharp from 'sharp';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { warmupFeeds } from '../src/models/repository.js';
+import { parseManifest } from '../src/models/manifest.js';
+import { workingSize } from '../src/imaging/mask.js';
+import { DEFAULT_WORKING_MAX_SIDE } from '../src/routes/inpaint.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -34,11 +37,12 @@ const maskSvg = '<svg width="256" height="256"><rect width="256" height="256" fi
 const mask = await sharp(Buffer.from(maskSvg)).png().toBuffer();
 const translate = multipart({ image: gray });
 const inpaint = multipart({ image: photo, mask });
-// The inpainter runs at its manifest's working side (the 256² photo is reduced to it); label and bare dims follow it.
-const side = (JSON.parse(readFileSync('models/inpaint-an/manifest.json', 'utf8')) as { serving: { working_max_side: number } }).serving.working_max_side;
+// The inpainter runs at the service's working size for a 256² upload (its manifest's rule); label and bare dims follow it.
+const manifestPath = 'models/inpaint-an/manifest.json';
+const served = workingSize(256, 256, parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath).serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
 const endpoints = [
   { name: 'POST /v1/translate (256²)', model: 'colorize-pono', path: '/v1/translate', body: translate.body, type: translate.type, dims: [1, 1, 256, 256] },
-  { name: `POST /v1/inpaint (256², served at ${side} px)`, model: 'inpaint-an', path: '/v1/inpaint', body: inpaint.body, type: inpaint.type, dims: [1, 3, side, side] },
+  { name: `POST /v1/inpaint (256², served at ${served.width} px)`, model: 'inpaint-an', path: '/v1/inpaint', body: inpaint.body, type: inpaint.type, dims: [1, 3, served.height, served.width] },
   { name: 'POST /v1/generate (28², count 1)', model: 'fashion-an', path: '/v1/generate', body: Buffer.from(JSON.stringify({ class: 'Bag', seed: 1 })), type: 'application/json', dims: [] },
 ];
 

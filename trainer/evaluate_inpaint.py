@@ -10,6 +10,11 @@ in white, each method's output, and the original).
 Choosing the served working size (manifest ``serving.working_max_side``) is done on the VALIDATION photos,
 never the test photos: ``--split val --sweep 512,128,96,64`` prints each method's mean PSNR per working side
 (validation photos at short side 256, cropped to a multiple of 4, masks drawn with seed 99).
+
+Scoring the real service (its Lanczos resize and mirror padding differ from :func:`model_fn`'s mimic):
+``--dump DIR`` writes ``<photo>.png`` and ``<photo>.mask.png`` per test photo, ``npx tsx
+scripts/inpaint-service-outputs.ts DIR`` posts them to ``POST /v1/inpaint`` and writes ``<photo>.out.png``,
+and ``--outputs service=DIR`` scores those files like a checkpoint (FileNotFoundError if one is missing).
 """
 from __future__ import annotations
 
@@ -103,6 +108,25 @@ def model_fn(path: str, working_side: int = 0):
     return run
 
 
+def outputs_fn(folder: str):
+    """A function like :func:`model_fn`'s for outputs made elsewhere: ``folder`` holds ``--dump``'s
+    ``<photo>.png`` inputs and ``<photo>.out.png`` results; given an input image (uint8 H x W x 3) it
+    returns the result of the dumped input with the same pixels. Raises FileNotFoundError if a result is
+    missing, ValueError if the image is not one of the dumped inputs or a result's size differs."""
+    inputs = {f[:-4]: np.asarray(Image.open(os.path.join(folder, f)).convert("RGB")) for f in sorted(os.listdir(folder))
+              if f.endswith(".png") and not f.endswith((".mask.png", ".out.png"))}
+
+    def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        name = next((n for n, x in inputs.items() if x.shape == img.shape and np.array_equal(x, img)), None)
+        if name is None:
+            raise ValueError(f"outputs: this image is not one of the inputs dumped in {folder}")
+        out = np.asarray(Image.open(os.path.join(folder, f"{name}.out.png")).convert("RGB"))
+        if out.shape != img.shape:
+            raise ValueError(f"outputs: {name}.out.png is {out.shape}, expected {img.shape}")
+        return out
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m trainer.evaluate_inpaint", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,10 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
     p.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
     p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--dump", help="write each case's <photo>.png and <photo>.mask.png (white = hole) here, then exit")
+    p.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
     p.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
     a = p.parse_args(argv)
     if a.make_masks:
         make_masks()
+        return 0
+    if a.dump:
+        os.makedirs(a.dump, exist_ok=True)
+        for name, img, mask in cases(a.split):
+            Image.fromarray(img).save(os.path.join(a.dump, f"{name}.png"))
+            Image.fromarray(mask * 255).save(os.path.join(a.dump, f"{name}.mask.png"))
         return 0
     if a.sweep:
         data = cases(a.split)
@@ -129,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 row[label] = round(float(np.mean([psnr_u8(img, fn(img, m)) for _, img, m in data])), 2)
             print(f"side {side or 'native':<6} " + "  ".join(f"{k} {v:.2f} dB" for k, v in row.items()), flush=True)
         return 0
-    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side) for s in a.checkpoints}}
+    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side) for s in a.checkpoints},
+           **{s.split("=", 1)[0]: outputs_fn(s.split("=", 1)[1]) for s in a.outputs}}
     res = {}
     if a.figure:
         def square(a: np.ndarray) -> np.ndarray:  # centre 256 x 256 crop, so the rows line up

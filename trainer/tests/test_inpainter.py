@@ -1,4 +1,6 @@
 """The two-stage inpainter (AN and IN variants) and the random masks."""
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -106,3 +108,28 @@ def test_validation_cases_are_seeded_and_disjoint_from_test():
     assert [n for n, _, _ in cases("test")] == list(test_photos.NAMES)
     with pytest.raises(ValueError):
         cases("train")
+
+
+def test_dump_and_outputs_score_files_made_elsewhere(tmp_path):
+    """--dump writes each test case; --outputs scores <photo>.out.png files: Telea's outputs written there
+    score exactly as Telea; an image that is not a dumped input, or a missing result, is an error."""
+    import json
+    from PIL import Image
+    from trainer.evaluate_inpaint import main, telea, outputs_fn
+    assert main(["--dump", str(tmp_path)]) == 0
+    names = sorted(f[:-9] for f in os.listdir(tmp_path) if f.endswith(".mask.png"))
+    from trainer.data import test_photos
+    assert names == sorted(test_photos.NAMES)
+    for n in names:
+        img = np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB"))
+        mask = (np.asarray(Image.open(tmp_path / f"{n}.mask.png")) > 127).astype(np.uint8)
+        Image.fromarray(telea(img, mask)).save(tmp_path / f"{n}.out.png")
+    assert main(["--outputs", f"files={tmp_path}", "--json", str(tmp_path / "m.json")]) == 0
+    r = json.load(open(tmp_path / "m.json"))["results"]
+    assert r["files"]["mean"] == r["telea"]["mean"]
+    fn = outputs_fn(str(tmp_path))
+    with pytest.raises(ValueError):
+        fn(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8))
+    os.remove(tmp_path / f"{names[0]}.out.png")
+    with pytest.raises(FileNotFoundError):
+        fn(np.asarray(Image.open(tmp_path / f"{names[0]}.png").convert("RGB")), None)
