@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     ti.add_argument("--ckpt-every", type=int, default=250)
     ti.add_argument("--resume", action="store_true")
     ti.add_argument("--init", help="fine-tune: start from this checkpoint.pt's weights (fresh optimizer and schedule)")
+    ti.add_argument("--scales", default=None,
+                    help="short sides (px) of the training/validation photo pyramid, comma-separated (default "
+                         "trainer.data.photos.SCALES: 160,256,384,512); e.g. 128,144,160 "
+                         "to train at the scale the service inpaints at (whole photo shrunk to 160 px)")
 
     tc = sub.add_parser("train-classifier", help="train the Fashion-MNIST evaluator (BN or mixture AN)")
     tc.add_argument("--out", required=True)

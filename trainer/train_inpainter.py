@@ -10,6 +10,11 @@ fixed held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and 
 (e.g. 64-px crops, then ``--crop 128`` so the holes are larger in pixels), with a fresh optimizer,
 step counter and schedule; the architecture (``width``, ``norm``, ``entities``) must match, else
 ValueError. ``--resume`` of the fine-tuning run itself takes precedence over ``--init``.
+
+``--scales`` sets the short sides of the crop pyramid (training and validation crops alike). The
+service inpaints a photo shrunk to ``working_max_side`` (160 px), so a whole scene spans ~100-160 px
+there; ``--scales 128,144,160`` with ``--crop 128`` trains at that scene scale, where the default
+pyramid (160-512) mostly shows close-ups.
 """
 from __future__ import annotations
 
@@ -36,6 +41,21 @@ def build_model(a: Namespace | dict) -> Inpainter:
     return Inpainter(width=a["width"], norm=a["norm"], n=a["entities"])
 
 
+def parse_scales(text: str | None) -> tuple[int, ...]:
+    """``--scales`` "128,144,160" -> (128, 144, 160): short sides in px of the crop pyramid
+    (:class:`~trainer.data.photos.PhotoCrops`); None or "" -> :data:`~trainer.data.photos.SCALES`.
+
+    Raises:
+        ValueError: a side that is not a positive integer.
+    """
+    if not text:
+        return photos.SCALES
+    sides = tuple(int(v) for v in str(text).split(","))
+    if any(v <= 0 for v in sides):
+        raise ValueError(f"--scales: short sides must be positive, got {text!r}")
+    return sides
+
+
 def masks_for(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
     """n random masks as float32 n x 1 x size x size (1 = hole)."""
     return torch.from_numpy(np.stack([random_mask(size, size, rng) for _ in range(n)])).float()[:, None]
@@ -48,11 +68,13 @@ def train(args: Namespace) -> dict:
     device = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
     train_set, val_set = photos.split(photos.index())
-    crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed)
+    scales = parse_scales(getattr(args, "scales", None))
+    crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
     mask_rng = np.random.default_rng(args.seed + 1)
-    vy = photos.PhotoCrops(val_set, crop=args.crop, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
+    vy = photos.PhotoCrops(val_set, crop=args.crop, scales=scales, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
     vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321)).to(device)
-    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos; {args.val_crops} validation crops", flush=True)
+    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos; {args.val_crops} validation crops; "
+          f"pyramid short sides {scales} px", flush=True)
 
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).eval()

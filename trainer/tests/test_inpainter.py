@@ -75,13 +75,23 @@ def test_smoke_training_with_resume_and_init(tmp_path):
 
     # --init: fine-tune at a larger crop from those weights (lr 0: the weights must come through unchanged).
     ft = tmp_path / "ft"
-    r3 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--crop", "48", "--lr", "0", "--out", str(ft))
+    r3 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--crop", "48", "--scales", "48,64", "--lr", "0", "--out", str(ft))
     assert r3.returncode == 0, r3.stderr
     assert "[init] weights from" in r3.stdout and "crop 32" in r3.stdout and "[train] step 2/2" in r3.stdout
+    assert "pyramid short sides (48, 64) px" in r3.stdout
     src, dst = torch.load(tmp_path / "checkpoint.pt")["model"], torch.load(ft / "checkpoint.pt")["model"]
     assert src.keys() == dst.keys() and all(torch.equal(src[k], dst[k]) for k in src)
     r4 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--norm", "in", "--out", str(tmp_path / "bad"))
     assert r4.returncode != 0 and "architecture differs" in r4.stderr
+
+
+def test_parse_scales():
+    from trainer.data import photos
+    from trainer.train_inpainter import parse_scales
+    assert parse_scales(None) == photos.SCALES and parse_scales("128,144,160") == (128, 144, 160)
+    for bad in ("128,-1", "0", "big"):
+        with pytest.raises(ValueError):
+            parse_scales(bad)
 
 
 def test_committed_eval_masks_and_telea_baseline():
