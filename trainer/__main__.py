@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ti.add_argument("--ckpt-every", type=int, default=250)
     ti.add_argument("--resume", action="store_true")
     ti.add_argument("--init", help="fine-tune: start from this checkpoint.pt's weights (fresh optimizer and schedule)")
+    ti.add_argument("--adv-weight", type=float, default=0.0,
+                    help="lambda_adv: PatchGAN (LSGAN) term on the composited output (paper section 5.1: 1e-3; 0 = L1 only)")
     ti.add_argument("--scales", default=None,
                     help="short sides (px) of the training/validation photo pyramid, comma-separated (default "
                          "trainer.data.photos.SCALES: 160,256,384,512); e.g. 128,144,160 "

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                          "parameters": sum(q.numel() for q in net.parameters())},
         "serving": {"default": True, "working_max_side": a.working_max_side},
         "training": {"task": "inpainting of random 10-50 % rectangle/stroke masks on photo crops",
-                     "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)",
+                     "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)"
+                             + (f" + {args['adv_weight']} x PatchGAN LSGAN adversarial" if args.get("adv_weight") else ""),
                      "data": {"packages": photos.PACKAGES,
                               "train_photos": [{"id": q.image_id, "package": q.package, "file": q.path, **photos.provenance(q)} for q in train_set],
                               "validation_photos": [q.image_id for q in val_set]},

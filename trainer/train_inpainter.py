@@ -2,7 +2,9 @@
 
 Loss: ``L1(coarse, y) + L1(out, y)`` over all pixels (the composited ``out`` differs from ``y`` only in
 the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
-variant). Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of
+variant). With ``--adv-weight`` > 0 (the issue's lambda_adv = 1e-3, paper section 5.1) a PatchGAN
+discriminator on ``cat(mask, image)`` (real photo vs composited output; LSGAN form, as in
+``train_translator``) adds ``adv_weight * (D(out) - 1)^2`` to the generator loss. Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of
 fixed held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
 ``train_translator``. Progress lines: step, losses, validation, images/s, ETA.
 
@@ -32,6 +34,7 @@ from .data import photos
 from .data.masks import random_mask
 from .loop import ema_update, lr_at, psnr
 from .networks.inpainter import Inpainter
+from .networks.patchgan import PatchGAN
 from .normalization import orthogonality_loss
 
 
@@ -79,12 +82,19 @@ def train(args: Namespace) -> dict:
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    adv_weight = getattr(args, "adv_weight", 0.0) or 0.0
+    disc = opt_d = None
+    if adv_weight > 0:
+        disc = PatchGAN(in_channels=4).to(device)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
     best = {"val_l1_hole": float("inf"), "step": 0}
     start, elapsed_before = 0, 0.0
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
+        if disc is not None and ck.get("disc"):
+            disc.load_state_dict(ck["disc"]); opt_d.load_state_dict(ck["opt_d"])
         crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
@@ -101,15 +111,24 @@ def train(args: Namespace) -> dict:
     t_last, n_last = t0, 0
     final = None
     for step in range(start, args.steps):
-        for g in opt.param_groups:
+        for g in opt.param_groups + (opt_d.param_groups if opt_d else []):
             g["lr"] = lr_at(step, args.steps, args.lr)
         y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
         m = masks_for(args.batch, args.crop, mask_rng).to(device)
         coarse, out = model(y, m)
         loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
         loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
+        loss_adv = torch.zeros((), device=device)
+        if disc is not None:
+            pred_real, pred_fake = disc(torch.cat([m, y], 1)), disc(torch.cat([m, out.detach()], 1))
+            loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            pred = disc(torch.cat([m, out], 1))
+            loss_adv = adv_weight * F.mse_loss(pred, torch.ones_like(pred))
         opt.zero_grad(set_to_none=True)
-        (loss_rec + loss_o).backward()
+        (loss_rec + loss_o + loss_adv).backward()
         opt.step()
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
@@ -126,9 +145,9 @@ def train(args: Namespace) -> dict:
                 best = {"val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3), "step": done}
                 torch.save({"model": ema.state_dict(), "args": vars(args), "step": done, "best": best, "elapsed_s": elapsed},
                            os.path.join(args.out, "best.pt"))
-            final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5),
+            final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5), "adv": round(float(loss_adv), 6),
                      "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3)}
-            print(f"[train] step {done}/{args.steps} rec {final['rec']:.4f} ortho {final['ortho']:.4f} "
+            print(f"[train] step {done}/{args.steps} rec {final['rec']:.4f} ortho {final['ortho']:.4f} adv {final['adv']:.5f} "
                   f"val_l1_hole {val_l1:.4f} val_psnr {final['val_psnr']:.2f}dB (best {best['val_l1_hole']:.4f} @ {best['step']}) "
                   f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
                   flush=True)
@@ -136,7 +155,8 @@ def train(args: Namespace) -> dict:
         if done % args.ckpt_every == 0 or done == args.steps:
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "step": done, "best": best,
+                        "torch_rng": torch.get_rng_state(), "step": done,
+                        "disc": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
     wall = elapsed_before + time.time() - t0

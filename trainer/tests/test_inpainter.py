@@ -84,6 +84,13 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     r4 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--norm", "in", "--out", str(tmp_path / "bad"))
     assert r4.returncode != 0 and "architecture differs" in r4.stderr
 
+    # lambda_adv: the PatchGAN term is on (non-zero adv loss) and its discriminator is checkpointed.
+    r5 = run(2, "--adv-weight", "1e-3", "--out", str(tmp_path / "adv"))
+    assert r5.returncode == 0, r5.stderr
+    assert "adv 0.00000" not in r5.stdout and " adv " in r5.stdout
+    ck = torch.load(tmp_path / "adv" / "checkpoint.pt")
+    assert ck["disc"] is not None and ck["args"]["adv_weight"] == 1e-3
+
 
 def test_parse_scales():
     from trainer.data import photos
