@@ -77,12 +77,13 @@ def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(img, mask, 3, cv2.INPAINT_TELEA)
 
 
-def model_fn(path: str, working_side: int = 0):
+def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     """A function (img uint8 H x W x 3, mask H x W) -> uint8 H x W x 3 from an inpainter checkpoint.
 
     ``working_side`` > 0 mimics the service's working-size rule: image (area) and mask (any hole pixel)
     reduced so the longer side is ``working_side``, inpainted, the result resized back (bilinear) and
-    composited into the full-resolution hole."""
+    composited into the full-resolution hole. ``flip_tta`` averages the result with that of the mirrored
+    input (:meth:`~trainer.networks.inpainter.Inpainter.flip_averaged`), as an export with ``--flip-tta`` does."""
     from .train_inpainter import build_model
     ck = torch.load(path, map_location="cpu")
     net = build_model(ck["args"])
@@ -99,11 +100,11 @@ def model_fn(path: str, working_side: int = 0):
                 hs, ws = max(4, round(h * s / 4) * 4), max(4, round(w * s / 4) * 4)
                 xs = torch.nn.functional.interpolate(x, (hs, ws), mode="area")
                 ms = (torch.nn.functional.interpolate(m, (hs, ws), mode="area") > 0).float()
-                _, o = net(xs, ms)
+                o = net.flip_averaged(xs, ms) if flip_tta else net(xs, ms)[1]
                 o = torch.nn.functional.interpolate(o, (h, w), mode="bilinear", align_corners=False)
                 out = o * m + x * (1 - m)
             else:
-                _, out = net(x, m)
+                out = net.flip_averaged(x, m) if flip_tta else net(x, m)[1]
         return to_u8(out[0].permute(1, 2, 0).numpy())
     return run
 
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=("test", "val"), default="test")
     p.add_argument("--dump", help="write each case's <photo>.png and <photo>.mask.png (white = hole) here, then exit")
     p.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
+    p.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
     p.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
     a = p.parse_args(argv)
     if a.make_masks:
@@ -157,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             row = {}
             for spec in a.checkpoints:
                 label, path = spec.split("=", 1)
-                fn = model_fn(path, side)
+                fn = model_fn(path, side, a.flip_tta)
                 row[label] = round(float(np.mean([psnr_u8(img, fn(img, m)) for _, img, m in data])), 2)
             print(f"side {side or 'native':<6} " + "  ".join(f"{k} {v:.2f} dB" for k, v in row.items()), flush=True)
         return 0
-    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side) for s in a.checkpoints},
+    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side, a.flip_tta) for s in a.checkpoints},
            **{s.split("=", 1)[0]: outputs_fn(s.split("=", 1)[1]) for s in a.outputs}}
     res = {}
     if a.figure:
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"split": a.split, "masks": "trainer/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native",
+            json.dump({"split": a.split, "masks": "trainer/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native", "flip_tta": a.flip_tta,
                        "results": res}, f, indent=2)
     return 0
 

@@ -30,14 +30,15 @@ from .train_inpainter import build_model
 
 
 class _Served(torch.nn.Module):
-    """The served graph: (image, mask) -> composited image (the coarse output is dropped)."""
+    """The served graph: (image, mask) -> composited image (the coarse output is dropped); with
+    ``flip_tta`` the mean of the result and the mirrored result of the mirrored input (two passes)."""
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, flip_tta: bool = False) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.flip_tta = net, flip_tta
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.net(image, mask)[1]
+        return self.net.flip_averaged(image, mask) if self.flip_tta else self.net(image, mask)[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metrics")
     p.add_argument("--command")
     p.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
+    p.add_argument("--flip-tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
     p.add_argument("--metrics-served", help="evaluate_inpaint --json at the served working side")
     a = p.parse_args(argv)
     ck = torch.load(a.checkpoint, map_location="cpu")
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
-    served = _Served(net.eval()).eval()
+    served = _Served(net.eval(), a.flip_tta).eval()
     os.makedirs(os.path.join(a.out_dir, "fixture"), exist_ok=True)
     onnx_path = os.path.join(a.out_dir, "model.onnx")
     export_onnx(served, onnx_path, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), ("image", "mask"), ("image_out",))
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
         "architecture": {"width": args["width"], "norm": args["norm"], "entities": args["entities"],
                          "parameters": sum(q.numel() for q in net.parameters())},
-        "serving": {"default": True, "working_max_side": a.working_max_side},
+        "serving": {"default": True, "working_max_side": a.working_max_side, "flip_tta": a.flip_tta},
         "training": {"task": "inpainting of random 10-50 % rectangle/stroke masks on photo crops",
                      "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)"
                              + (f" + {args['adv_weight']} x PatchGAN LSGAN adversarial" if args.get("adv_weight") else ""),

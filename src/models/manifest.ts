@@ -32,6 +32,8 @@ export const Manifest = Type.Object({
     default: Type.Boolean(),
     /** inpaint: the longest side the model runs at; larger images are inpainted reduced (routes/inpaint.ts). */
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
+    /** inpaint: informational; true when the graph itself averages with the mirrored input's result (export --flip-tta). */
+    flip_tta: Type.Optional(Type.Boolean()),
     /** dynamic batching (inference/batcher.ts); each field optional, defaults in DEFAULT_BATCHING. */
     batching: Type.Optional(Type.Object({
       max_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),

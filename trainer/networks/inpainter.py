@@ -69,6 +69,15 @@ class Inpainter(nn.Module):
         refined = self.refine(torch.cat([merged, mask], 1))
         return coarse, refined * mask + known
 
+    def flip_averaged(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Test-time augmentation by horizontal flip: the mean of ``forward(image, mask)[1]`` and the
+        mirrored result of the mirrored input. Shapes and ranges as :meth:`forward`'s ``out``
+        (B x 3 x H x W, [-1, 1]); known pixels stay exactly the input's (both terms equal them, and
+        (a + a) / 2 == a in floating point). Twice the cost of one pass."""
+        _, out = self(image, mask)
+        _, mirrored = self(image.flip(-1), mask.flip(-1))
+        return (out + mirrored.flip(-1)) / 2
+
     def an_layers(self) -> list[AttentiveNormalization]:
         """The AN modules (for the orthogonality loss); empty for the IN variant."""
         return [m for m in self.modules() if isinstance(m, AttentiveNormalization)]

@@ -92,6 +92,21 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     assert ck["disc"] is not None and ck["args"]["adv_weight"] == 1e-3
 
 
+def test_flip_averaged_is_mirror_equivariant_and_keeps_known_pixels():
+    torch.manual_seed(0)
+    net = Inpainter(width=8, n=4).eval()
+    x = torch.rand(1, 3, 32, 40) * 2 - 1
+    m = (torch.rand(1, 1, 32, 40) > 0.7).float()
+    with torch.no_grad():
+        out = net.flip_averaged(x, m)
+        mirrored = net.flip_averaged(x.flip(-1), m.flip(-1))
+        single = net(x, m)[1]
+    assert torch.allclose(mirrored.flip(-1), out, atol=1e-6)
+    keep = (m == 0).expand_as(x)
+    assert torch.equal(out[keep], x[keep])
+    assert not torch.allclose(out, single, atol=1e-4)  # the second pass changes the hole
+
+
 def test_parse_scales():
     from trainer.data import photos
     from trainer.train_inpainter import parse_scales
