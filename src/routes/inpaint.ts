@@ -9,7 +9,7 @@
  * The rules (also in the README and OpenAPI):
  * - the reply has the input's width and height and is RGB (an input alpha channel is dropped);
  * - every pixel outside the hole is exactly the input's (bit-exact with `png`; `jpeg`/`webp` are lossy);
- * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 160 for inpaint-an 0.11.0)
+ * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 160 for inpaint-an 0.12.0)
  *   is inpainted at a reduced size (longer side = that limit); the generated hole is resized back
  *   and pasted only inside the full-resolution hole, so memory stays bounded by the working size;
  * - an empty mask returns the input's pixels unchanged (no model run, `X-Hole-Fraction: 0`);
