@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { quantile } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE = process.env.IMAGE ?? 'normgen:local';
@@ -25,8 +26,8 @@ const REQUESTS = Number(process.env.REQUESTS ?? 15);
 const env = { WORKERS: '1', INTRA_OP_THREADS: '2', LOG_LEVEL: 'info' };
 const docker = (...args: string[]) => execFileSync(DOCKER, args, { encoding: 'utf8' }).trim();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
-const p90 = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.9))]!; };
+const median = (xs: number[]) => quantile(xs, 0.5);
+const p90 = (xs: number[]) => quantile(xs, 0.9);
 
 async function waitReady(base: string, timeoutMs = 120_000): Promise<number> {
   const t0 = performance.now();

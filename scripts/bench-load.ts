@@ -18,6 +18,7 @@ import { warmupFeeds } from '../src/models/repository.js';
 import { parseManifest } from '../src/models/manifest.js';
 import { workingSize } from '../src/imaging/mask.js';
 import { DEFAULT_WORKING_MAX_SIDE } from '../src/routes/inpaint.js';
+import { quantile } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -82,8 +83,7 @@ for (const ep of endpoints) {
   }
   const times: number[] = [];
   for (let i = 0; i < 25; i++) { const t0 = performance.now(); await session.run(feeds); if (i >= 5) times.push(performance.now() - t0); }
-  times.sort((a, b) => a - b);
-  bare[ep.name] = times[Math.floor(times.length / 2)]!;
+  bare[ep.name] = quantile(times, 0.5);
   await session.release();
   await app.close();
 }

@@ -14,12 +14,12 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { decodeLuma } from '../src/imaging/decode.js';
 import { toNCHW } from '../src/imaging/tensor.js';
+import { quantile } from './stats.js';
 
 const N = Number(process.env.BENCH_N ?? 30);
 const SIZE = Number(process.env.BENCH_SIZE ?? 256);
 const MODEL = process.env.MODEL ?? 'colorize-pono';
 
-const quantile = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]!; };
 
 const config = loadConfig();
 const app = await buildApp(config, false);

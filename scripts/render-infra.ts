@@ -6,7 +6,8 @@
  *
  * Rendering: `kubectl kustomize` where kubectl is installed; otherwise a small renderer of our own over the
  * `yaml` package that implements exactly the kustomize features our kustomizations use (resources, images,
- * JSON 6902 patches) and refuses any other field (so it can never render silently wrong). Where kubectl is
+ * JSON 6902 patches, applied with `fast-json-patch`) and refuses any other field (so it can never render
+ * silently wrong). Where kubectl is
  * present, the test suite checks both renderers give the same objects.
  * Validation: ajv against the JSON schemas vendored in `infra/schemas/` (written for this project).
  */
@@ -15,6 +16,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import jsonpatch, { type Operation } from 'fast-json-patch';
 import YAML from 'yaml';
 
 export const infraDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'infra');
@@ -50,7 +52,8 @@ const KNOWN_KEYS = new Set(['apiVersion', 'kind', 'resources', 'images', 'patche
 /**
  * Our fallback renderer: resources (files or folders with their own kustomization), `images`
  * (name → newName:newTag on every `containers[].image`), then `patches` (inline JSON 6902 with a target
- * kind/name/group). Throws on any other kustomization field, a patch that matches nothing, or a bad op.
+ * kind/name/group, applied by `fast-json-patch` with validation). Throws on any other kustomization field, a
+ * patch that matches nothing, or an operation that is invalid or whose path does not resolve (JsonPatchError).
  */
 export function renderFallback(dir: string): Manifest[] {
   const k = readYaml(path.join(dir, 'kustomization.yaml'))[0] as Record<string, unknown>;
@@ -65,8 +68,8 @@ export function renderFallback(dir: string): Manifest[] {
     const hits = out.filter((m) => m.kind === patch.target.kind && m.metadata.name === patch.target.name
       && (patch.target.group === undefined || m.apiVersion.split('/')[0] === patch.target.group));
     if (!hits.length) throw new Error(`${dir}: patch target ${patch.target.kind}/${patch.target.name} matches nothing`);
-    const ops = YAML.parse(patch.patch) as { op: string; path: string; value?: unknown }[];
-    for (const m of hits) for (const op of ops) applyOp(m, op);
+    const ops = YAML.parse(patch.patch) as Operation[];
+    for (const m of hits) jsonpatch.applyPatch(m, ops, true);
   }
   return out;
 }
@@ -93,31 +96,6 @@ function setImages(node: unknown, img: { name: string; newName?: string; newTag?
     }
     setImages(value, img);
   }
-}
-
-/** One RFC 6902 operation (add, replace, remove) applied in place. Throws on a path that does not resolve. */
-export function applyOp(doc: unknown, op: { op: string; path: string; value?: unknown }): void {
-  const parts = op.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const last = parts.pop();
-  if (last === undefined) throw new Error(`patch path "${op.path}" is empty`);
-  let parent: unknown = doc;
-  for (const p of parts) {
-    parent = Array.isArray(parent) ? parent[Number(p)] : (parent as Record<string, unknown> | undefined)?.[p];
-    if (parent === undefined || parent === null || typeof parent !== 'object') throw new Error(`patch path "${op.path}" does not exist`);
-  }
-  if (Array.isArray(parent)) {
-    const i = last === '-' ? parent.length : Number(last);
-    if (!Number.isInteger(i) || i < 0 || i > parent.length) throw new Error(`patch path "${op.path}": bad index`);
-    if (op.op === 'add') parent.splice(i, 0, op.value);
-    else if (op.op === 'replace' && i < parent.length) parent[i] = op.value;
-    else if (op.op === 'remove' && i < parent.length) parent.splice(i, 1);
-    else throw new Error(`patch op "${op.op}" at "${op.path}" is not supported or has no target`);
-    return;
-  }
-  const obj = parent as Record<string, unknown>;
-  if (op.op === 'add') obj[last] = op.value;
-  else if ((op.op === 'replace' || op.op === 'remove') && last in obj) { if (op.op === 'replace') obj[last] = op.value; else delete obj[last]; }
-  else throw new Error(`patch op "${op.op}" at "${op.path}" is not supported or has no target`);
 }
 
 /** Render one target: kubectl when present, else the fallback. Plain manifest targets are just parsed. */

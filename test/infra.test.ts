@@ -7,9 +7,10 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { applyOp, infraDir, kustomizationFiles, readYaml, render, renderFallback, renderWithKubectl, schemas, targets, validate, type Manifest } from '../scripts/render-infra.js';
+import { infraDir, kustomizationFiles, readYaml, render, renderFallback, renderWithKubectl, schemas, targets, validate, type Manifest } from '../scripts/render-infra.js';
 import { repoRoot } from './helper.js';
 
 const v = schemas();
@@ -111,13 +112,25 @@ describe('infra manifests', () => {
     assert.notDeepEqual(validate(v, 'kserve', isvc), []);
   });
 
-  test('the fallback renderer refuses what it does not implement', () => {
-    assert.throws(() => applyOp({ a: {} }, { op: 'replace', path: '/a/b', value: 1 }), /no target/);
-    assert.throws(() => applyOp({ a: [] }, { op: 'add', path: '/a/3', value: 1 }), /bad index/);
-    assert.throws(() => applyOp({}, { op: 'move', path: '/x', value: 1 }), /not supported/);
-    const doc = { a: [1], b: { 'c/d': 1 } };
-    applyOp(doc, { op: 'add', path: '/a/-', value: 2 });
-    applyOp(doc, { op: 'replace', path: '/b/c~1d', value: 3 });
-    assert.deepEqual(doc, { a: [1, 2], b: { 'c/d': 3 } });
+  test('the fallback renderer refuses what it does not implement and patches that do not resolve', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kust-'));
+    try {
+      writeFileSync(path.join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: [{port: 80}]\n  labels: {"c/d": 1}\n');
+      const kust = (extra: string) => writeFileSync(path.join(dir, 'kustomization.yaml'),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [svc.yaml]\n${extra}`);
+      const patch = (ops: string) => kust(`patches:\n  - target: {kind: Service, name: s}\n    patch: '${ops}'\n`);
+      kust('namePrefix: x-\n');
+      assert.throws(() => renderFallback(dir), /"namePrefix" is not supported/);
+      patch('[{"op": "replace", "path": "/spec/missing/x", "value": 1}]');
+      assert.throws(() => renderFallback(dir), /path that does not exist/);
+      patch('[{"op": "add", "path": "/spec/ports/3", "value": {"port": 81}}]');
+      assert.throws(() => renderFallback(dir), /MUST NOT be greater/);
+      kust('patches:\n  - target: {kind: Service, name: other}\n    patch: "[]"\n');
+      assert.throws(() => renderFallback(dir), /matches nothing/);
+      patch('[{"op": "add", "path": "/spec/ports/-", "value": {"port": 81}}, {"op": "replace", "path": "/spec/labels/c~1d", "value": 3}]');
+      assert.deepEqual((renderFallback(dir)[0] as any).spec, { ports: [{ port: 80 }, { port: 81 }], labels: { 'c/d': 3 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

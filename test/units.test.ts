@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../src/imaging/tensor.js';
 import { workingCopy, workingSize } from '../src/imaging/mask.js';
+import { quantile } from '../scripts/stats.js';
 
 describe('config', () => {
   test('defaults', () => {
@@ -61,5 +62,18 @@ describe('inpainting pixels', () => {
     assert.deepEqual([wc.image.width, wc.image.height, wc.mask.width, wc.mask.height], [52, 32, 52, 32]);
     assert.ok(wc.mask.data.some((v) => v === 255), 'the one-pixel hole vanished when reduced');
     assert.ok(wc.mask.data.every((v) => v === 0 || v === 255));
+  });
+});
+
+describe('benchmark order statistics (scripts/stats.ts)', () => {
+  test('quantile: median and p90 by rank floor(q·n), unsorted input left alone, bad input refused', () => {
+    const xs = [5, 1, 4, 2, 3];
+    assert.equal(quantile(xs, 0.5), 3);
+    assert.deepEqual(xs, [5, 1, 4, 2, 3]);
+    assert.equal(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), 10);
+    assert.equal(quantile([4, 1, 3, 2], 0.5), 3);
+    assert.equal(quantile([7], 1), 7);
+    assert.throws(() => quantile([], 0.5), RangeError);
+    assert.throws(() => quantile([1], 1.5), RangeError);
   });
 });

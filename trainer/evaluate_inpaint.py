@@ -8,8 +8,9 @@ Usage: ``/usr/bin/python3 -m trainer.evaluate_inpaint an=runs/inpaint-an/best.pt
 in white, each method's output, and the original).
 
 Choosing the served working size (manifest ``serving.working_max_side``) is done on the VALIDATION photos,
-never the test photos: ``--split val --sweep 512,128,96,64`` prints each method's mean PSNR per working side
-(validation photos at short side 256, cropped to a multiple of 4, masks drawn with seed 99).
+never the test photos: ``--split val --sweep 0,128,160,192 [--flip-tta]`` prints each method's mean PSNR
+per working side (validation photos at short side 256, cropped to a multiple of 4, masks drawn with seed 99).
+``--flip-tta`` scores every checkpoint with horizontal-flip averaging, as an export with ``--flip-tta`` serves it.
 
 Scoring the real service (its Lanczos resize and mirror padding differ from :func:`model_fn`'s mimic):
 ``--dump DIR`` writes ``<photo>.png`` and ``<photo>.mask.png`` per test photo, ``npx tsx
@@ -89,6 +90,7 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
     net.eval()
+    infer = net.flip_averaged if flip_tta else (lambda image, mask: net(image, mask)[1])
 
     def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(to_signed(img)).permute(2, 0, 1)[None]
@@ -100,11 +102,11 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
                 hs, ws = max(4, round(h * s / 4) * 4), max(4, round(w * s / 4) * 4)
                 xs = torch.nn.functional.interpolate(x, (hs, ws), mode="area")
                 ms = (torch.nn.functional.interpolate(m, (hs, ws), mode="area") > 0).float()
-                o = net.flip_averaged(xs, ms) if flip_tta else net(xs, ms)[1]
+                o = infer(xs, ms)
                 o = torch.nn.functional.interpolate(o, (h, w), mode="bilinear", align_corners=False)
                 out = o * m + x * (1 - m)
             else:
-                out = net.flip_averaged(x, m) if flip_tta else net(x, m)[1]
+                out = infer(x, m)
         return to_u8(out[0].permute(1, 2, 0).numpy())
     return run
 

@@ -1,5 +1,5 @@
-"""Pieces shared by the training loops: the pix2pix learning-rate schedule, EMA weight averaging and
-PSNR on [-1, 1] tensors."""
+"""Pieces shared by the training loops: the pix2pix learning-rate schedule, EMA weight averaging,
+PSNR on [-1, 1] tensors and the LSGAN adversarial step."""
 from __future__ import annotations
 
 import math
@@ -20,6 +20,24 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
     d = min(decay, (1.0 + step) / (10.0 + step))
     for pe, pm in zip(ema.parameters(), model.parameters()):
         pe.lerp_(pm, 1.0 - d)
+
+
+def lsgan_step(disc: torch.nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+               fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One least-squares GAN round (Mao et al. 2017, the form of pix2pix's code): update ``disc`` once on
+    ``0.5 * (mean((D(real) - 1)^2) + mean(D(fake.detach())^2))``, then return ``(loss_d, loss_g)`` with
+    ``loss_g = mean((D(fake) - 1)^2)`` (unweighted; gradients flow to ``fake``'s generator).
+
+    ``real`` and ``fake``: float32 B x C x H x W, the condition concatenated with a real / generated image
+    (channels as ``disc`` expects), values in [-1, 1]. ``loss_d`` is detached (for logging).
+    """
+    pred_real, pred_fake = disc(real), disc(fake.detach())
+    loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    pred = disc(fake)
+    return loss_d.detach(), F.mse_loss(pred, torch.ones_like(pred))
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

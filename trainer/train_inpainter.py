@@ -3,9 +3,10 @@
 Loss: ``L1(coarse, y) + L1(out, y)`` over all pixels (the composited ``out`` differs from ``y`` only in
 the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
 variant). With ``--adv-weight`` > 0 (the issue's lambda_adv = 1e-3, paper section 5.1) a PatchGAN
-discriminator on ``cat(mask, image)`` (real photo vs composited output; LSGAN form, as in
-``train_translator``) adds ``adv_weight * (D(out) - 1)^2`` to the generator loss. Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of
-fixed held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
+discriminator on ``cat(mask, image)`` (real photo vs composited output; :func:`~trainer.loop.lsgan_step`,
+as in ``train_translator``) adds ``adv_weight * mean((D(out) - 1)^2)`` to the generator loss.
+Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of fixed
+held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
 ``train_translator``. Progress lines: step, losses, validation, images/s, ETA.
 
 ``--init CKPT`` fine-tunes: the weights (and EMA weights) start from another run's ``checkpoint.pt``
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 
 from .data import photos
 from .data.masks import random_mask
-from .loop import ema_update, lr_at, psnr
+from .loop import ema_update, lr_at, lsgan_step, psnr
 from .networks.inpainter import Inpainter
 from .networks.patchgan import PatchGAN
 from .normalization import orthogonality_loss
@@ -82,7 +83,7 @@ def train(args: Namespace) -> dict:
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    adv_weight = getattr(args, "adv_weight", 0.0) or 0.0
+    adv_weight = getattr(args, "adv_weight", 0.0)
     disc = opt_d = None
     if adv_weight > 0:
         disc = PatchGAN(in_channels=4).to(device)
@@ -120,13 +121,8 @@ def train(args: Namespace) -> dict:
         loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
         loss_adv = torch.zeros((), device=device)
         if disc is not None:
-            pred_real, pred_fake = disc(torch.cat([m, y], 1)), disc(torch.cat([m, out.detach()], 1))
-            loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            pred = disc(torch.cat([m, out], 1))
-            loss_adv = adv_weight * F.mse_loss(pred, torch.ones_like(pred))
+            _, loss_g = lsgan_step(disc, opt_d, torch.cat([m, y], 1), torch.cat([m, out], 1))
+            loss_adv = adv_weight * loss_g
         opt.zero_grad(set_to_none=True)
         (loss_rec + loss_o + loss_adv).backward()
         opt.step()

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import rgb_to_luma
-from .loop import ema_update, lr_at as _lr_at, psnr
+from .loop import ema_update, lr_at as _lr_at, lsgan_step, psnr
 from .data import photos
 from .networks.patchgan import PatchGAN
 from .networks.translator import Translator
@@ -129,15 +129,8 @@ def train(args: Namespace) -> dict:
         if disc is not None:
             for g in opt_d.param_groups:
                 g["lr"] = lr_at(step)
-            pred_real = disc(torch.cat([x, y], 1))
-            pred_fake = disc(torch.cat([x, fake.detach()], 1))
-            loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) +
-                            F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            pred = disc(torch.cat([x, fake], 1))
-            loss_g = loss_l1 + args.gan_weight * F.mse_loss(pred, torch.ones_like(pred))
+            loss_d, loss_adv = lsgan_step(disc, opt_d, torch.cat([x, y], 1), torch.cat([x, fake], 1))
+            loss_g = loss_l1 + args.gan_weight * loss_adv
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

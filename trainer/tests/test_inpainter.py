@@ -51,7 +51,6 @@ def test_size_multiple_enforced():
 
 def test_smoke_training_with_resume_and_init(tmp_path):
     import json
-    import os
     import subprocess
     import sys
     if not os.path.exists("/usr/share/backgrounds/mate/nature"):
@@ -129,7 +128,6 @@ def test_committed_eval_masks_and_telea_baseline():
 
 def test_validation_cases_are_seeded_and_disjoint_from_test():
     """The working-size sweep runs on validation photos with seeded masks, never on the test photos."""
-    import pytest
     from trainer.data import test_photos
     from trainer.evaluate_inpaint import cases
     a, b = cases("val"), cases("val")
@@ -165,3 +163,28 @@ def test_dump_and_outputs_score_files_made_elsewhere(tmp_path):
     os.remove(tmp_path / f"{names[0]}.out.png")
     with pytest.raises(FileNotFoundError):
         fn(np.asarray(Image.open(tmp_path / f"{names[0]}.png").convert("RGB")), None)
+
+
+def test_lsgan_step_updates_the_discriminator_and_returns_the_generator_term():
+    """The shared LSGAN round (train_translator and train_inpainter): D takes one step on its loss,
+    loss_d / loss_g are the least-squares values of D before / after that step, and loss_g reaches the
+    generator through ``fake``."""
+    from trainer.loop import lsgan_step
+    from trainer.networks.patchgan import PatchGAN
+    torch.manual_seed(0)
+    disc = PatchGAN(in_channels=4, ndf=8)
+    opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
+    real = torch.rand(2, 4, 32, 32) * 2 - 1
+    gen = torch.nn.Parameter(torch.rand(2, 4, 32, 32) * 2 - 1)
+    with torch.no_grad():
+        before_real, before_fake = disc(real), disc(gen)
+    want_d = 0.5 * (((before_real - 1) ** 2).mean() + (before_fake ** 2).mean())
+    w0 = [p.detach().clone() for p in disc.parameters()]
+    loss_d, loss_g = lsgan_step(disc, opt_d, real, gen * 1.0)
+    assert torch.allclose(loss_d, want_d, atol=1e-6) and not loss_d.requires_grad
+    assert any(not torch.equal(a, b) for a, b in zip(w0, disc.parameters()))
+    with torch.no_grad():
+        want_g = ((disc(gen) - 1) ** 2).mean()
+    assert torch.allclose(loss_g, want_g, atol=1e-6)
+    loss_g.backward()
+    assert gen.grad is not None and gen.grad.abs().sum() > 0
