@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     tg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     tg.add_argument("--log-every", type=int, default=100)
     tg.add_argument("--ckpt-every", type=int, default=250)
+    tg.add_argument("--snapshot-every", type=int, default=0, help="keep the EMA G every N steps in <out>/snapshots (0 = off)")
     tg.add_argument("--resume", action="store_true")
 
     eg = sub.add_parser("evaluate-gan", help="FID, intra-FID, accuracy, IS-style score of generators")

@@ -8,7 +8,9 @@ are drawn uniformly. EMA weights of G (decay 0.999) are what is evaluated and ex
 standing BN statistics, ``networks.gan.standing_stats``).
 
 Writes ``<out>/checkpoint.pt`` every ``ckpt_every`` steps (``--resume`` continues from it, RNG state
-included), ``<out>/final.pt`` (EMA G + args) and ``<out>/summary.json``. Progress lines: step, losses,
+included), ``<out>/final.pt`` (EMA G + args) and ``<out>/summary.json``; with ``snapshot_every`` > 0 also
+``<out>/snapshots/ema_NNNNNN.pt`` (EMA G + args, ~1 MB each) every that many steps, for the FID/accuracy
+curve. Progress lines: step, losses,
 D(real)/D(fake) means, images/s, ETA.
 
 Usage: ``/usr/bin/python3 -m trainer train-gan --out runs/fashion-an --steps 3000 --threads 1``
@@ -118,6 +120,10 @@ def train(args: Namespace) -> dict:
                   flush=True)
         if done % args.ckpt_every == 0 or done == args.steps:
             save(done, elapsed_before + time.time() - t0)
+        if getattr(args, "snapshot_every", 0) and done % args.snapshot_every == 0:
+            os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
+            torch.save({"ema": ema.state_dict(), "args": vars(args), "step": done},
+                       os.path.join(args.out, "snapshots", f"ema_{done:06d}.pt"))
     wall = elapsed_before + time.time() - t0
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
