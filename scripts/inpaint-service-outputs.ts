@@ -1,9 +1,9 @@
 /**
  * Runs the evaluation photos through the real service: for each `<photo>.png` with its
- * `<photo>.mask.png` (white = hole) in DIR (written by `python3 -m trainer.evaluate_inpaint --dump DIR`),
+ * `<photo>.mask.png` (white = hole) in DIR (written by `python3 -m trainer inpaint evaluate --dump DIR`),
  * POST /v1/inpaint on the app with the bundled default inpainter, and write the reply (PNG, the input's
  * size) as `<photo>.out.png`; prints photo, status and X-Working-Size. Score them with
- * `python3 -m trainer.evaluate_inpaint --outputs service=DIR`. Exits 1 on a non-200 reply.
+ * `python3 -m trainer inpaint evaluate --outputs service=DIR`. Exits 1 on a non-200 reply.
  * Usage: `npx tsx scripts/inpaint-service-outputs.ts DIR`.
  */
 import { readFile, readdir, writeFile } from 'node:fs/promises';

@@ -1,33 +1,19 @@
-"""Export a trained translator: ONNX (opset 17; dynamic batch, height, width), a parity fixture,
-the manifest and the NOTICE, into ``models/<name>/``.
+"""The one ONNX exporter of the trainer, shared by every task's ``export`` verb, and the provenance
+helpers every manifest uses (git commit, NOTICE text of the training photographs).
 
-* ``model.onnx``: input ``gray`` float32 N x 1 x H x W in [-1, 1] (BT.601 luma ``2Y - 1``; H, W
-  multiples of 4), output ``rgb`` float32 N x 3 x H x W in [-1, 1].
-* ``fixture/``: ``input.f32`` and ``output.f32`` (little-endian float32, C order) with
-  ``fixture.json`` giving their dims: a real photo's luma (astronaut, 2 x 1 x 48 x 60: batch 2, two
-  crops) and PyTorch's output for it. ``test/parity.test.ts`` checks onnxruntime-node against it.
-* ``manifest.json``: see ``src/models/manifest.ts``; sha256 of the ONNX file, I/O spec, training
-  provenance (data, command, steps, seed, git commit, wall time, device) and metrics.
-* ``NOTICE``: attribution of every training photograph (author and licence from its package).
+Each task's own export (``trainer/colorize/export.py``, ``trainer/inpaint/export.py``,
+``trainer/generate/export.py``) writes its graph with :func:`export_onnx`, then its parity fixture and
+``models/<name>/manifest.json`` (schema: ``src/models/manifest.ts``).
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import subprocess
-from argparse import Namespace
 
-import numpy as np
 import torch
 
-from .color import luma_u8, to_signed
-from .data import photos, test_photos
-from .networks.translator import SIZE_MULTIPLE
-from .evaluate import load_checkpoint
+from .data import photos
 
 OPSET = 17
-
 
 def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, ...] | None = None,
                 input_names: tuple[str, ...] = ("gray",), output_names: tuple[str, ...] = ("rgb",),
@@ -53,25 +39,6 @@ def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, 
         raise ValueError(f"{path}: the exported graph has random ops {random_ops}")
 
 
-def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
-    """Write the parity fixture (see module doc); returns its description."""
-    os.makedirs(out_dir, exist_ok=True)
-    img = test_photos.load("astronaut", short_side=128)
-    a, b = img[10:58, 20:80], img[60:108, 40:100]
-    x = np.stack([to_signed(luma_u8(a)), to_signed(luma_u8(b))])[:, None].astype(np.float32)
-    with torch.no_grad():
-        y = model(torch.from_numpy(x)).numpy().astype(np.float32)
-    x.astype("<f4").tofile(os.path.join(out_dir, "input.f32"))
-    y.astype("<f4").tofile(os.path.join(out_dir, "output.f32"))
-    desc = {"source": "skimage astronaut, short side 128, crops [10:58,20:80] and [60:108,40:100], BT.601 luma",
-            "input": {"name": "gray", "dims": list(x.shape), "file": "input.f32", "dtype": "float32-le"},
-            "output": {"name": "rgb", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
-            "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
-    with open(os.path.join(out_dir, "fixture.json"), "w") as f:
-        json.dump(desc, f, indent=2)
-    return desc
-
-
 def git_commit() -> str:
     """HEAD's commit hash, or "unknown" outside a git checkout."""
     try:
@@ -80,10 +47,11 @@ def git_commit() -> str:
         return "unknown"
 
 
-def notice(name: str, train_photos: list[photos.PhotoFile]) -> str:
-    """NOTICE text: the model is derived from these photographs; each one's author and licence, read
+def notice(name: str, what: str, train_photos: list[photos.PhotoFile]) -> str:
+    """NOTICE text of model ``name`` (``what`` says what it is, e.g. "a PONO-MS colorizer"): it is derived from
+    these photographs; each one's author and licence, read
     from the package's copyright file (or KDE's metadata.json)."""
-    lines = [f"normgen {name}: a PONO-MS colorizer trained by the normgen project.",
+    lines = [f"normgen {name}: {what} trained by the normgen project.",
              "",
              "The weights were trained on the photographs below, from Debian packages. The photographs are",
              "not redistributed here; the model is derived from them. Attribution:", ""]
@@ -94,102 +62,3 @@ def notice(name: str, train_photos: list[photos.PhotoFile]) -> str:
               "CC-BY-SA-3.0 https://creativecommons.org/licenses/by-sa/3.0/ ; CC-BY-SA-4.0 https://creativecommons.org/licenses/by-sa/4.0/ ;",
               "GPL-2+ and LGPL-3 as in /usr/share/common-licenses on Debian.", ""]
     return "\n".join(lines)
-
-
-def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
-    """Manifest ``metrics`` from ``evaluate --json`` output: mean PSNR/SSIM of every row, whether the
-    shipped row beats each baseline on both, and the per-photo table."""
-    res = ev["results"]
-    out = {"test_set": f"{', '.join(test_photos.NAMES)}; short side {ev['short_side']} px; input BT.601 luma (uint8)",
-           "shipped": shipped,
-           "psnr_db": {k: v["mean"]["psnr"] for k, v in res.items()},
-           "ssim": {k: v["mean"]["ssim"] for k, v in res.items()},
-           "ssim_definition": "Gaussian window sigma 1.5, data range 255, mean over RGB",
-           "per_photo": {k: v["per_photo"] for k, v in res.items()}}
-    if shipped in res:
-        me = res[shipped]["mean"]
-        out["beats"] = {k: bool(me["psnr"] > v["mean"]["psnr"] and me["ssim"] > v["mean"]["ssim"])
-                        for k, v in res.items() if k != shipped}
-    return out
-
-
-def main(args: Namespace) -> int:
-    """CLI: ``python3 -m trainer export runs/x/final.pt --out-dir models/colorize-pono --metrics m.json``."""
-    ck = torch.load(args.checkpoint, map_location="cpu")
-    model = load_checkpoint(args.checkpoint)
-    os.makedirs(args.out_dir, exist_ok=True)
-    onnx_path = os.path.join(args.out_dir, "model.onnx")
-    export_onnx(model, onnx_path)
-    fixture = make_fixture(model, args.fixture_dir or os.path.join(args.out_dir, "fixture"))
-    all_photos = photos.index()
-    train_set, val_set = photos.split(all_photos)
-    a = ck["args"]
-    metrics = summarize_metrics(json.load(open(args.metrics))) if args.metrics else {}
-    if args.loss_comparison:
-        lc = json.load(open(args.loss_comparison))["results"]
-        metrics["loss_comparison"] = {
-            "setup": "same PONO-MS network, data, 2500-step budget, seed and early stopping; L1 alone vs "
-                     "L1 + 0.01 x PatchGAN (pix2pix's lambda_L1 = 100 : lambda_GAN = 1)",
-            "psnr_db": {k: v["mean"]["psnr"] for k, v in lc.items()},
-            "ssim": {k: v["mean"]["ssim"] for k, v in lc.items()},
-            "best_val_l1": {k: json.load(open(os.path.join(d, "summary.json")))["best"]["val_l1"]
-                            for k, d in (x.split("=", 1) for x in args.loss_runs)},
-            "chosen": "L1 alone (better validation L1, and better PSNR and SSIM on the test photos)"}
-    run_dir = os.path.dirname(args.checkpoint)
-    summary_path = os.path.join(run_dir, "summary.json")
-    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-    manifest = {
-        "name": args.name,
-        "version": args.version,
-        "task": "translate",
-        "description": "Grayscale -> colour photo colorizer: CycleGAN/pix2pix ResNet generator with PONO-MS "
-                       "(Li et al. 2019) on Instance Normalization, trained on real photographs.",
-        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET,
-                 "bytes": os.path.getsize(onnx_path)},
-        "inputs": [{"name": "gray", "layout": "NCHW", "dtype": "float32", "channels": 1, "range": [-1.0, 1.0],
-                    "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
-                    "description": "BT.601 luma Y = 0.299R + 0.587G + 0.114B of the photo, as 2*Y/255 - 1"}],
-        "outputs": [{"name": "rgb", "layout": "NCHW", "dtype": "float32", "channels": 3, "range": [-1.0, 1.0],
-                     "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
-                     "description": "sRGB as 2*v/255 - 1; its BT.601 luma equals the input (chroma head)"}],
-        "architecture": {"network": "ResNet generator (CycleGAN/pix2pix)", "ngf": a["ngf"], "n_blocks": a["n_blocks"],
-                         "normalization": "IN + PONO after each downsampling conv, MS before each upsampling conv"
-                         if a["pono_ms"] else "IN only",
-                         "head": "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma",
-                         "parameters": sum(p.numel() for p in model.parameters())},
-        "serving": {"default": True},
-        "training": {
-            "task": "grayscale -> colour, pairs derived from real photographs (input = BT.601 luma, uint8-rounded)",
-            "loss": "L1" if a["gan_weight"] == 0 else f"L1 + {a['gan_weight']} x PatchGAN (LSGAN)",
-            "data": {"packages": photos.PACKAGES,
-                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
-                                       **photos.provenance(p)} for p in train_set],
-                     "validation_photos": [p.image_id for p in val_set],
-                     "split": "by whole image id (all resolutions of one wallpaper on one side)",
-                     "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips",
-                     "licences": "per photo above, from each package's DEP-5 copyright file or KDE metadata.json"},
-            "command": args.command or "/usr/bin/python3 -m trainer train " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("out", "steps", "ngf", "n_blocks", "threads", "seed")),
-            "steps": summary.get("steps", ck["step"]), "batch": a["batch"], "ema": a.get("ema"), "seed": a["seed"], "lr": a["lr"], "optimizer": "Adam(0.5, 0.999), linear decay over the second half",
-            "device": a["device"], "threads": a["threads"],
-            "wall_time_s": summary.get("wall_time_s", round(ck.get("elapsed_s", 0.0), 1)),
-            "final_log": summary.get("final"),
-            "early_stopping": {"checkpoint": os.path.basename(args.checkpoint), "selected_step": ck["step"],
-                               "selection": "EMA weights with the lowest validation L1 on the held-out validation photos",
-                               "best": ck.get("best"), "gray_copy_val_l1": summary.get("gray_copy_val_l1"),
-                               "steps_run": summary.get("steps")},
-            "git_commit": git_commit(), "torch": torch.__version__,
-            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        },
-        "metrics": metrics,
-        "fixture": {"dir": "fixture", **fixture},
-        "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY(-SA), GPL/LGPL and CC0 photographs; see NOTICE). Code: MIT.",
-    }
-    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(args.name, train_set))
-    print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes, sha256 {manifest['onnx']['sha256'][:12]}…), "
-          f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}, manifest written")
-    return 0

@@ -129,7 +129,7 @@ def index() -> list[PhotoFile]:
     """List the photographs present on this machine, one entry per image id, sorted by id.
 
     Raises:
-        FileNotFoundError: if none of the packages' photos is installed (run ``python3 -m trainer data``).
+        FileNotFoundError: if none of the packages' photos is installed (run ``python3 -m trainer data fetch``).
     """
     out: list[PhotoFile] = []
     for name in PLASMA_PHOTOS:
@@ -150,7 +150,7 @@ def index() -> list[PhotoFile]:
         if os.path.exists(f):
             out.append(PhotoFile("opencv-" + os.path.splitext(name)[0], "opencv-doc", f))
     if not out:
-        raise FileNotFoundError("no training photographs found; run: /usr/bin/python3 -m trainer data")
+        raise FileNotFoundError("no training photographs found; run: /usr/bin/python3 -m trainer data fetch")
     return sorted(out, key=lambda p: p.image_id)
 
 
@@ -215,3 +215,13 @@ class PhotoCrops:
             c = img[:, y:y + self.crop, x:x + self.crop]
             out[i] = c.flip(-1) if self.rng.random() < 0.5 else c
         return out
+
+
+def fetch_main(args) -> int:
+    """The ``data fetch`` verb: :func:`install` the photo packages, then print the photo index as JSON
+    (``{"train": [...], "validation": [...]}``, one :class:`PhotoFile` each). Returns 0."""
+    import json
+    install()
+    train, val = split(index())
+    print(json.dumps({"train": [vars(q) for q in train], "validation": [vars(q) for q in val]}, indent=2))
+    return 0

@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from . import photos
+from ..data import photos
 
 PACKAGE = "dataset-fashion-mnist"
 ROOT = "/usr/share/datasets/fashion-mnist"

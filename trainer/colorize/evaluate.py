@@ -18,21 +18,10 @@ from argparse import Namespace
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .color import luma_u8, to_signed, to_u8
-from .data import test_photos
-
-
-def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images of equal shape (data range 255)."""
-    return float(peak_signal_noise_ratio(a, b, data_range=255))
-
-
-def ssim_u8(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two H x W x 3 uint8 images (Gaussian sigma 1.5, data range 255, mean over channels)."""
-    return float(structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+from ..color import luma_u8, to_signed, to_u8
+from ..data import test_photos
+from ..metrics import psnr_u8, ssim_u8
 
 
 def colorize(model: torch.nn.Module, rgb_u8: np.ndarray) -> np.ndarray:
@@ -50,7 +39,7 @@ def gray_copy(rgb_u8: np.ndarray) -> np.ndarray:
 
 def load_checkpoint(path: str) -> torch.nn.Module:
     """Translator from a trainer checkpoint (``final.pt`` or ``checkpoint.pt``), in eval mode."""
-    from .train_translator import build_model
+    from .train import build_model
     ck = torch.load(path, map_location="cpu")
     model = build_model(ck["args"])
     model.load_state_dict(ck["model"])
@@ -95,7 +84,7 @@ def figure(models: dict[str, torch.nn.Module], path: str, names=("chelsea", "chi
 
 
 def main(args: Namespace) -> int:
-    """CLI: ``python3 -m trainer evaluate label=final.pt ... [--json out.json]``; prints a table."""
+    """CLI: ``python3 -m trainer colorize evaluate label=final.pt ... [--json out.json]``; prints a table."""
     models = {}
     for spec in args.checkpoints:
         label, _, path = spec.partition("=")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..normalization import instance_norm
+from .normalization import instance_norm
 
 
 class PatchGAN(nn.Module):

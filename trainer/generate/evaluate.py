@@ -1,5 +1,5 @@
 """Evaluation of class-conditional generators (issue 4 section 4), in the feature space of the trained
-Fashion-MNIST evaluator (``train_classifier``): FID (Heusel et al. 2017) on its GAP features, not
+Fashion-MNIST evaluator (``generate train-evaluator``): FID (Heusel et al. 2017) on its GAP features, not
 Inception's.
 
 For each generator: ``standing_stats`` on its EMA weights, then ``samples`` images (equal count per
@@ -13,7 +13,7 @@ class, z ~ N(0, I) from ``seed``) against the 10,000 test images:
 Reference rows: the training set against the test set (the floor these numbers can reach with this
 feature space) are printed too.
 
-Usage: ``/usr/bin/python3 -m trainer evaluate-gan an=runs/fashion-an/final.pt no_an=runs/fashion-noan/final.pt
+Usage: ``/usr/bin/python3 -m trainer generate evaluate an=runs/fashion-an/final.pt no_an=runs/fashion-noan/final.pt
 --evaluator runs/clf-an/model.pt --json runs/gan-metrics.json``.
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from .data import fashion
-from .networks.gan import standing_stats
-from .train_classifier import load_classifier
-from .train_gan import load_generator
+from . import data as fashion
+from .model import standing_stats
+from .train_evaluator import load_classifier
+from .train import load_generator
 
 
 def fid(f1: np.ndarray, f2: np.ndarray) -> float:

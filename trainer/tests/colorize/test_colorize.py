@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from trainer.color import rgb_to_chroma, rgb_to_luma, ycbcr_to_rgb
-from trainer.networks.translator import Translator
+from trainer.colorize.model import Translator
 
 
 def test_shapes_and_range_with_and_without_pono_ms():

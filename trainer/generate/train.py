@@ -13,7 +13,7 @@ included), ``<out>/final.pt`` (EMA G + args) and ``<out>/summary.json``; with ``
 curve. Progress lines: step, losses,
 D(real)/D(fake) means, images/s, ETA.
 
-Usage: ``/usr/bin/python3 -m trainer train-gan --out runs/fashion-an --steps 3000 --threads 1``
+Usage: ``/usr/bin/python3 -m trainer generate train --out runs/fashion-an --steps 3000 --threads 1``
 (``--no-an`` for the ablation).
 """
 from __future__ import annotations
@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import fashion
-from .loop import ema_update
-from .networks.gan import Discriminator, Generator
-from .normalization import orthogonality_loss
+from . import data as fashion
+from ..loop import ema_update
+from .model import Discriminator, Generator
+from ..normalization import orthogonality_loss
 
 
 def build_generator(a: Namespace | dict) -> Generator:

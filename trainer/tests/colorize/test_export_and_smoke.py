@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from trainer.export import OPSET, export_onnx
-from trainer.networks.translator import Translator
+from trainer.colorize.model import Translator
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_export_is_opset_17_with_dynamic_batch_height_width(tmp_path):
@@ -40,7 +40,7 @@ def test_shipped_manifest_matches_its_onnx_file():
 
 
 def _train(out, steps, *extra):
-    cmd = [sys.executable, "-m", "trainer", "train", "--out", str(out), "--steps", str(steps), "--ngf", "8",
+    cmd = [sys.executable, "-m", "trainer", "colorize", "train", "--out", str(out), "--steps", str(steps), "--ngf", "8",
            "--n-blocks", "1", "--batch", "4", "--crop", "32", "--threads", "1", "--log-every", "2", "--ckpt-every", "2", *extra]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
@@ -59,3 +59,15 @@ def test_smoke_training_progress_checkpoint_and_resume(tmp_path):
     summary = json.load(open(tmp_path / "summary.json"))
     assert summary["steps"] == 6 and np.isfinite(summary["final"]["l1"]) and summary["final"]["d"] > 0
     assert (tmp_path / "best.pt").exists() and summary["best"]["step"] > 0
+    # evaluate + export of that run through the same CLI
+    from trainer.__main__ import main as cli
+    from trainer.data.photos import sha256
+    assert cli(["colorize", "evaluate", f"smoke={tmp_path}/best.pt", "--json", str(tmp_path / "m.json")]) == 0
+    res = json.load(open(tmp_path / "m.json"))["results"]
+    assert set(res) == {"smoke", "gray_copy"} and np.isfinite(res["smoke"]["mean"]["psnr"])
+    out = tmp_path / "model"
+    assert cli(["colorize", "export", str(tmp_path / "best.pt"), "--out-dir", str(out), "--metrics", str(tmp_path / "m.json"),
+                "--version", "0.0.1", "--command", "smoke"]) == 0
+    man = json.load(open(out / "manifest.json"))
+    assert man["task"] == "translate" and man["training"]["command"] == "smoke"
+    assert man["onnx"]["sha256"] == sha256(str(out / "model.onnx")) and (out / "fixture" / "output.f32").exists()

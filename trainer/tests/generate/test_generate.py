@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.data import fashion
-from trainer.evaluate_gan import fid, is_score
-from trainer.networks.classifier import Classifier
-from trainer.networks.gan import Discriminator, Generator, standing_stats
+from trainer.generate import data as fashion
+from trainer.generate.evaluate import fid, is_score
+from trainer.generate.model import Classifier
+from trainer.generate.model import Discriminator, Generator, standing_stats
 from trainer.normalization import AttentiveNormalization, ConditionalBN, MixtureAffineAN
 
 
@@ -124,19 +124,18 @@ def test_fid_is_zero_for_identical_sets_and_grows_with_a_shift_and_is_score_boun
 def test_smoke_classifier_gan_evaluate_and_export_on_real_data(tmp_path):
     from trainer.__main__ import main as cli
     clf_dir, gan_dir, out = tmp_path / "clf", tmp_path / "gan", tmp_path / "model"
-    assert cli(["train-classifier", "--out", str(clf_dir), "--norm", "an", "--width", "4", "--max-steps", "3", "--threads", "2"]) == 0
+    assert cli(["generate", "train-evaluator", "--out", str(clf_dir), "--norm", "an", "--width", "4", "--max-steps", "3", "--threads", "2"]) == 0
     assert json.load(open(clf_dir / "summary.json"))["steps"] == 3
-    assert cli(["train-gan", "--out", str(gan_dir), "--ch", "8", "--steps", "2", "--batch", "8", "--ckpt-every", "2", "--threads", "2"]) == 0
+    assert cli(["generate", "train", "--out", str(gan_dir), "--ch", "8", "--steps", "2", "--batch", "8", "--ckpt-every", "2", "--threads", "2"]) == 0
     # resume continues from the checkpoint
-    assert cli(["train-gan", "--out", str(gan_dir), "--ch", "8", "--steps", "3", "--batch", "8", "--ckpt-every", "2", "--threads", "2", "--resume"]) == 0
+    assert cli(["generate", "train", "--out", str(gan_dir), "--ch", "8", "--steps", "3", "--batch", "8", "--ckpt-every", "2", "--threads", "2", "--resume"]) == 0
     assert torch.load(gan_dir / "checkpoint.pt")["step"] == 3
     metrics = tmp_path / "m.json"
-    assert cli(["evaluate-gan", f"an={gan_dir}/final.pt", "--evaluator", str(clf_dir / "model.pt"), "--samples", "200",
+    assert cli(["generate", "evaluate", f"an={gan_dir}/final.pt", "--evaluator", str(clf_dir / "model.pt"), "--samples", "200",
                 "--json", str(metrics), "--threads", "2"]) == 0
     m = json.load(open(metrics))["generators"]["an"]
     assert set(m) >= {"fid", "intra_fid_mean", "accuracy", "is_style", "intra_fid"} and len(m["intra_fid"]) == 10
-    from trainer.export_gan import main as export
-    assert export([str(gan_dir / "final.pt"), "--out-dir", str(out), "--metrics", str(metrics), "--command", "smoke"]) == 0
+    assert cli(["generate", "export", str(gan_dir / "final.pt"), "--out-dir", str(out), "--metrics", str(metrics), "--command", "smoke"]) == 0
     manifest = json.load(open(out / "manifest.json"))
     assert manifest["task"] == "generate" and manifest["classes"] == fashion.CLASSES
     assert [i["name"] for i in manifest["inputs"]] == ["z", "y"] and os.path.getsize(out / "fixture" / "output.f32") == 4 * 28 * 28 * 4

@@ -1,9 +1,9 @@
 """Inpainting evaluation on the held-out test photos with one fixed, seeded, committed set of masks
-(``trainer/eval_masks/<photo>.png``, white = hole, made by ``--make-masks`` with seed 2024), after
+(``trainer/inpaint/eval_masks/<photo>.png``, white = hole, made by ``--make-masks`` with seed 2024), after
 Wang et al. 2020, Table 3: PSNR (dB), SSIM (Gaussian sigma 1.5, RGB mean) and MAE (mean absolute error
 on [0, 1], all pixels), on uint8 outputs, for OpenCV's Telea inpainting and each ``label=checkpoint``.
 
-Usage: ``/usr/bin/python3 -m trainer.evaluate_inpaint an=runs/inpaint-an/best.pt in=runs/inpaint-in/best.pt
+Usage: ``/usr/bin/python3 -m trainer inpaint evaluate an=runs/inpaint-an/best.pt in=runs/inpaint-in/best.pt
 [--json out.json] [--figure docs/inpaint-comparison.png]`` (the figure: per photo, the input with its hole
 in white, each method's output, and the original).
 
@@ -19,19 +19,18 @@ and ``--outputs service=DIR`` scores those files like a checkpoint (FileNotFound
 """
 from __future__ import annotations
 
-import argparse
+from argparse import Namespace
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .data import test_photos
-from .data.masks import random_mask
-from .evaluate import psnr_u8, ssim_u8
-from .color import to_signed, to_u8
+from ..data import test_photos
+from .data import random_mask
+from ..metrics import psnr_u8, ssim_u8
+from ..color import to_signed, to_u8
 
 VAL_MASK_SEED = 99
 MASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_masks")
@@ -62,7 +61,7 @@ def cases(split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
         return [(name, test_photos.load(name), load_mask(name)) for name in test_photos.NAMES]
     if split != "val":
         raise ValueError(f"split must be test or val, not {split!r}")
-    from .data import photos
+    from ..data import photos
     rng = np.random.default_rng(VAL_MASK_SEED)
     out = []
     for q in photos.split(photos.index())[1]:
@@ -84,8 +83,8 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     ``working_side`` > 0 mimics the service's working-size rule: image (area) and mask (any hole pixel)
     reduced so the longer side is ``working_side``, inpainted, the result resized back (bilinear) and
     composited into the full-resolution hole. ``flip_tta`` averages the result with that of the mirrored
-    input (:meth:`~trainer.networks.inpainter.Inpainter.flip_averaged`), as an export with ``--flip-tta`` does."""
-    from .train_inpainter import build_model
+    input (:meth:`~trainer.inpaint.model.Inpainter.flip_averaged`), as an export with ``--flip-tta`` does."""
+    from .train import build_model
     ck = torch.load(path, map_location="cpu")
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
@@ -130,21 +129,8 @@ def outputs_fn(folder: str):
     return run
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m trainer.evaluate_inpaint", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="*")
-    p.add_argument("--make-masks", action="store_true")
-    p.add_argument("--json")
-    p.add_argument("--working-side", type=int, default=0, help="inpaint at this longer side and paste back (0 = native)")
-    p.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
-    p.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
-    p.add_argument("--split", choices=("test", "val"), default="test")
-    p.add_argument("--dump", help="write each case's <photo>.png and <photo>.mask.png (white = hole) here, then exit")
-    p.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
-    p.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
-    p.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
-    a = p.parse_args(argv)
+def main(a: Namespace) -> int:
+    """The ``inpaint evaluate`` verb (options: ``trainer/inpaint/cli.py``); returns the exit status."""
     if a.make_masks:
         make_masks()
         return 0
@@ -193,10 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"split": a.split, "masks": "trainer/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native", "flip_tta": a.flip_tta,
+            json.dump({"split": a.split, "masks": "trainer/inpaint/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native", "flip_tta": a.flip_tta,
                        "results": res}, f, indent=2)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """Train the Fashion-MNIST evaluator (issue 4 section 2): the small ResNet of
-``networks/classifier.py`` with BN or with the mixture-of-affine AN (Li et al. 2019).
+``trainer/generate/model.py`` (:class:`Classifier`) with BN or with the mixture-of-affine AN (Li et al. 2019).
 
 SGD (momentum 0.9, Nesterov, weight decay 5e-4 on conv/linear weights), lr 0.1 with a cosine
 schedule, batch 128, random horizontal flips and +-2 px shifts; trained on the 60,000 training
@@ -7,7 +7,7 @@ images, accuracy measured on the 10,000 test images. Writes ``<out>/model.pt`` (
 test accuracy) and ``<out>/summary.json``. Progress lines: epoch, step, loss, train accuracy,
 images/s, ETA.
 
-Usage: ``/usr/bin/python3 -m trainer train-classifier --out runs/clf-an --norm an --epochs 3``.
+Usage: ``/usr/bin/python3 -m trainer generate train-evaluator --out runs/clf-an --norm an --epochs 3``.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import fashion
-from .networks.classifier import Classifier
+from . import data as fashion
+from .model import Classifier
 
 
 def build_classifier(a: Namespace | dict) -> Classifier:

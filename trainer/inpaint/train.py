@@ -4,10 +4,10 @@ Loss: ``L1(coarse, y) + L1(out, y)`` over all pixels (the composited ``out`` dif
 the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
 variant). With ``--adv-weight`` > 0 (the issue's lambda_adv = 1e-3, paper section 5.1) a PatchGAN
 discriminator on ``cat(mask, image)`` (real photo vs composited output; :func:`~trainer.loop.lsgan_step`,
-as in ``train_translator``) adds ``adv_weight * mean((D(out) - 1)^2)`` to the generator loss.
+as in ``trainer.colorize.train``) adds ``adv_weight * mean((D(out) - 1)^2)`` to the generator loss.
 Adam 1e-4 (betas 0.5, 0.999), pix2pix schedule, EMA weights, validation L1 in the holes of fixed
 held-out crops and masks, ``best.pt`` = best EMA weights, checkpoints and ``--resume`` as in
-``train_translator``. Progress lines: step, losses, validation, images/s, ETA.
+``trainer.colorize.train``. Progress lines: step, losses, validation, images/s, ETA.
 
 ``--init CKPT`` fine-tunes: the weights (and EMA weights) start from another run's ``checkpoint.pt``
 (e.g. 64-px crops, then ``--crop 128`` so the holes are larger in pixels), with a fresh optimizer,
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import photos
-from .data.masks import random_mask
-from .loop import ema_update, lr_at, lsgan_step, psnr
-from .networks.inpainter import Inpainter
-from .networks.patchgan import PatchGAN
-from .normalization import orthogonality_loss
+from ..data import photos
+from .data import random_mask
+from ..loop import ema_update, lr_at, lsgan_step, psnr
+from .model import Inpainter
+from ..patchgan import PatchGAN
+from ..normalization import orthogonality_loss
 
 
 def build_model(a: Namespace | dict) -> Inpainter:

@@ -7,25 +7,25 @@ the manifest (class names, metrics, training record), the NOTICE and, optionally
 * output ``image`` float32 B x 1 x 28 x 28 in [-1, 1] (-1 = black background).
 * ``fixture/``: batch 4 (three classes and a 50/50 mix) with seeded z, and PyTorch's output.
 
-Usage: ``/usr/bin/python3 -m trainer.export_gan runs/fashion-an/final.pt --out-dir models/fashion-an
+Usage: ``/usr/bin/python3 -m trainer generate export runs/fashion-an/final.pt --out-dir models/fashion-an
 --metrics runs/gan-metrics.json --classifier-metrics runs/clf-metrics.json --command "..." --grid docs/fashion-grid.png``.
 """
 from __future__ import annotations
 
-import argparse
+from argparse import Namespace
 import datetime as dt
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .data import fashion, photos
-from .export import OPSET, export_onnx, git_commit
-from .networks.gan import standing_stats
-from .train_gan import load_generator
+from ..data import photos
+from . import data as fashion
+from ..export import OPSET, export_onnx, git_commit
+from .model import standing_stats
+from .train import load_generator
 
 
 def grid(g: torch.nn.Module, per_class: int = 10, seed: int = 0) -> np.ndarray:
@@ -43,18 +43,8 @@ def grid(g: torch.nn.Module, per_class: int = 10, seed: int = 0) -> np.ndarray:
     return ((img + 1) * 127.5).round().clamp(0, 255).byte().numpy()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m trainer.export_gan", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--name", default="fashion-an")
-    p.add_argument("--version", default="1.0.0")
-    p.add_argument("--metrics", help="evaluate-gan --json output")
-    p.add_argument("--classifier-metrics", help="JSON with the BN / mixture-AN classifier summaries")
-    p.add_argument("--command")
-    p.add_argument("--grid", help="write a one-row-per-class sample grid PNG here")
-    a = p.parse_args(argv)
+def main(a: Namespace) -> int:
+    """The ``generate export`` verb (options: ``trainer/generate/cli.py``); returns the exit status."""
     g = load_generator(a.checkpoint)
     ck = torch.load(a.checkpoint, map_location="cpu")
     standing_stats(g)
@@ -124,6 +114,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written", flush=True)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

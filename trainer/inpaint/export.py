@@ -7,26 +7,25 @@ manifest and the NOTICE.
   composited (known pixels equal the input).
 * ``fixture/``: a real photo crop (astronaut, 1 x 3 x 64 x 80) with a seeded mask, and PyTorch's output.
 
-Usage: ``/usr/bin/python3 -m trainer.export_inpaint runs/inpaint-an/best.pt --out-dir models/inpaint-an
+Usage: ``/usr/bin/python3 -m trainer inpaint export runs/inpaint-an/best.pt --out-dir models/inpaint-an
 --metrics runs/inpaint-metrics.json --command "..."``.
 """
 from __future__ import annotations
 
-import argparse
+from argparse import Namespace
 import datetime as dt
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 
-from .color import to_signed
-from .data import photos, test_photos
-from .data.masks import random_mask
-from .export import OPSET, export_onnx, git_commit, notice
-from .networks.inpainter import SIZE_MULTIPLE
-from .train_inpainter import build_model
+from ..color import to_signed
+from ..data import photos, test_photos
+from .data import random_mask
+from ..export import OPSET, export_onnx, git_commit, notice
+from .model import SIZE_MULTIPLE
+from .train import build_model
 
 
 class _Served(torch.nn.Module):
@@ -41,19 +40,8 @@ class _Served(torch.nn.Module):
         return self.net.flip_averaged(image, mask) if self.flip_tta else self.net(image, mask)[1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m trainer.export_inpaint", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--name", default="inpaint-an")
-    p.add_argument("--version", default="1.0.0")
-    p.add_argument("--metrics")
-    p.add_argument("--command")
-    p.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
-    p.add_argument("--flip-tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
-    p.add_argument("--metrics-served", help="evaluate_inpaint --json at the served working side")
-    a = p.parse_args(argv)
+def main(a: Namespace) -> int:
+    """The ``inpaint export`` verb (options: ``trainer/inpaint/cli.py``); returns the exit status."""
     ck = torch.load(a.checkpoint, map_location="cpu")
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
@@ -116,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     json.dump(manifest, open(os.path.join(a.out_dir, "manifest.json"), "w"), indent=2)
     with open(os.path.join(a.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(a.name, train_set).replace("a PONO-MS colorizer", "an Attentive Normalization inpainter"))
+        f.write(notice(a.name, "an Attentive Normalization inpainter", train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

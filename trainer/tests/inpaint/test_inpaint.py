@@ -6,8 +6,8 @@ import onnx
 import pytest
 import torch
 
-from trainer.data.masks import random_mask
-from trainer.networks.inpainter import Inpainter
+from trainer.inpaint.data import random_mask
+from trainer.inpaint.model import Inpainter
 
 
 def test_masks_cover_10_to_50_percent_and_are_seeded():
@@ -55,10 +55,10 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     import sys
     if not os.path.exists("/usr/share/backgrounds/mate/nature"):
         pytest.skip("photo packages not installed")
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
     def run(steps, *extra):
-        cmd = [sys.executable, "-m", "trainer", "train-inpaint", "--out", str(tmp_path), "--steps", str(steps), "--width", "8",
+        cmd = [sys.executable, "-m", "trainer", "inpaint", "train", "--out", str(tmp_path), "--steps", str(steps), "--width", "8",
                "--entities", "4", "--batch", "4", "--crop", "32", "--val-crops", "4", "--threads", "1",
                "--log-every", "2", "--ckpt-every", "2", *extra]
         return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
@@ -71,6 +71,16 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     assert "[resume] from step 4" in r2.stdout
     s = json.load(open(tmp_path / "summary.json"))
     assert s["steps"] == 6 and s["best"]["step"] > 0 and (tmp_path / "best.pt").exists()
+    # evaluate + export of that run through the same CLI
+    from trainer.__main__ import main as cli
+    assert cli(["inpaint", "evaluate", f"smoke={tmp_path}/best.pt", "--working-side", "96",
+                "--json", str(tmp_path / "m.json")]) == 0
+    res = json.load(open(tmp_path / "m.json"))["results"]
+    assert set(res) == {"telea", "smoke"} and np.isfinite(res["smoke"]["mean"]["psnr"])
+    assert cli(["inpaint", "export", str(tmp_path / "best.pt"), "--out-dir", str(tmp_path / "model"),
+                "--version", "0.0.1", "--working-max-side", "96", "--metrics", str(tmp_path / "m.json"), "--command", "smoke"]) == 0
+    man = json.load(open(tmp_path / "model" / "manifest.json"))
+    assert man["task"] == "inpaint" and [i["name"] for i in man["inputs"]] == ["image", "mask"]
 
     # --init: fine-tune at a larger crop from those weights (lr 0: the weights must come through unchanged).
     ft = tmp_path / "ft"
@@ -108,7 +118,7 @@ def test_flip_averaged_is_mirror_equivariant_and_keeps_known_pixels():
 
 def test_parse_scales():
     from trainer.data import photos
-    from trainer.train_inpainter import parse_scales
+    from trainer.inpaint.train import parse_scales
     assert parse_scales(None) == photos.SCALES and parse_scales("128,144,160") == (128, 144, 160)
     for bad in ("128,-1", "0", "big"):
         with pytest.raises(ValueError):
@@ -117,7 +127,7 @@ def test_parse_scales():
 
 def test_committed_eval_masks_and_telea_baseline():
     from trainer.data import test_photos
-    from trainer.evaluate_inpaint import load_mask, telea
+    from trainer.inpaint.evaluate import load_mask, telea
     for name in test_photos.NAMES:
         img, m = test_photos.load(name), load_mask(name)
         assert m.shape == img.shape[:2] and 0.1 <= m.mean() <= 0.5
@@ -129,7 +139,7 @@ def test_committed_eval_masks_and_telea_baseline():
 def test_validation_cases_are_seeded_and_disjoint_from_test():
     """The working-size sweep runs on validation photos with seeded masks, never on the test photos."""
     from trainer.data import test_photos
-    from trainer.evaluate_inpaint import cases
+    from trainer.inpaint.evaluate import cases
     a, b = cases("val"), cases("val")
     assert len(a) >= 3 and {n for n, _, _ in a}.isdisjoint(test_photos.NAMES)
     for (na, ia, ma), (nb, ib, mb) in zip(a, b):
@@ -145,8 +155,9 @@ def test_dump_and_outputs_score_files_made_elsewhere(tmp_path):
     score exactly as Telea; an image that is not a dumped input, or a missing result, is an error."""
     import json
     from PIL import Image
-    from trainer.evaluate_inpaint import main, telea, outputs_fn
-    assert main(["--dump", str(tmp_path)]) == 0
+    from trainer.__main__ import main as cli
+    from trainer.inpaint.evaluate import telea, outputs_fn
+    assert cli(["inpaint", "evaluate", "--dump", str(tmp_path)]) == 0
     names = sorted(f[:-9] for f in os.listdir(tmp_path) if f.endswith(".mask.png"))
     from trainer.data import test_photos
     assert names == sorted(test_photos.NAMES)
@@ -154,7 +165,7 @@ def test_dump_and_outputs_score_files_made_elsewhere(tmp_path):
         img = np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB"))
         mask = (np.asarray(Image.open(tmp_path / f"{n}.mask.png")) > 127).astype(np.uint8)
         Image.fromarray(telea(img, mask)).save(tmp_path / f"{n}.out.png")
-    assert main(["--outputs", f"files={tmp_path}", "--json", str(tmp_path / "m.json")]) == 0
+    assert cli(["inpaint", "evaluate", "--outputs", f"files={tmp_path}", "--json", str(tmp_path / "m.json")]) == 0
     r = json.load(open(tmp_path / "m.json"))["results"]
     assert r["files"]["mean"] == r["telea"]["mean"]
     fn = outputs_fn(str(tmp_path))
@@ -170,7 +181,7 @@ def test_lsgan_step_updates_the_discriminator_and_returns_the_generator_term():
     loss_d / loss_g are the least-squares values of D before / after that step, and loss_g reaches the
     generator through ``fake``."""
     from trainer.loop import lsgan_step
-    from trainer.networks.patchgan import PatchGAN
+    from trainer.patchgan import PatchGAN
     torch.manual_seed(0)
     disc = PatchGAN(in_channels=4, ndf=8)
     opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import rgb_to_luma
-from .loop import ema_update, lr_at as _lr_at, lsgan_step, psnr
-from .data import photos
-from .networks.patchgan import PatchGAN
-from .networks.translator import Translator
+from ..color import rgb_to_luma
+from ..loop import ema_update, lr_at as _lr_at, lsgan_step, psnr
+from ..data import photos
+from ..patchgan import PatchGAN
+from .model import Translator
 
 
 def build_model(args: Namespace | dict) -> Translator:

@@ -1,0 +1,49 @@
+"""Shared pieces of the trainer's command line (``python3 -m trainer TASK VERB [options]``).
+
+Each task package (``trainer/colorize``, ``trainer/inpaint``, ``trainer/generate``) has a ``cli.py``
+whose ``register(subparsers)`` adds its verbs with :func:`verb`; the options live there, free of torch
+imports, so ``--help`` at every level is quick. A verb names its implementation as
+``"module:function"``; :func:`run` imports it only when the verb runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+
+def verb(sub: argparse._SubParsersAction, name: str, target: str, help: str, doc: str | None = None) -> argparse.ArgumentParser:
+    """Add verb ``name`` to a task's subparsers; ``target`` is ``"trainer.pkg.module:function"``, called
+    with the parsed ``argparse.Namespace``. ``doc`` (default ``help``) is the verb's ``--help`` text."""
+    p = sub.add_parser(name, help=help, description=doc or help, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(target=target)
+    return p
+
+
+def add_runtime(p: argparse.ArgumentParser, seed: int = 0) -> None:
+    """``--device`` (cpu | cuda), ``--threads`` (torch intra-op threads, default: all cores), ``--seed``."""
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads (default: cores)")
+    p.add_argument("--seed", type=int, default=seed)
+
+
+def add_run_folder(p: argparse.ArgumentParser, log_every: int = 100, ckpt_every: int = 250) -> None:
+    """``--out`` (run folder), ``--log-every``, ``--ckpt-every``, ``--resume`` (continue ``<out>/checkpoint.pt``)."""
+    p.add_argument("--out", required=True, help="run folder (checkpoint.pt, final.pt, summary.json, ...)")
+    p.add_argument("--log-every", type=int, default=log_every, help="progress (+ validation) every N steps")
+    p.add_argument("--ckpt-every", type=int, default=ckpt_every, help="write <out>/checkpoint.pt every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt (weights, optimizer, step, RNG)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb parsed into ``args`` (its ``target``); returns the exit status (2 for ``--device
+    cuda`` without CUDA; a training function's summary dict counts as success)."""
+    if getattr(args, "device", "cpu") == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            print("error: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+            return 2
+    module, _, func = args.target.partition(":")
+    result = getattr(importlib.import_module(module), func)(args)
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,1 @@
+"""colorize task."""

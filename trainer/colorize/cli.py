@@ -1,0 +1,44 @@
+"""colorize: the PONO-MS grayscale -> colour translator (``translate`` task; model ``colorize-pono``).
+
+  train     train the translator (PONO-MS; ``--no-pono-ms`` for the IN-only ablation)
+  evaluate  PSNR / SSIM on the held-out test photos against the gray copy
+  export    ONNX (opset 17, dynamic N/H/W) + parity fixture + manifest + NOTICE
+"""
+from __future__ import annotations
+
+from .. import cli
+
+
+def register(sub) -> None:
+    """Add the colorize verbs to ``sub`` (argparse subparsers)."""
+    t = cli.verb(sub, "train", "trainer.colorize.train:train", "train the colorizer")
+    cli.add_run_folder(t, log_every=100, ckpt_every=250)
+    cli.add_runtime(t)
+    t.add_argument("--steps", type=int, default=8000)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--crop", type=int, default=64)
+    t.add_argument("--ngf", type=int, default=24)
+    t.add_argument("--n-blocks", type=int, default=6)
+    t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="IN-only ablation")
+    t.add_argument("--gan-weight", type=float, default=0.0, help="PatchGAN term weight (0 = L1 alone)")
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for validation/export")
+    t.add_argument("--val-crops", type=int, default=96, help="fixed validation crops from the held-out photos")
+    t.add_argument("--val-crop", type=int, default=96, help="validation crop size in px")
+
+    e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main", "PSNR/SSIM on the held-out test photos")
+    e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
+    e.add_argument("--short-side", type=int, default=256)
+    e.add_argument("--json", help="write the metrics here")
+    e.add_argument("--figure", help="write a before/after PNG grid here")
+
+    x = cli.verb(sub, "export", "trainer.colorize.export:main", "export ONNX + fixture + manifest")
+    x.add_argument("checkpoint")
+    x.add_argument("--out-dir", required=True)
+    x.add_argument("--name", default="colorize-pono")
+    x.add_argument("--version", default="1.0.0")
+    x.add_argument("--metrics", help="metrics JSON from `colorize evaluate`")
+    x.add_argument("--command", help="the exact training command, for the manifest")
+    x.add_argument("--loss-comparison", help="`colorize evaluate --json` of the L1 vs L1+PatchGAN runs, for the manifest")
+    x.add_argument("--loss-runs", nargs="*", default=[], help="label=run_dir pairs of those runs (their best val L1)")
+    x.add_argument("--fixture-dir", help="where the parity fixture goes (default: <out-dir>/fixture)")

@@ -1,0 +1,59 @@
+"""inpaint: the two-stage inpainter with Attentive Normalization (``inpaint`` task; model ``inpaint-an``).
+
+  train     train the inpainter (``--norm an``, or ``--norm in`` for the same-budget ablation)
+  evaluate  PSNR / SSIM / MAE on the test photos with their committed masks vs OpenCV Telea;
+            ``--split val --sweep`` chooses the served working side on the validation photos
+  export    ONNX (image + mask -> composited image) + parity fixture + manifest + NOTICE
+"""
+from __future__ import annotations
+
+from .. import cli
+
+
+def register(sub) -> None:
+    """Add the inpaint verbs to ``sub`` (argparse subparsers)."""
+    t = cli.verb(sub, "train", "trainer.inpaint.train:train", "train the inpainter (AN or IN in the refine stage)")
+    cli.add_run_folder(t, log_every=100, ckpt_every=250)
+    cli.add_runtime(t)
+    t.add_argument("--norm", choices=["an", "in"], default="an")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--crop", type=int, default=64)
+    t.add_argument("--width", type=int, default=24)
+    t.add_argument("--entities", type=int, default=16, help="AN's n")
+    t.add_argument("--lambda-o", type=float, default=1e-4, help="orthogonality loss weight (eq. 1)")
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--ema", type=float, default=0.999)
+    t.add_argument("--val-crops", type=int, default=64)
+    t.add_argument("--init", help="fine-tune: start from this checkpoint.pt's weights (fresh optimizer and schedule)")
+    t.add_argument("--adv-weight", type=float, default=0.0,
+                   help="lambda_adv: PatchGAN (LSGAN) term on the composited output (paper section 5.1: 1e-3; 0 = L1 only)")
+    t.add_argument("--scales", default=None,
+                   help="short sides (px) of the training/validation photo pyramid, comma-separated (default "
+                        "trainer.data.photos.SCALES: 160,256,384,512); e.g. 128,144,160 "
+                        "to train at the scale the service inpaints at (whole photo shrunk to 160 px)")
+
+    e = cli.verb(sub, "evaluate", "trainer.inpaint.evaluate:main",
+                 "PSNR/SSIM/MAE vs Telea on the test photos (or --split val --sweep)")
+    e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")
+    e.add_argument("--make-masks", action="store_true", help="(re)write trainer/inpaint/eval_masks from seed 2024")
+    e.add_argument("--json", help="write the metrics here")
+    e.add_argument("--working-side", type=int, default=0, help="inpaint at this longer side and paste back (0 = native)")
+    e.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
+    e.add_argument("--figure-photos", default="astronaut,coffee,chelsea")
+    e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("--dump", help="write each case's <photo>.png and <photo>.mask.png (white = hole) here, then exit")
+    e.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
+    e.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
+    e.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
+
+    x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
+    x.add_argument("checkpoint")
+    x.add_argument("--out-dir", required=True)
+    x.add_argument("--name", default="inpaint-an")
+    x.add_argument("--version", default="1.0.0")
+    x.add_argument("--metrics", help="`inpaint evaluate --json` at native resolution")
+    x.add_argument("--command", help="the exact training command(s), for the manifest")
+    x.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
+    x.add_argument("--flip-tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
+    x.add_argument("--metrics-served", help="`inpaint evaluate --json` at the served working side")

@@ -1,1 +1,0 @@
-"""normgen networks: ``translator`` (PONO-MS ResNet generator), ``patchgan`` (pix2pix discriminator)."""

@@ -1,0 +1,52 @@
+"""The trainer's command line: ``python3 -m trainer TASK VERB`` with --help at each level, and the old
+flat names kept for one release as aliases that print the new form. (Each task's smoke test runs its
+train + evaluate + export verbs through this CLI: tests/TASK/.)"""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VERBS = {"colorize": ["train", "evaluate", "export"], "inpaint": ["train", "evaluate", "export"],
+         "generate": ["train", "train-evaluator", "evaluate", "export"], "data": ["fetch"]}
+
+
+def trainer(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trainer", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def listed(help_text: str) -> list[str]:
+    """The subcommand names argparse lists under 'positional arguments' (4-space indented name + help)."""
+    block = help_text.split("positional arguments:", 1)[1].split("options:", 1)[0]
+    return re.findall(r"^    ([a-z][a-z-]*)\s", block, re.M)
+
+
+def test_top_level_help_lists_the_tasks():
+    r = trainer("--help")
+    assert r.returncode == 0 and listed(r.stdout) == list(VERBS)
+
+
+@pytest.mark.parametrize("task", list(VERBS))
+def test_task_help_lists_its_verbs(task):
+    r = trainer(task, "--help")
+    assert r.returncode == 0 and listed(r.stdout) == VERBS[task]
+
+
+def test_missing_verb_and_unknown_task_are_usage_errors():
+    r = trainer("inpaint")
+    assert r.returncode == 2 and "VERB" in r.stderr
+    r = trainer("paint", "train")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+@pytest.mark.parametrize("old,new", [("train", "colorize train"), ("train-inpaint", "inpaint train"),
+                                     ("train-gan", "generate train"), ("train-classifier", "generate train-evaluator"),
+                                     ("evaluate", "colorize evaluate"), ("evaluate-gan", "generate evaluate"),
+                                     ("export", "colorize export")])
+def test_old_names_print_the_new_form_and_run_it(old, new):
+    r = trainer(old, "--help")
+    assert r.returncode == 0
+    assert f"is now `python3 -m trainer {new}`" in r.stderr
+    assert r.stdout.startswith(f"usage: python3 -m trainer {new} ")
