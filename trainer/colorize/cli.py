@@ -20,6 +20,13 @@ def register(sub) -> None:
     t.add_argument("--ngf", type=int, default=24)
     t.add_argument("--n-blocks", type=int, default=6)
     t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="IN-only ablation")
+    t.add_argument("--loss", choices=["classify", "l1"], default="classify",
+                   help="classify: ab-bin distribution + class-rebalanced CE (Zhang 2016); l1: regressed chroma (1.0.0)")
+    t.add_argument("--photos", default="all",
+                   help="photo collections, comma-separated or 'all' (trainer.data.photos.COLLECTION_PACKAGES); "
+                        "the 1.0.0 model used wallpapers,opencv")
+    t.add_argument("--luma-jitter", type=float, default=0.0, help="per-crop gamma exp(U(-g, g)) on RGB (hue kept)")
+    t.add_argument("--prior-crops", type=int, default=2000, help="training crops counted for the ab prior (classify)")
     t.add_argument("--gan-weight", type=float, default=0.0, help="PatchGAN term weight (0 = L1 alone)")
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for validation/export")

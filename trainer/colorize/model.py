@@ -18,6 +18,15 @@ Colorization head (``task="colorize"``): the 7x7 conv + tanh predicts chroma (Cb
 parameter-free BT.601 layer (:func:`trainer.color.ycbcr_to_rgb`) recombines it with the input luma,
 so the output's luma is the input's and a zero prediction is exactly the gray copy.
 
+Classification head (``head="classify"``, Zhang, Isola & Efros 2016; :mod:`trainer.colorize.quantize`):
+after ``up1`` (preceded by MS(mu2)) the H/2 features get MS(mu1) and a small head
+(Conv3x3(2w, 2w) IN ReLU, Conv1x1(2w, Q)) that predicts a distribution over the Q in-gamut ab bins at
+H/2 (``logits``). ``forward`` decodes it by the annealed mean (T = 0.38) to ab at H/2, upsamples ab
+bilinearly to H x W, takes L* from the input luma, converts Lab -> sRGB and keeps that colour's
+chroma with the input's luma (the BT.601 layer above), so the output's luma is the input's here too.
+``up2`` and the 7x7 head are not used by this head (the distribution is predicted at H/2, as the paper
+predicts at a reduced resolution, which keeps the Q-channel maps small for large photos).
+
 Input: B x 1 x H x W float32 luma in [-1, 1] (H, W multiples of 4). Output: B x 3 x H x W RGB in [-1, 1].
 """
 from __future__ import annotations
@@ -25,8 +34,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..color import ycbcr_to_rgb
+import torch.nn.functional as F
+
+from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, ycbcr_to_rgb, ycbcr_to_rgb_in_gamut
 from ..normalization import PONO, MomentShortcut, instance_norm
+from .quantize import TEMPERATURE, annealed_mean, gamut_bins
 
 SIZE_MULTIPLE = 4
 
@@ -54,16 +66,23 @@ class Translator(nn.Module):
         n_blocks: number of residual blocks at H/4.
         pono_ms: True for PONO-MS, False for the IN-only ablation.
         task: "colorize" (chroma head + fixed YCbCr->RGB) or "rgb" (tanh RGB head).
+        head: "l1" (regressed chroma, the 7x7 head) or "classify" (ab distribution + annealed mean;
+            colorize only).
+        temperature: the annealed mean's T (classify head).
     forward(x): B x in_channels x H x W in [-1, 1], H and W multiples of 4 -> B x 3 x H x W in [-1, 1].
-    Raises ValueError for H or W not a multiple of 4 (when traced with Python ints).
+    ``logits(x)`` (classify head): B x Q x H/2 x W/2 float32 logits over :attr:`ab_bins` (Q x 2, CIE units).
+    Raises ValueError for H or W not a multiple of 4 (when traced with Python ints), an unknown task or
+    head, or the classify head with task "rgb".
     """
 
     def __init__(self, in_channels: int = 1, ngf: int = 32, n_blocks: int = 6, pono_ms: bool = True,
-                 task: str = "colorize") -> None:
+                 task: str = "colorize", head: str = "l1", temperature: float = TEMPERATURE) -> None:
         super().__init__()
         if task not in ("colorize", "rgb"):
             raise ValueError(f"unknown task {task!r}")
-        self.task, self.pono_ms = task, pono_ms
+        if head not in ("l1", "classify") or (head == "classify" and task != "colorize"):
+            raise ValueError(f"unknown head {head!r} for task {task!r}")
+        self.task, self.pono_ms, self.head_kind, self.temperature = task, pono_ms, head, temperature
         w = ngf
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7), instance_norm(w), nn.ReLU(True))
         self.down1 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
@@ -83,11 +102,50 @@ class Translator(nn.Module):
             nn.init.zeros_(self.head[1].bias)
         self.pono = PONO()
         self.moment_shortcut = MomentShortcut()
+        if head == "classify":
+            del self.up2, self.head
+            bins = torch.from_numpy(gamut_bins())
+            self.register_buffer("ab_bins", bins)
+            self.cls_head = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, padding=1), instance_norm(2 * w), nn.ReLU(True),
+                                          nn.Conv2d(2 * w, len(bins), 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2], x.shape[-1]
         if isinstance(h, int) and (h % SIZE_MULTIPLE or w % SIZE_MULTIPLE):
             raise ValueError(f"Translator: H and W must be multiples of {SIZE_MULTIPLE}, got {h}x{w}")
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Classify head: B x 1 x H x W luma in [-1, 1] -> B x Q x H/2 x W/2 logits over ``ab_bins``."""
+        self._check(x)
+        f = self.stem(x)
+        f = self.down1(f)
+        if self.pono_ms:
+            f, mu1, sigma1 = self.pono(f)
+        f = self.down1_post(f)
+        f = self.down2(f)
+        if self.pono_ms:
+            f, mu2, sigma2 = self.pono(f)
+        f = self.down2_post(f)
+        f = self.blocks(f)
+        if self.pono_ms:
+            f = self.moment_shortcut(f, mu2, sigma2)
+        f = self.up1(f)
+        if self.pono_ms:
+            f = self.moment_shortcut(f, mu1, sigma1)
+        return self.cls_head(f)
+
+    def decode(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Annealed-mean decoding (eq. 5) of H/2 logits, then Lab -> RGB with the input's L* and luma:
+        x B x 1 x H x W in [-1, 1], logits B x Q x H/2 x W/2 -> B x 3 x H x W RGB in [-1, 1]."""
+        ab = F.interpolate(annealed_mean(logits, self.ab_bins, self.temperature), scale_factor=2.0,
+                           mode="bilinear", align_corners=False)
+        rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), ab], dim=1)) * 2 - 1
+        return ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head_kind == "classify":
+            return self.decode(x, self.logits(x))
+        self._check(x)
         f = self.stem(x)
         f = self.down1(f)
         if self.pono_ms:

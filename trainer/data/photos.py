@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
-            "opencv-doc"]
+            "opencv-doc"]  # the DEFAULT_COLLECTIONS' packages (see COLLECTION_PACKAGES for all)
 
 # Photographs only (abstract and rendered wallpapers left out), chosen by looking at each wallpaper.
 PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "OneStandsOut", "Path"]
@@ -44,7 +44,44 @@ MATE_NATURE = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow",
                "TwoWings", "Wood", "YellowFlower"]
 
 
-# Held out for validation, by whole image id (never seen in training).
+# Photographs of the collections added for the colorizer (issue 14), each looked at on a contact sheet.
+ENDLESS_SKY_LAND = "/usr/share/games/endless-sky/plugins/endless-sky-high-dpi/images/land"
+ENDLESS_SKY_DROP = ("nasa8", "nasa9", "space6")  # processed planet imagery (Jupiter), a coloured light tunnel
+TUXTYPE_PHOTOS = ["kcas%d.jpg" % i for i in range(12)]
+# Packages whose copyright file is not machine-readable: what it says of the photos used.
+PLAIN_PROVENANCE = {"tuxtype-data": {"copyright": "NOAA and U.S. Fish and Wildlife Service photographs (README_IMAGES.TXT "
+                                                  "in /usr/share/doc/tuxtype-data/copyright)", "license": "public-domain"}}
+TUXPAINT_TEMPLATES = "/usr/share/tuxpaint/templates"
+LXQT_PHOTOS = ["Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png", "beam.png",
+               "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg", "this-is-not-windows.jpg"]
+PALAPELI_PHOTOS = ["castle-maintenon.jpg", "cincinnati-bridge.jpg", "citrus-fruits.jpg", "european-honey-bee.jpg",
+                   "panther-chameleon-female.jpg"]
+# GCompris (gcompris-qt-data): photographs inside Qt resource files; the activities whose pictures are photos.
+# ``lang`` (drawings), ``paintings`` and the paintings of ``details`` (Van Gogh & co.) are left out.
+GCOMPRIS_RCC = "/usr/share/gcompris-qt/rcc"
+GCOMPRIS_ACTIVITIES = ["categorization", "explore_monuments", "erase", "details", "explore_world_animals",
+                       "explore_farm_animals", "explore_world_music"]
+GCOMPRIS_DROP = ("Gogh", "Portrait", "Eglise")
+GCOMPRIS_MIN_SIDE = 200
+NEW_ID_PREFIXES = ("endless-sky-", "gcompris-", "tuxpaint-", "tuxtype-", "lxqt-", "palapeli-")
+CACHE = os.environ.get("NORMGEN_PHOTO_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "normgen", "photos"))
+
+# Named photo collections (``--photos``). DEFAULT is the set behind the models shipped before issue 14.
+COLLECTION_PACKAGES = {
+    "wallpapers": ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers"],
+    "opencv": ["opencv-doc"],
+    "endless-sky": ["endless-sky-high-dpi"],
+    "gcompris": ["gcompris-qt-data"],
+    "tuxpaint": ["tuxpaint-data"],
+    "tuxtype": ["tuxtype-data"],
+    "lxqt": ["lxqt-themes"],
+    "palapeli": ["palapeli-data"],
+}
+DEFAULT_COLLECTIONS = ("wallpapers", "opencv")
+ALL_COLLECTIONS = tuple(COLLECTION_PACKAGES)
+
+# Held out for validation, by whole image id (never seen in training). The collections added in issue 14
+# put one image id in 16 into validation, chosen by a hash of the id (:func:`is_validation`).
 VALIDATION_IDS = {"EveningGlow", "Dragonfly_by_Bolly", "LadyBird", "picosdeeuropa_by_Aitzol_Berasategi",
                   "opencv-building", "opencv-squirrel_cls"}
 
@@ -58,6 +95,7 @@ class PhotoFile:
     image_id: str
     package: str
     path: str
+    source: str = ""  # path inside the package's source tree, for DEP-5 matching (extracted resources)
 
 
 def _dep5(package: str) -> list[dict[str, str]]:
@@ -93,11 +131,19 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
             return {"copyright": authors or "KDE Visual Design Group", "license": kp.get("License", "unknown"),
                     "source": meta}
     found = {"copyright": "unknown", "license": "unknown", "source": f"/usr/share/doc/{photo.package}/copyright"}
+    if photo.package in PLAIN_PROVENANCE:
+        return {**found, **PLAIN_PROVENANCE[photo.package]}
     # OpenCV's installed examples/data/X is samples/data/X in its source tree, which DEP-5 patterns name.
     source_path = "samples/data/" + os.path.basename(photo.path) if photo.package == "opencv-doc" else None
+    sources = None
+    if photo.source:  # an extracted resource: its source path, under any image extension (rcc holds .webp copies)
+        stem = os.path.splitext(photo.source)[0]
+        sources = [stem + e for e in (".jpg", ".jpeg", ".JPG", ".png", ".webp", ".svg")]
     for para in _dep5(photo.package):
         patterns = para.get("Files", "").split()
-        if source_path is not None:
+        if sources is not None:
+            hit = "*" in patterns or any(fnmatch.fnmatch(src, pat) for src in sources for pat in patterns)
+        elif source_path is not None:
             hit = any(fnmatch.fnmatch(source_path, pat) for pat in patterns)
         else:
             hit = "*" in patterns or any(fnmatch.fnmatch(photo.path, "*/" + pat) or
@@ -108,8 +154,69 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
     return found
 
 
+def packages_of(collections: tuple[str, ...] | list[str]) -> list[str]:
+    """Debian packages behind the named collections (ValueError for an unknown name)."""
+    unknown = [c for c in collections if c not in COLLECTION_PACKAGES]
+    if unknown:
+        raise ValueError(f"unknown photo collection(s) {unknown}; known: {', '.join(COLLECTION_PACKAGES)}")
+    return [p for c in collections for p in COLLECTION_PACKAGES[c]]
+
+
+def parse_collections(text: str | None) -> tuple[str, ...]:
+    """``--photos`` value: comma-separated collection names, ``all``, or None/"" for :data:`DEFAULT_COLLECTIONS`.
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    if not text:
+        return DEFAULT_COLLECTIONS
+    names = ALL_COLLECTIONS if text.strip() == "all" else tuple(n.strip() for n in text.split(",") if n.strip())
+    packages_of(names)
+    return names
+
+
+def is_validation(image_id: str) -> bool:
+    """Whether an image id is held out for validation: :data:`VALIDATION_IDS`, or for the collections added
+    in issue 14 one id in 16 by the first byte of its sha256 (stable across machines and sessions)."""
+    return image_id in VALIDATION_IDS or (image_id.startswith(NEW_ID_PREFIXES)
+                                          and hashlib.sha256(image_id.encode()).digest()[0] % 16 == 0)
+
+
+def _gcompris(out: list[PhotoFile]) -> None:
+    """Extract GCompris' photographs from its ``.rcc`` files into :data:`CACHE` (once) and index them."""
+    from .qt_rcc import entries
+    import io
+    for act in GCOMPRIS_ACTIVITIES:
+        rcc = os.path.join(GCOMPRIS_RCC, f"{act}.rcc")
+        if not os.path.exists(rcc):
+            continue
+        folder = os.path.join(CACHE, "gcompris", act)
+        done = os.path.join(folder, ".complete")
+        if not os.path.exists(done):
+            os.makedirs(folder, exist_ok=True)
+            for name, blob in entries(rcc):
+                if not name.lower().endswith((".jpg", ".jpeg", ".png", ".webp")) or any(d in name for d in GCOMPRIS_DROP):
+                    continue
+                try:
+                    size = Image.open(io.BytesIO(blob)).size
+                except OSError:
+                    continue
+                if min(size) >= GCOMPRIS_MIN_SIDE:
+                    rel = name.split("/src/activities/", 1)[1]
+                    with open(os.path.join(folder, rel.replace("/", "__")), "wb") as f:
+                        f.write(blob)
+            open(done, "w").close()
+        for fn in sorted(os.listdir(folder)):
+            if fn.startswith("."):
+                continue
+            rel = fn.replace("__", "/")
+            out.append(PhotoFile("gcompris-" + os.path.splitext(rel)[0].replace("/resource/", "/").replace("/", "-"),
+                                 "gcompris-qt-data", os.path.join(folder, fn), "src/activities/" + rel))
+
+
 def install(packages: list[str] | None = None) -> None:
-    """Install the wallpaper packages with apt-get (needs root; a no-op when they are present).
+    """Install the photo packages with apt-get (needs root; a no-op when they are present); default: those of
+    :data:`DEFAULT_COLLECTIONS`.
 
     Raises:
         subprocess.CalledProcessError: when apt-get fails.
@@ -125,39 +232,68 @@ def _largest(paths: list[str]) -> str:
     return max(paths, key=os.path.getsize)
 
 
-def index() -> list[PhotoFile]:
-    """List the photographs present on this machine, one entry per image id, sorted by id.
+def index(collections: tuple[str, ...] | list[str] = DEFAULT_COLLECTIONS) -> list[PhotoFile]:
+    """List the photographs of the named collections present on this machine, one entry per image id,
+    sorted by id. GCompris' photos are extracted from its resource files into :data:`CACHE` on first use.
 
     Raises:
         FileNotFoundError: if none of the packages' photos is installed (run ``python3 -m trainer data fetch``).
+        ValueError: an unknown collection name.
     """
+    packages_of(collections)
     out: list[PhotoFile] = []
-    for name in PLASMA_PHOTOS:
-        files = glob.glob(f"/usr/share/wallpapers/{name}/contents/images/*")
-        if files:
-            out.append(PhotoFile(name, "plasma-workspace-wallpapers", _largest(files)))
-    for pkg, names in (("lomiri-wallpapers-16.04", LOMIRI_1604_PHOTOS), ("lomiri-wallpapers-20.04", LOMIRI_2004_PHOTOS)):
+    if "endless-sky" in collections and os.path.isdir(ENDLESS_SKY_LAND):
+        for f in sorted(glob.glob(os.path.join(ENDLESS_SKY_LAND, "*.jpg"))):
+            stem = os.path.basename(f).split("@")[0].rsplit(".", 1)[0]
+            if stem not in ENDLESS_SKY_DROP:
+                out.append(PhotoFile("endless-sky-" + stem, "endless-sky-high-dpi", f))
+    if "gcompris" in collections and os.path.isdir(GCOMPRIS_RCC):
+        _gcompris(out)
+    for coll, pkg, folder, names in (("tuxtype", "tuxtype-data", "/usr/share/tuxtype/images", TUXTYPE_PHOTOS),
+                                     ("lxqt", "lxqt-themes", "/usr/share/lxqt/wallpapers", LXQT_PHOTOS),
+                                     ("palapeli", "palapeli-data", "/usr/share/palapeli/collection", PALAPELI_PHOTOS),
+                                     ("tuxpaint", "tuxpaint-data", TUXPAINT_TEMPLATES,
+                                      sorted(os.listdir(TUXPAINT_TEMPLATES)) if os.path.isdir(TUXPAINT_TEMPLATES) else [])):
+        if coll not in collections:
+            continue
         for name in names:
-            f = f"/usr/share/backgrounds/{name}.jpg"
+            f = os.path.join(folder, name)
+            if os.path.exists(f) and name.lower().endswith((".jpg", ".png")):
+                out.append(PhotoFile(f"{coll}-{os.path.splitext(name)[0]}", pkg, f))
+    if "wallpapers" in collections:
+        for name in PLASMA_PHOTOS:
+            files = glob.glob(f"/usr/share/wallpapers/{name}/contents/images/*")
+            if files:
+                out.append(PhotoFile(name, "plasma-workspace-wallpapers", _largest(files)))
+        for pkg, names in (("lomiri-wallpapers-16.04", LOMIRI_1604_PHOTOS), ("lomiri-wallpapers-20.04", LOMIRI_2004_PHOTOS)):
+            for name in names:
+                f = f"/usr/share/backgrounds/{name}.jpg"
+                if os.path.exists(f):
+                    out.append(PhotoFile(name, pkg, f))
+        for name in MATE_NATURE:
+            f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
             if os.path.exists(f):
-                out.append(PhotoFile(name, pkg, f))
-    for name in MATE_NATURE:
-        f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
-        if os.path.exists(f):
-            out.append(PhotoFile(name, "mate-backgrounds", f))
-    for name in OPENCV_PHOTOS:
-        f = os.path.join(OPENCV_DATA, name)
-        if os.path.exists(f):
-            out.append(PhotoFile("opencv-" + os.path.splitext(name)[0], "opencv-doc", f))
+                out.append(PhotoFile(name, "mate-backgrounds", f))
+    return _checked(out + _opencv(collections))
+
+
+def _opencv(collections) -> list[PhotoFile]:
+    if "opencv" not in collections:
+        return []
+    return [PhotoFile("opencv-" + os.path.splitext(n)[0], "opencv-doc", os.path.join(OPENCV_DATA, n))
+            for n in OPENCV_PHOTOS if os.path.exists(os.path.join(OPENCV_DATA, n))]
+
+
+def _checked(out: list[PhotoFile]) -> list[PhotoFile]:
     if not out:
         raise FileNotFoundError("no training photographs found; run: /usr/bin/python3 -m trainer data fetch")
     return sorted(out, key=lambda p: p.image_id)
 
 
 def split(photos: list[PhotoFile]) -> tuple[list[PhotoFile], list[PhotoFile]]:
-    """Split by whole image id: ``(train, validation)``; validation ids are :data:`VALIDATION_IDS`."""
-    train = [p for p in photos if p.image_id not in VALIDATION_IDS]
-    val = [p for p in photos if p.image_id in VALIDATION_IDS]
+    """Split by whole image id: ``(train, validation)``; validation ids by :func:`is_validation`."""
+    train = [p for p in photos if not is_validation(p.image_id)]
+    val = [p for p in photos if is_validation(p.image_id)]
     return train, val
 
 
