@@ -1,7 +1,7 @@
 /**
  * Model manifest (`models/NAME/manifest.json`): the TypeBox schema and its validator.
  *
- * The manifest is written by the trainer's `TASK export` commands (trainer/*/export.py) and read by the
+ * The manifest is written by the trainer's `TASK export` commands (trainer/TASK/export.py) and read by the
  * service at start. Tensors are described by `inputs`/`outputs`: layout (NCHW, or NC for vectors), dtype (float32),
  * channels, value range, the size multiple that H and W must have, and which dims are dynamic.
  */

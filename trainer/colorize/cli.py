@@ -33,11 +33,17 @@ def register(sub) -> None:
     t.add_argument("--val-crops", type=int, default=96, help="fixed validation crops from the held-out photos")
     t.add_argument("--val-crop", type=int, default=96, help="validation crop size in px")
 
-    e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main", "PSNR/SSIM on the held-out test photos")
-    e.add_argument("checkpoints", nargs="*", help="label=path/to/final.pt pairs")
+    e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main",
+                 "PSNR, SSIM, colourfulness ratio and AuC on the held-out test photos (or --split val)")
+    e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")
+    e.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>@<side>.out.png files")
+    e.add_argument("--dump", help="write the gray test photos as DIR/<photo>@<side>.png (for the service), then exit")
+    e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--short-side", type=int, default=256)
+    e.add_argument("--per-photo", action="store_true", help="also print PSNR / colourfulness per photo")
     e.add_argument("--json", help="write the metrics here")
-    e.add_argument("--figure", help="write a before/after PNG grid here")
+    e.add_argument("--figure", help="write a gray | outputs | original PNG grid of the 8 test photos here")
+    e.add_argument("--figure-side", type=int, default=128, help="short side of the figure's photos")
 
     x = cli.verb(sub, "export", "trainer.colorize.export:main", "export ONNX + fixture + manifest")
     x.add_argument("checkpoint")

@@ -1,27 +1,39 @@
-"""Evaluation of colorizers on the held-out test photos: PSNR and SSIM against the colour originals.
+"""Evaluation of colorizers on the held-out test photos (or the validation photos): does the output have
+plausible colour, not only a good PSNR.
 
-For each test photo (``data.test_photos``, short side resized to 256 px, cropped to multiples of 4)
-the input is its BT.601 luma rounded to uint8 (a real grayscale photo), the output is quantized to
-uint8 as the service returns it, and the metrics are computed on RGB uint8:
+For each photo (``data.test_photos``, short side resized to 256 px, cropped to multiples of 4; with
+``--split val`` the validation photos of ``--photos``' collections) the input is its BT.601 luma rounded
+to uint8 (a real grayscale photo), the output is quantized to uint8 as the service returns it, and the
+metrics are computed on RGB uint8 against the colour original:
 
 * PSNR in dB, ``10 log10(255^2 / MSE)`` over all pixels and channels;
-* SSIM (Wang et al. 2004): Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 255, averaged
-  over the three channels (``skimage.metrics.structural_similarity``).
+* SSIM (Wang et al. 2004): Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 255, mean over RGB;
+* colourfulness ratio: Hasler & Suesstrunk (2003) M3 of the output divided by the original's (0 for a
+  gray output, 1 = as colourful as the photo);
+* AuC: area under the cumulative per-pixel ab-error curve, thresholds 0..150 (Zhang et al. 2016, 3.1).
 
-Rows: every ``label=checkpoint`` given, and ``gray_copy`` (output = the gray input on all channels).
-``mean`` is the unweighted mean over the eight photos.
+Rows: every ``label=checkpoint`` given, every ``--outputs label=DIR`` (files ``DIR/<photo>.out.png`` made
+elsewhere, e.g. by the real service: ``--dump DIR`` writes the gray inputs ``DIR/<photo>.png``, ``npx tsx
+scripts/service-outputs.ts translate DIR [model]`` posts them to ``POST /v1/translate``), and ``gray_copy``
+(output = the gray input on all channels). ``mean`` is the unweighted mean over the photos.
 """
 from __future__ import annotations
 
 import json
+import os
 from argparse import Namespace
+from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..color import luma_u8, to_signed, to_u8
 from ..data import test_photos
 from ..metrics import psnr_u8, ssim_u8
+from .quantize import ab_error_auc, colourfulness
+
+Colorizer = Callable[[str, np.ndarray], np.ndarray]  # (photo name, H x W x 3 uint8 original) -> H x W x 3 uint8
 
 
 def colorize(model: torch.nn.Module, rgb_u8: np.ndarray) -> np.ndarray:
@@ -38,7 +50,7 @@ def gray_copy(rgb_u8: np.ndarray) -> np.ndarray:
 
 
 def load_checkpoint(path: str) -> torch.nn.Module:
-    """Translator from a trainer checkpoint (``final.pt`` or ``checkpoint.pt``), in eval mode."""
+    """Translator from a trainer checkpoint (``best.pt``, ``final.pt`` or ``checkpoint.pt``), in eval mode."""
     from .train import build_model
     ck = torch.load(path, map_location="cpu")
     model = build_model(ck["args"])
@@ -46,30 +58,56 @@ def load_checkpoint(path: str) -> torch.nn.Module:
     return model.eval()
 
 
-def evaluate(models: dict[str, torch.nn.Module], short_side: int = 256) -> dict:
-    """Metrics ``{label: {"per_photo": {name: {"psnr", "ssim"}}, "mean": {"psnr", "ssim"}}}`` incl. ``gray_copy``."""
-    photos = test_photos.load_all(short_side)
-    fns = {label: (lambda img, m=m: colorize(m, img)) for label, m in models.items()}
-    fns["gray_copy"] = gray_copy
+def outputs_fn(folder: str) -> Colorizer:
+    """Outputs made elsewhere: ``folder/<photo>.out.png``. Raises FileNotFoundError when one is missing,
+    ValueError when its size differs from the photo's."""
+    def run(name: str, img: np.ndarray) -> np.ndarray:
+        out = np.asarray(Image.open(os.path.join(folder, f"{name}.out.png")).convert("RGB"))
+        if out.shape != img.shape:
+            raise ValueError(f"outputs: {name}.out.png is {out.shape}, expected {img.shape}")
+        return out
+    return run
+
+
+def photo_set(split: str, short_side: int = 256, collections: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """``{name: H x W x 3 uint8}``: the 8 test photos (``split="test"``) or the validation photos of
+    ``collections`` (``"val"``), short side ``short_side``, H and W cropped to multiples of 4."""
+    if split == "test":
+        return test_photos.load_all(short_side)
+    from ..data import photos
+    out = {}
+    for p in photos.split(photos.index(collections or photos.ALL_COLLECTIONS))[1]:
+        a = photos.load_rgb(p.path, short_side)
+        out[p.image_id] = a[: a.shape[0] // 4 * 4, : a.shape[1] // 4 * 4]
+    return out
+
+
+def score(pred: np.ndarray, true: np.ndarray) -> dict:
+    """PSNR, SSIM, colourfulness ratio and AuC of one output against its original (both H x W x 3 uint8)."""
+    return {"psnr": round(psnr_u8(true, pred), 3), "ssim": round(ssim_u8(true, pred), 4),
+            "colourfulness": round(colourfulness(pred) / max(colourfulness(true), 1e-6), 4),
+            "auc": round(ab_error_auc(pred, true), 4)}
+
+
+def evaluate(fns: dict[str, Colorizer], images: dict[str, np.ndarray]) -> dict:
+    """Metrics ``{label: {"per_photo": {name: score}, "mean": {...}}}`` for each colorizer and ``gray_copy``."""
+    fns = {**fns, "gray_copy": lambda name, img: gray_copy(img)}
     out = {}
     for label, fn in fns.items():
-        per = {}
-        for name, img in photos.items():
-            pred = fn(img)
-            per[name] = {"psnr": round(psnr_u8(img, pred), 3), "ssim": round(ssim_u8(img, pred), 4)}
-        mean = {k: round(float(np.mean([v[k] for v in per.values()])), 4) for k in ("psnr", "ssim")}
+        per = {name: score(fn(name, img), img) for name, img in images.items()}
+        mean = {k: round(float(np.mean([v[k] for v in per.values()])), 4) for k in ("psnr", "ssim", "colourfulness", "auc")}
         out[label] = {"per_photo": per, "mean": mean}
     return out
 
 
-def figure(models: dict[str, torch.nn.Module], path: str, names=("chelsea", "china", "coffee"), short_side: int = 192) -> None:
-    """Save a PNG grid: one row per test photo; columns gray input, each model's output, the original."""
-    from PIL import Image, ImageDraw
+def figure(fns: dict[str, Colorizer], path: str, names=tuple(test_photos.NAMES), short_side: int = 128) -> None:
+    """Save a PNG grid: one row per test photo; columns gray input, each colorizer's output, the original."""
+    from PIL import ImageDraw
     rows = []
     for name in names:
         img = test_photos.load(name, short_side)
-        rows.append([gray_copy(img)] + [colorize(m, img) for m in models.values()] + [img])
-    labels = ["gray input"] + list(models) + ["original"]
+        rows.append([gray_copy(img)] + [fn(name, img) for fn in fns.values()] + [img])
+    labels = ["gray input"] + list(fns) + ["original"]
     h = max(r[0].shape[0] for r in rows)
     w = max(r[0].shape[1] for r in rows)
     pad, top = 4, 18
@@ -84,21 +122,39 @@ def figure(models: dict[str, torch.nn.Module], path: str, names=("chelsea", "chi
 
 
 def main(args: Namespace) -> int:
-    """CLI: ``python3 -m trainer colorize evaluate label=final.pt ... [--json out.json]``; prints a table."""
-    models = {}
+    """The ``colorize evaluate`` verb (options: ``trainer/colorize/cli.py``); prints a table, returns 0."""
+    if args.dump:
+        os.makedirs(args.dump, exist_ok=True)
+        sizes = (args.short_side,) + ((args.figure_side,) if args.figure_side != args.short_side else ())
+        for side in sizes:
+            for name, img in photo_set("test", side).items():
+                Image.fromarray(luma_u8(img)).save(os.path.join(args.dump, f"{name}@{side}.png"))
+        print(f"[dump] gray test photos at short sides {sizes} -> {args.dump}", flush=True)
+        return 0
+    fns: dict[str, Colorizer] = {}
     for spec in args.checkpoints:
         label, _, path = spec.partition("=")
-        models[label] = load_checkpoint(path)
-    res = evaluate(models, args.short_side)
-    names = list(next(iter(res.values()))["per_photo"])
-    print(f"{'model':<16}" + "".join(f"{n[:12]:>14}" for n in names) + f"{'mean':>14}")
+        m = load_checkpoint(path)
+        fns[label] = lambda name, img, m=m: colorize(m, img)
+    for spec in args.outputs:
+        label, _, folder = spec.partition("=")
+        fns[label] = (lambda name, img, f=folder: outputs_fn(f)(f"{name}@{min(img.shape[:2])}", img))
+    images = photo_set(args.split, args.short_side)
+    res = evaluate(fns, images)
+    print(f"{'model':<18}{'PSNR dB':>9}{'SSIM':>8}{'colour':>8}{'AuC':>8}   ({args.split}, {len(images)} photos, "
+          f"short side {args.short_side})")
     for label, r in res.items():
-        cells = "".join(f"{r['per_photo'][n]['psnr']:>7.2f}/{r['per_photo'][n]['ssim']:.3f}" for n in names)
-        print(f"{label:<16}{cells}{r['mean']['psnr']:>7.2f}/{r['mean']['ssim']:.3f}")
-    print("(cells: PSNR dB / SSIM)")
+        m = r["mean"]
+        print(f"{label:<18}{m['psnr']:>9.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['auc']:>8.3f}")
+    if args.per_photo:
+        for label, r in res.items():
+            print(label + ": " + "  ".join(f"{n} {v['psnr']:.1f}/{v['colourfulness']:.2f}x" for n, v in r["per_photo"].items()))
     if args.figure:
-        figure(models, args.figure)
+        if args.split != "test":
+            raise ValueError("--figure shows the test photos; use it with --split test")
+        figure(fns, args.figure, short_side=args.figure_side)
+        print(f"[figure] {args.figure}: columns gray input | {' | '.join(fns)} | original", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"short_side": args.short_side, "results": res}, f, indent=2)
+            json.dump({"split": args.split, "short_side": args.short_side, "results": res}, f, indent=2)
     return 0

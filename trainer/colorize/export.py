@@ -46,8 +46,9 @@ def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
 
 
 def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
-    """Manifest ``metrics`` from ``evaluate --json`` output: mean PSNR/SSIM of every row, whether the
-    shipped row beats each baseline on both, and the per-photo table."""
+    """Manifest ``metrics`` from ``colorize evaluate --json`` output: the mean PSNR, SSIM (and, where
+    measured, colourfulness ratio and AuC) of every row, whether the shipped row beats each baseline on
+    PSNR and SSIM, and the per-photo table."""
     res = ev["results"]
     out = {"test_set": f"{', '.join(test_photos.NAMES)}; short side {ev['short_side']} px; input BT.601 luma (uint8)",
            "shipped": shipped,
@@ -55,6 +56,11 @@ def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
            "ssim": {k: v["mean"]["ssim"] for k, v in res.items()},
            "ssim_definition": "Gaussian window sigma 1.5, data range 255, mean over RGB",
            "per_photo": {k: v["per_photo"] for k, v in res.items()}}
+    for key, what in (("colourfulness", "Hasler & Suesstrunk M3 of the output / of the original, mean over photos"),
+                      ("auc", "area under the cumulative per-pixel ab-error curve, 0..150 (Zhang et al. 2016)")):
+        if all(key in v["mean"] for v in res.values()):
+            out[key] = {k: v["mean"][key] for k, v in res.items()}
+            out[f"{key}_definition"] = what
     if shipped in res:
         me = res[shipped]["mean"]
         out["beats"] = {k: bool(me["psnr"] > v["mean"]["psnr"] and me["ssim"] > v["mean"]["ssim"])
@@ -70,9 +76,10 @@ def main(args: Namespace) -> int:
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     export_onnx(model, onnx_path)
     fixture = make_fixture(model, args.fixture_dir or os.path.join(args.out_dir, "fixture"))
-    all_photos = photos.index()
-    train_set, val_set = photos.split(all_photos)
     a = ck["args"]
+    collections = photos.parse_collections(a.get("photos"))
+    train_set, val_set = photos.split(photos.index(collections))
+    classify = a.get("loss", "l1") == "classify"
     metrics = summarize_metrics(json.load(open(args.metrics))) if args.metrics else {}
     if args.loss_comparison:
         lc = json.load(open(args.loss_comparison))["results"]
@@ -91,8 +98,11 @@ def main(args: Namespace) -> int:
         "name": args.name,
         "version": args.version,
         "task": "translate",
-        "description": "Grayscale -> colour photo colorizer: CycleGAN/pix2pix ResNet generator with PONO-MS "
-                       "(Li et al. 2019) on Instance Normalization, trained on real photographs.",
+        "description": ("Grayscale -> colour photo colorizer: CycleGAN/pix2pix ResNet body with PONO-MS (Li et al. 2019) "
+                        "on Instance Normalization and the classification head of Zhang et al. 2016 (a distribution over "
+                        "quantized ab, annealed-mean decoding in the graph), trained on real photographs." if classify else
+                        "Grayscale -> colour photo colorizer: CycleGAN/pix2pix ResNet generator with PONO-MS "
+                        "(Li et al. 2019) on Instance Normalization, trained on real photographs."),
         "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET,
                  "bytes": os.path.getsize(onnx_path)},
         "inputs": [{"name": "gray", "layout": "NCHW", "dtype": "float32", "channels": 1, "range": [-1.0, 1.0],
@@ -104,18 +114,26 @@ def main(args: Namespace) -> int:
         "architecture": {"network": "ResNet generator (CycleGAN/pix2pix)", "ngf": a["ngf"], "n_blocks": a["n_blocks"],
                          "normalization": "IN + PONO after each downsampling conv, MS before each upsampling conv"
                          if a["pono_ms"] else "IN only",
-                         "head": "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma",
+                         "head": (f"MS(mu1) then Conv3x3 IN ReLU Conv1x1 -> {len(model.ab_bins)} logits over the in-gamut "
+                                  f"ab bins (grid 10) at H/2; annealed mean T = {model.temperature} -> ab, bilinear x2, "
+                                  "L* from the input luma, Lab -> sRGB, chroma kept with the input luma (desaturated "
+                                  "into the RGB cube, never clipped)" if classify else
+                                  "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma"),
+                         **({"ab_bins": len(model.ab_bins), "temperature": model.temperature} if classify else {}),
                          "parameters": sum(p.numel() for p in model.parameters())},
         "serving": {"default": True},
         "training": {
             "task": "grayscale -> colour, pairs derived from real photographs (input = BT.601 luma, uint8-rounded)",
-            "loss": "L1" if a["gan_weight"] == 0 else f"L1 + {a['gan_weight']} x PatchGAN (LSGAN)",
-            "data": {"packages": photos.PACKAGES,
+            "loss": (("class-rebalanced cross-entropy over the ab bins (Zhang et al. 2016 eqs. 2-4: soft-encoding 5-NN "
+                      "sigma 5, prior smoothed sigma 5, lambda 0.5; targets at H/2)" if classify else "L1")
+                     + ("" if a["gan_weight"] == 0 else f" + {a['gan_weight']} x PatchGAN (LSGAN)")),
+            "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                      "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
                                        **photos.provenance(p)} for p in train_set],
                      "validation_photos": [p.image_id for p in val_set],
                      "split": "by whole image id (all resolutions of one wallpaper on one side)",
-                     "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips",
+                     "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips"
+                              + (f", per-crop gamma exp(U(-{a['luma_jitter']}, {a['luma_jitter']}))" if a.get("luma_jitter") else ""),
                      "licences": "per photo above, from each package's DEP-5 copyright file or KDE metadata.json"},
             "command": args.command or "/usr/bin/python3 -m trainer colorize train " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("out", "steps", "ngf", "n_blocks", "threads", "seed")),
@@ -124,7 +142,8 @@ def main(args: Namespace) -> int:
             "wall_time_s": summary.get("wall_time_s", round(ck.get("elapsed_s", 0.0), 1)),
             "final_log": summary.get("final"),
             "early_stopping": {"checkpoint": os.path.basename(args.checkpoint), "selected_step": ck["step"],
-                               "selection": "EMA weights with the lowest validation L1 on the held-out validation photos",
+                               "selection": "EMA weights with the lowest validation " + ("class-rebalanced CE" if classify else "L1")
+                                            + " on the held-out validation photos",
                                "best": ck.get("best"), "gray_copy_val_l1": summary.get("gray_copy_val_l1"),
                                "steps_run": summary.get("steps")},
             "git_commit": git_commit(), "torch": torch.__version__,

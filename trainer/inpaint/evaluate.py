@@ -14,7 +14,7 @@ per working side (validation photos at short side 256, cropped to a multiple of 
 
 Scoring the real service (its Lanczos resize and mirror padding differ from :func:`model_fn`'s mimic):
 ``--dump DIR`` writes ``<photo>.png`` and ``<photo>.mask.png`` per test photo, ``npx tsx
-scripts/inpaint-service-outputs.ts DIR`` posts them to ``POST /v1/inpaint`` and writes ``<photo>.out.png``,
+scripts/service-outputs.ts inpaint DIR`` posts them to ``POST /v1/inpaint`` and writes ``<photo>.out.png``,
 and ``--outputs service=DIR`` scores those files like a checkpoint (FileNotFoundError if one is missing).
 """
 from __future__ import annotations
