@@ -15,6 +15,10 @@ def register(sub) -> None:
     t = cli.verb(sub, "train", "trainer.inpaint.train:train", "train the inpainter (AN or IN in the refine stage)")
     cli.add_run_folder(t, log_every=100, ckpt_every=250)
     cli.add_runtime(t)
+    t.add_argument("--arch", choices=["fill-refine", "two-stage"], default="fill-refine",
+                   help="fill-refine: push-pull fill + full-resolution U-Net with AN (1.0.0); two-stage: 0.x")
+    t.add_argument("--photos", default="all",
+                   help="photo collections, comma-separated or 'all'; inpaint-an 0.x used wallpapers,opencv")
     t.add_argument("--norm", choices=["an", "in"], default="an")
     t.add_argument("--steps", type=int, default=3000)
     t.add_argument("--batch", type=int, default=16)

@@ -24,7 +24,7 @@ from ..color import to_signed
 from ..data import photos, test_photos
 from .data import random_mask
 from ..export import OPSET, export_onnx, git_commit, notice
-from .model import SIZE_MULTIPLE
+from .model import FILL_REFINE_MULTIPLE, SIZE_MULTIPLE
 from .train import build_model
 
 
@@ -67,27 +67,36 @@ def main(a: Namespace) -> int:
     json.dump(fixture, open(os.path.join(fx, "fixture.json"), "w"), indent=2)
 
     args = ck["args"]
-    train_set, val_set = photos.split(photos.index())
+    fill_refine = args.get("arch", "two-stage") == "fill-refine"
+    collections = photos.parse_collections(args.get("photos"))
+    train_set, val_set = photos.split(photos.index(collections))
+    multiple = FILL_REFINE_MULTIPLE if fill_refine else SIZE_MULTIPLE
     summary_path = os.path.join(os.path.dirname(a.checkpoint), "summary.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
     spec = lambda name, ch, rng, desc: {"name": name, "layout": "NCHW", "dtype": "float32", "channels": ch, "range": rng,
-                                        "size_multiple": SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"],
+                                        "size_multiple": multiple, "dynamic_dims": ["batch", "height", "width"],
                                         "description": desc}
     manifest = {
         "name": a.name, "version": a.version, "task": "inpaint",
-        "description": "Two-stage (coarse -> refine) inpainter with Attentive Normalization (Wang et al. 2020) in the "
-                       "refinement stage" if args["norm"] == "an" else "Two-stage inpainter with IN (AN ablation)",
+        "description": (("Push-pull fill refined at full resolution by a U-Net with Attentive Normalization (Wang et al. "
+                         "2020) and an image-wide dilated/global context at H/8" if args["norm"] == "an" else
+                         "Push-pull fill refined by a U-Net with IN in AN's place (the AN ablation)") if fill_refine else
+                        ("Two-stage (coarse -> refine) inpainter with Attentive Normalization (Wang et al. 2020) in the "
+                         "refinement stage" if args["norm"] == "an" else "Two-stage inpainter with IN (AN ablation)")),
         "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path)},
         "inputs": [spec("image", 3, [-1.0, 1.0], "sRGB as 2*v/255 - 1 (hole pixels are ignored)"),
                    spec("mask", 1, [0.0, 1.0], "1 = hole (fill), 0 = keep")],
         "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
-        "architecture": {"width": args["width"], "norm": args["norm"], "entities": args["entities"],
+        "architecture": {"arch": args.get("arch", "two-stage"), "width": args["width"], "norm": args["norm"], "entities": args["entities"],
                          "parameters": sum(q.numel() for q in net.parameters())},
         "serving": {"default": True, "working_max_side": a.working_max_side, "flip_tta": a.flip_tta},
-        "training": {"task": "inpainting of random 10-50 % rectangle/stroke masks on photo crops",
-                     "loss": f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)"
+        "training": {"task": ("inpainting of user-like masks (boxes 15-30 % of each side, 8-13 px strokes, both; sized for "
+                              "~384-px photos) and 10-50 % free-form masks on photo crops" if fill_refine else
+                              "inpainting of random 10-50 % rectangle/stroke masks on photo crops"),
+                     "loss": (f"mean |out - y| over the hole + {args['lambda_o']} x AN orthogonality (eq. 1)" if fill_refine else
+                              f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)")
                              + (f" + {args['adv_weight']} x PatchGAN LSGAN adversarial" if args.get("adv_weight") else ""),
-                     "data": {"packages": photos.PACKAGES,
+                     "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                               "train_photos": [{"id": q.image_id, "package": q.package, "file": q.path, **photos.provenance(q)} for q in train_set],
                               "validation_photos": [q.image_id for q in val_set]},
                      "command": a.command, "steps": summary.get("steps"), "selected_step": ck["step"], "best": ck.get("best"),

@@ -1,7 +1,12 @@
-"""Training loop for the inpainter (issue 3): random photo crops, random 10-50 % masks.
+"""Training loop for the inpainters: random photo crops (``--photos`` collections) and random masks.
 
-Loss: ``L1(coarse, y) + L1(out, y)`` over all pixels (the composited ``out`` differs from ``y`` only in
-the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
+``--arch fill-refine`` (issue 15, default): :class:`~trainer.inpaint.model.FillRefineInpainter` with
+user-like masks (:func:`~trainer.inpaint.data.training_mask`: boxes and strokes sized for ~384-px
+photos, and 10-50 % free-form masks); loss ``mean |out - y|`` over the hole pixels (the push-pull fill is
+not learned), plus ``lambda_o`` times AN's orthogonality loss.
+
+``--arch two-stage`` (issue 3, inpaint-an 0.x): random 10-50 % masks; loss ``L1(coarse, y) + L1(out, y)``
+over all pixels (the composited ``out`` differs from ``y`` only in the holes), plus ``lambda_o * ||W W^T - I||_F^2`` on each AN's entity filters (eq. 1; 0 for the IN
 variant). With ``--adv-weight`` > 0 (the issue's lambda_adv = 1e-3, paper section 5.1) a PatchGAN
 discriminator on ``cat(mask, image)`` (real photo vs composited output; :func:`~trainer.loop.lsgan_step`,
 as in ``trainer.colorize.train``) adds ``adv_weight * mean((D(out) - 1)^2)`` to the generator loss.
@@ -32,17 +37,19 @@ import torch
 import torch.nn.functional as F
 
 from ..data import photos
-from .data import random_mask
+from .data import random_mask, training_mask
 from ..loop import ema_update, lr_at, lsgan_step, psnr
-from .model import Inpainter
+from .model import FillRefineInpainter, Inpainter
 from ..patchgan import PatchGAN
 from ..normalization import orthogonality_loss
 
 
-def build_model(a: Namespace | dict) -> Inpainter:
-    """Inpainter from saved hyper-parameters (``width``, ``norm``, ``entities``)."""
+def build_model(a: Namespace | dict) -> Inpainter | FillRefineInpainter:
+    """Inpainter from saved hyper-parameters (``arch``, ``width``, ``norm``, ``entities``; runs saved before
+    ``--arch`` existed are two-stage)."""
     a = a if isinstance(a, dict) else vars(a)
-    return Inpainter(width=a["width"], norm=a["norm"], n=a["entities"])
+    cls = FillRefineInpainter if a.get("arch", "two-stage") == "fill-refine" else Inpainter
+    return cls(width=a["width"], norm=a["norm"], n=a["entities"])
 
 
 def parse_scales(text: str | None) -> tuple[int, ...]:
@@ -60,9 +67,11 @@ def parse_scales(text: str | None) -> tuple[int, ...]:
     return sides
 
 
-def masks_for(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """n random masks as float32 n x 1 x size x size (1 = hole)."""
-    return torch.from_numpy(np.stack([random_mask(size, size, rng) for _ in range(n)])).float()[:, None]
+def masks_for(n: int, size: int, rng: np.random.Generator, user: bool = False) -> torch.Tensor:
+    """n masks as float32 n x 1 x size x size (1 = hole): :func:`training_mask` (``user``) or 10-50 %
+    :func:`random_mask`."""
+    draw = (lambda: training_mask(size, rng)) if user else (lambda: random_mask(size, size, rng))
+    return torch.from_numpy(np.stack([draw() for _ in range(n)])).float()[:, None]
 
 
 def train(args: Namespace) -> dict:
@@ -71,14 +80,17 @@ def train(args: Namespace) -> dict:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
-    train_set, val_set = photos.split(photos.index())
+    fill_refine = getattr(args, "arch", "two-stage") == "fill-refine"
+    collections = photos.parse_collections(getattr(args, "photos", None))
+    train_set, val_set = photos.split(photos.index(collections))
     scales = parse_scales(getattr(args, "scales", None))
     crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
     mask_rng = np.random.default_rng(args.seed + 1)
     vy = photos.PhotoCrops(val_set, crop=args.crop, scales=scales, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
-    vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321)).to(device)
-    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos; {args.val_crops} validation crops; "
-          f"pyramid short sides {scales} px", flush=True)
+    vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321), fill_refine).to(device)
+    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}; "
+          f"{args.val_crops} validation crops; pyramid short sides {scales} px; arch {args.arch if fill_refine else 'two-stage'}",
+          flush=True)
 
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).eval()
@@ -102,12 +114,18 @@ def train(args: Namespace) -> dict:
         print(f"[resume] from step {start}", flush=True)
     elif getattr(args, "init", None):
         ck = torch.load(args.init, map_location=device)
-        mismatch = {k: (ck["args"][k], vars(args)[k]) for k in ("width", "norm", "entities") if ck["args"][k] != vars(args)[k]}
+        keys = ("width", "norm", "entities", "arch")
+        mismatch = {k: (ck["args"].get(k, "two-stage"), vars(args).get(k, "two-stage")) for k in keys
+                    if ck["args"].get(k, "two-stage") != vars(args).get(k, "two-stage")}
         if mismatch:
             raise ValueError(f"--init {args.init}: architecture differs (checkpoint, this run): {mismatch}")
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck.get("ema", ck["model"]))
         print(f"[init] weights from {args.init} (its step {ck['step']}, crop {ck['args']['crop']})", flush=True)
 
+    with torch.no_grad():
+        vfill = model(vy, vm)[0] * vm + vy * (1 - vm)
+    print(f"[data] validation baseline: {'push-pull fill' if fill_refine else 'coarse stage at init'} "
+          f"val_l1_hole {(vfill - vy).abs()[vm.expand_as(vy) > 0].mean().item():.4f} val_psnr {psnr(vfill, vy):.2f}dB", flush=True)
     t0 = time.time()
     t_last, n_last = t0, 0
     final = None
@@ -115,9 +133,12 @@ def train(args: Namespace) -> dict:
         for g in opt.param_groups + (opt_d.param_groups if opt_d else []):
             g["lr"] = lr_at(step, args.steps, args.lr)
         y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
-        m = masks_for(args.batch, args.crop, mask_rng).to(device)
+        m = masks_for(args.batch, args.crop, mask_rng, fill_refine).to(device)
         coarse, out = model(y, m)
-        loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
+        if fill_refine:  # mean |out - y| over the hole pixels (the fill is not learned)
+            loss_rec = ((out - y).abs() * m).sum() / (3 * m.sum()).clamp(min=1)
+        else:
+            loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
         loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
         loss_adv = torch.zeros((), device=device)
         if disc is not None:

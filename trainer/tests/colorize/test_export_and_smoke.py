@@ -41,7 +41,8 @@ def test_shipped_manifest_matches_its_onnx_file():
 
 def _train(out, steps, *extra):
     cmd = [sys.executable, "-m", "trainer", "colorize", "train", "--out", str(out), "--steps", str(steps), "--ngf", "8",
-           "--n-blocks", "1", "--batch", "4", "--crop", "32", "--threads", "1", "--log-every", "2", "--ckpt-every", "2", *extra]
+           "--n-blocks", "1", "--batch", "4", "--crop", "32", "--threads", "1", "--log-every", "2", "--ckpt-every", "2",
+           "--photos", "opencv", "--prior-crops", "32", "--val-crops", "8", *extra]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 

@@ -59,7 +59,7 @@ def test_smoke_training_with_resume_and_init(tmp_path):
 
     def run(steps, *extra):
         cmd = [sys.executable, "-m", "trainer", "inpaint", "train", "--out", str(tmp_path), "--steps", str(steps), "--width", "8",
-               "--entities", "4", "--batch", "4", "--crop", "32", "--val-crops", "4", "--threads", "1",
+               "--entities", "4", "--batch", "4", "--crop", "32", "--val-crops", "4", "--threads", "1", "--photos", "opencv",
                "--log-every", "2", "--ckpt-every", "2", *extra]
         return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
 
@@ -92,6 +92,12 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     assert src.keys() == dst.keys() and all(torch.equal(src[k], dst[k]) for k in src)
     r4 = run(2, "--init", str(tmp_path / "checkpoint.pt"), "--norm", "in", "--out", str(tmp_path / "bad"))
     assert r4.returncode != 0 and "architecture differs" in r4.stderr
+
+    # the two-stage architecture of inpaint-an 0.x still trains (its manifest's commands stay reproducible)
+    r6 = run(2, "--arch", "two-stage", "--out", str(tmp_path / "two"))
+    assert r6.returncode == 0, r6.stderr
+    assert "arch two-stage" in r6.stdout and "coarse stage at init" in r6.stdout
+    assert "push-pull fill" in r.stdout
 
     # lambda_adv: the PatchGAN term is on (non-zero adv loss) and its discriminator is checkpointed.
     r5 = run(2, "--adv-weight", "1e-3", "--out", str(tmp_path / "adv"))
@@ -199,3 +205,63 @@ def test_lsgan_step_updates_the_discriminator_and_returns_the_generator_term():
     assert torch.allclose(loss_g, want_g, atol=1e-6)
     loss_g.backward()
     assert gen.grad is not None and gen.grad.abs().sum() > 0
+
+
+def test_push_pull_fill_keeps_known_pixels_and_fills_smoothly():
+    from trainer.inpaint.model import push_pull_fill
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 37, 50) * 2 - 1  # any size (ceil-mode pyramid)
+    m = torch.zeros(2, 1, 37, 50)
+    m[:, :, 10:30, 5:25] = 1
+    f = push_pull_fill(x, m)
+    keep = (m == 0).expand_as(x)
+    assert torch.equal(f[keep], x[keep])
+    assert f.min() >= x.min() - 1e-6 and f.max() <= x.max() + 1e-6  # convex combinations of known colours
+    const = torch.full((1, 3, 40, 40), 0.3)
+    mc = torch.zeros(1, 1, 40, 40)
+    mc[..., 5:35, 5:35] = 1
+    assert torch.allclose(push_pull_fill(const, mc), const, atol=1e-6)  # a flat image is filled flat
+    ramp = torch.linspace(-1, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)  # a horizontal ramp
+    mr = torch.zeros(1, 1, 64, 64)
+    mr[..., 20:44, 20:44] = 1
+    err = (push_pull_fill(ramp, mr) - ramp).abs()[mr.expand_as(ramp) > 0].mean()
+    assert err < 0.1 < (torch.zeros_like(ramp) - ramp).abs()[mr.expand_as(ramp) > 0].mean() * 2
+
+
+def test_fill_refine_starts_at_the_fill_and_keeps_known_pixels():
+    from trainer.inpaint.model import FillRefineInpainter, push_pull_fill
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 32, 40) * 2 - 1
+    m = (torch.rand(1, 1, 32, 40) > 0.7).float()
+    for norm in ("an", "in"):
+        net = FillRefineInpainter(width=4, norm=norm, n=4).eval()
+        with torch.no_grad():
+            fill, out = net(x, m)
+        assert torch.allclose(out, push_pull_fill(x, m), atol=1e-6)  # zero-initialised head
+        torch.nn.init.normal_(net.head.weight, std=0.1)
+        with torch.no_grad():
+            _, out = net(x, m)
+        keep = (m == 0).expand_as(x)
+        assert torch.equal(out[keep], x[keep]) and not torch.allclose(out, fill, atol=1e-4)
+    assert len(FillRefineInpainter(width=4, norm="an", n=4).an_layers()) == 1
+    assert FillRefineInpainter(width=4, norm="in").an_layers() == []
+    with pytest.raises(ValueError):
+        FillRefineInpainter(width=4)(torch.zeros(1, 3, 36, 40), torch.zeros(1, 1, 36, 40))
+
+
+def test_user_masks_match_the_described_kinds():
+    from trainer.inpaint.data import training_mask, user_mask
+    rng = np.random.default_rng(0)
+    covers = [user_mask(288, 384, rng, "mixed").mean() for _ in range(20)]
+    assert all(0.08 <= c <= 0.18 for c in covers)
+    box = user_mask(288, 384, rng, "box")
+    ys, xs = np.nonzero(box)
+    assert box.sum() == (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)  # one rectangle
+    assert 0.15 * 288 - 1 <= ys.max() - ys.min() + 1 <= 0.30 * 288 + 1
+    stroke = user_mask(288, 384, rng, "stroke")
+    assert 0.005 < stroke.mean() < 0.2
+    with pytest.raises(ValueError):
+        user_mask(10, 10, rng, "blob")
+    for _ in range(20):
+        t = training_mask(64, rng)
+        assert t.shape == (64, 64) and t.any() and not t.all()
