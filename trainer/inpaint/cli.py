@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import os
+
 from .. import cli
 
 
@@ -40,7 +42,7 @@ def register(sub) -> None:
     e = cli.verb(sub, "evaluate", "trainer.inpaint.evaluate:main",
                  "PSNR/SSIM/MAE vs Telea on the test photos (or --split val --sweep)")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")
-    e.add_argument("--make-masks", action="store_true", help="(re)write trainer/inpaint/eval_masks from seed 2024")
+    e.add_argument("--make-masks", action="store_true", help="(re)write trainer/inpaint/eval_masks (seeds 2024, 2025+)")
     e.add_argument("--json", help="write the metrics here")
     e.add_argument("--working-side", type=int, default=0, help="inpaint at this longer side and paste back (0 = native)")
     e.add_argument("--figure", help="write a comparison grid PNG (rows: photos; columns: input, methods, original)")
@@ -50,6 +52,12 @@ def register(sub) -> None:
     e.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
     e.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
     e.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
+    e.add_argument("--masks", choices=["legacy", "box", "stroke", "mixed", "all"], default="legacy",
+                   help="legacy: 10-50 %% masks at short side 256 (issue 3); box/stroke/mixed: user-like masks on photos "
+                        "at longer side 384 (issue 15); all: one table each")
+    e.add_argument("--timing", action="store_true", help="time Telea, Navier-Stokes and the checkpoints at 256/512/1024 px")
+    e.add_argument("--repeats", type=int, default=3, help="--timing: runs per size (median)")
+    e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
 
     x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
     x.add_argument("checkpoint")

@@ -28,47 +28,84 @@ import torch
 from PIL import Image
 
 from ..data import test_photos
-from .data import random_mask
+from .data import MASK_KINDS, random_mask, user_mask
 from ..metrics import psnr_u8, ssim_u8
 from ..color import to_signed, to_u8
 
 VAL_MASK_SEED = 99
 MASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_masks")
 MASK_SEED = 2024
+USER_MASK_SEED = 2025
+USER_LONGER_SIDE = 384  # the photos of issue 15's hidden set
+MASK_SETS = ("legacy",) + MASK_KINDS  # legacy: issue 3's 10-50 % masks at short side 256
+
+
+def longer_side(img: np.ndarray, side: int = USER_LONGER_SIDE, multiple: int = 8) -> np.ndarray:
+    """Resize an H x W x 3 uint8 photo (Lanczos) so its longer side is ``side``, crop to multiples of ``multiple``."""
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    im = Image.fromarray(img).resize((max(multiple, round(w * s)), max(multiple, round(h * s))), Image.LANCZOS)
+    a = np.asarray(im)
+    return a[: a.shape[0] // multiple * multiple, : a.shape[1] // multiple * multiple]
 
 
 def make_masks() -> None:
-    """Write the evaluation masks (one per test photo, at its evaluation size) into :data:`MASK_DIR`."""
+    """Write the evaluation masks into :data:`MASK_DIR`: ``<photo>.png`` (legacy: 10-50 %, short side 256,
+    seed 2024) and ``<kind>/<photo>.png`` for box / stroke / mixed (photo at longer side 384, seed 2025)."""
     os.makedirs(MASK_DIR, exist_ok=True)
     rng = np.random.default_rng(MASK_SEED)
     for name in test_photos.NAMES:
         h, w = test_photos.load(name).shape[:2]
         Image.fromarray(random_mask(h, w, rng) * 255).save(os.path.join(MASK_DIR, f"{name}.png"), optimize=True)
+    for i, kind in enumerate(MASK_KINDS):
+        os.makedirs(os.path.join(MASK_DIR, kind), exist_ok=True)
+        rng = np.random.default_rng(USER_MASK_SEED + i)
+        for name in test_photos.NAMES:
+            h, w = longer_side(test_photos.load(name, None)).shape[:2]
+            Image.fromarray(user_mask(h, w, rng, kind) * 255).save(os.path.join(MASK_DIR, kind, f"{name}.png"), optimize=True)
 
 
-def load_mask(name: str) -> np.ndarray:
-    """H x W uint8 mask of a test photo, 1 = hole."""
-    return (np.asarray(Image.open(os.path.join(MASK_DIR, f"{name}.png")).convert("L")) > 127).astype(np.uint8)
+def load_mask(name: str, kind: str = "legacy") -> np.ndarray:
+    """H x W uint8 mask of a test photo, 1 = hole (``kind``: legacy, box, stroke or mixed)."""
+    path = os.path.join(MASK_DIR, f"{name}.png") if kind == "legacy" else os.path.join(MASK_DIR, kind, f"{name}.png")
+    return (np.asarray(Image.open(path).convert("L")) > 127).astype(np.uint8)
 
 
-def cases(split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def cases(split: str, kind: str = "legacy", collections: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, uint8 H x W x 3 RGB image, uint8 H x W mask with 1 = hole) for each photo of a split.
 
-    ``test``: the held-out test photos with their committed masks. ``val``: the trainer's validation
-    photos (short side 256, cropped to a multiple of 4) with masks drawn from seed :data:`VAL_MASK_SEED`.
-    Raises ValueError for another split."""
+    ``test``: the held-out test photos with their committed masks: ``legacy`` at short side 256 (10-50 %
+    masks of issue 3), ``box``/``stroke``/``mixed`` at longer side 384 (issue 15's user-like masks).
+    ``val``: the validation photos of ``collections`` (default: the old set for ``legacy``, all for the
+    others) at the same sizes, masks drawn from seed :data:`VAL_MASK_SEED`.
+    Raises ValueError for another split or kind."""
+    if kind not in MASK_SETS:
+        raise ValueError(f"mask set must be one of {MASK_SETS}, not {kind!r}")
     if split == "test":
-        return [(name, test_photos.load(name), load_mask(name)) for name in test_photos.NAMES]
+        if kind == "legacy":
+            return [(name, test_photos.load(name), load_mask(name)) for name in test_photos.NAMES]
+        return [(name, longer_side(test_photos.load(name, None)), load_mask(name, kind)) for name in test_photos.NAMES]
     if split != "val":
         raise ValueError(f"split must be test or val, not {split!r}")
     from ..data import photos
     rng = np.random.default_rng(VAL_MASK_SEED)
+    coll = collections or (photos.DEFAULT_COLLECTIONS if kind == "legacy" else photos.ALL_COLLECTIONS)
     out = []
-    for q in photos.split(photos.index())[1]:
-        a = photos.load_rgb(q.path, short_side=256)
-        h, w = a.shape[0] // 4 * 4, a.shape[1] // 4 * 4
-        out.append((q.image_id, a[:h, :w], random_mask(h, w, rng)))
+    for q in photos.split(photos.index(coll))[1]:
+        if kind == "legacy":
+            a = photos.load_rgb(q.path, short_side=256)
+            h, w = a.shape[0] // 4 * 4, a.shape[1] // 4 * 4
+            out.append((q.image_id, a[:h, :w], random_mask(h, w, rng)))
+        else:
+            a = longer_side(photos.load_rgb(q.path))
+            out.append((q.image_id, a, user_mask(*a.shape[:2], rng, kind)))
     return out
+
+
+def navier_stokes(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """OpenCV's Navier-Stokes inpainting (Bertalmio et al. 2001; radius 3) of an H x W x 3 uint8 RGB image."""
+    import cv2
+    return cv2.inpaint(img, mask, 3, cv2.INPAINT_NS)
 
 
 def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -91,6 +128,17 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     net.eval()
     infer = net.flip_averaged if flip_tta else (lambda image, mask: net(image, mask)[1])
 
+    multiple = 8 if ck["args"].get("arch") == "fill-refine" else 4
+
+    def padded(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``infer`` on image/mask replicate-padded to the net's size multiple (padding known), cropped back."""
+        h, w = image.shape[-2:]
+        ph, pw = -h % multiple, -w % multiple
+        if not ph and not pw:
+            return infer(image, mask)
+        xi = torch.nn.functional.pad(image, (0, pw, 0, ph), mode="replicate")
+        return infer(xi, torch.nn.functional.pad(mask, (0, pw, 0, ph)))[..., :h, :w]
+
     def run(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(to_signed(img)).permute(2, 0, 1)[None]
         m = torch.from_numpy(mask.astype(np.float32))[None, None]
@@ -101,11 +149,11 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
                 hs, ws = max(4, round(h * s / 4) * 4), max(4, round(w * s / 4) * 4)
                 xs = torch.nn.functional.interpolate(x, (hs, ws), mode="area")
                 ms = (torch.nn.functional.interpolate(m, (hs, ws), mode="area") > 0).float()
-                o = infer(xs, ms)
+                o = padded(xs, ms)
                 o = torch.nn.functional.interpolate(o, (h, w), mode="bilinear", align_corners=False)
                 out = o * m + x * (1 - m)
             else:
-                out = infer(x, m)
+                out = padded(x, m)
         return to_u8(out[0].permute(1, 2, 0).numpy())
     return run
 
@@ -134,14 +182,27 @@ def main(a: Namespace) -> int:
     if a.make_masks:
         make_masks()
         return 0
+    if a.timing:
+        return timing(a)
+    kinds = MASK_SETS[1:] + ("legacy",) if a.masks == "all" else (a.masks,)
+    if len(kinds) > 1:  # one table per mask set
+        out = {}
+        for kind in kinds:
+            print(f"== masks: {kind}", flush=True)
+            sub = Namespace(**{**vars(a), "masks": kind, "json": None, "figure": None})
+            out[kind] = evaluate_set(sub)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"split": a.split, "mask_sets": out}, f, indent=2)
+        return 0
     if a.dump:
         os.makedirs(a.dump, exist_ok=True)
-        for name, img, mask in cases(a.split):
+        for name, img, mask in cases(a.split, a.masks):
             Image.fromarray(img).save(os.path.join(a.dump, f"{name}.png"))
             Image.fromarray(mask * 255).save(os.path.join(a.dump, f"{name}.mask.png"))
         return 0
     if a.sweep:
-        data = cases(a.split)
+        data = cases(a.split, a.masks)
         print(f"telea      PSNR {np.mean([psnr_u8(img, telea(img, m)) for _, img, m in data]):.2f} dB ({a.split}, {len(data)} photos)")
         for side in (int(v) for v in a.sweep.split(",")):
             row = {}
@@ -151,7 +212,29 @@ def main(a: Namespace) -> int:
                 row[label] = round(float(np.mean([psnr_u8(img, fn(img, m)) for _, img, m in data])), 2)
             print(f"side {side or 'native':<6} " + "  ".join(f"{k} {v:.2f} dB" for k, v in row.items()), flush=True)
         return 0
-    fns = {"telea": telea, **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side, a.flip_tta) for s in a.checkpoints},
+    res = evaluate_set(a)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"split": a.split, "masks": describe_masks(a.split, a.masks), "working_side": a.working_side or "native",
+                       "flip_tta": a.flip_tta, "results": res}, f, indent=2)
+    return 0
+
+
+def describe_masks(split: str, kind: str) -> str:
+    """Where a mask set comes from (for the JSON and the manifest)."""
+    if split != "test":
+        return f"{kind}, seed {VAL_MASK_SEED}"
+    if kind == "legacy":
+        return f"trainer/inpaint/eval_masks (seed {MASK_SEED}; 10-50 %, photos at short side 256)"
+    return f"trainer/inpaint/eval_masks/{kind} (seed {USER_MASK_SEED + MASK_KINDS.index(kind)}; photos at longer side {USER_LONGER_SIDE})"
+
+
+def evaluate_set(a: Namespace) -> dict:
+    """PSNR / SSIM / MAE of Telea, Navier-Stokes, every checkpoint and every outputs folder on one split and
+    mask set (``a.split``, ``a.masks``); prints one line per method, writes ``a.figure``; returns
+    ``{label: {"per_photo", "mean"}}``."""
+    fns = {"telea": telea, "navier_stokes": navier_stokes,
+           **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side, a.flip_tta) for s in a.checkpoints},
            **{s.split("=", 1)[0]: outputs_fn(s.split("=", 1)[1]) for s in a.outputs}}
     res = {}
     if a.figure:
@@ -159,8 +242,9 @@ def main(a: Namespace) -> int:
             t, l = (a.shape[0] - 256) // 2, (a.shape[1] - 256) // 2
             return a[t:t + 256, l:l + 256]
         rows = []
+        by_name = {n: (img, m) for n, img, m in cases(a.split, a.masks)}
         for name in a.figure_photos.split(","):
-            img, mask = test_photos.load(name), load_mask(name)
+            img, mask = by_name[name]
             holed = img.copy()
             holed[mask == 1] = 255
             rows.append(np.concatenate([square(holed), *[square(fn(img, mask)) for fn in fns.values()], square(img)], 1))
@@ -168,18 +252,39 @@ def main(a: Namespace) -> int:
         print(f"[figure] {a.figure}: columns input | {' | '.join(fns)} | original", flush=True)
     for label, fn in fns.items():
         per = {}
-        for name, img, mask in cases(a.split):
+        for name, img, mask in cases(a.split, a.masks):
             out = fn(img, mask)
-            assert np.array_equal(out[mask == 0], img[mask == 0]) or label == "telea"
+            assert np.array_equal(out[mask == 0], img[mask == 0]) or label in ("telea", "navier_stokes")
             per[name] = {"psnr": round(psnr_u8(img, out), 3), "ssim": round(ssim_u8(img, out), 4),
                          "mae": round(float(np.abs(out.astype(np.float64) - img).mean() / 255), 5),
                          "hole_fraction": round(float(mask.mean()), 3)}
         mean = {k: round(float(np.mean([v[k] for v in per.values()])), 5) for k in ("psnr", "ssim", "mae")}
         res[label] = {"per_photo": per, "mean": mean}
-        print(f"{label:<10} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"split": a.split, "masks": "trainer/inpaint/eval_masks (seed %d)" % MASK_SEED if a.split == "test" else "seed %d" % VAL_MASK_SEED, "working_side": a.working_side or "native", "flip_tta": a.flip_tta,
-                       "results": res}, f, indent=2)
+        print(f"{label:<14} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
+    return res
+
+
+def timing(a: Namespace) -> int:
+    """``--timing``: seconds per image for Telea, Navier-Stokes and each checkpoint (PyTorch, ``--threads``
+    threads; the served ONNX graph is timed by ``npm run bench:inpaint``) at 256^2, 512^2 and 1024^2
+    (astronaut resized, a mixed mask); median of ``a.repeats``. Prints a table; returns 0."""
+    import time
+    torch.set_num_threads(a.threads)
+    fns = {"telea": telea, "navier_stokes": navier_stokes,
+           **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], 0, a.flip_tta) for s in a.checkpoints}}
+    src = test_photos.load("astronaut", None)
+    for side in (256, 512, 1024):
+        img = np.asarray(Image.fromarray(src).resize((side, side), Image.LANCZOS))
+        mask = user_mask(side, side, np.random.default_rng(side), "mixed")
+        row = {}
+        for label, fn in fns.items():
+            fn(img, mask)
+            ts = []
+            for _ in range(a.repeats):
+                t = time.perf_counter()
+                fn(img, mask)
+                ts.append(time.perf_counter() - t)
+            row[label] = float(np.median(ts))
+        print(f"{side}^2  " + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in row.items()), flush=True)
     return 0
 

@@ -265,3 +265,22 @@ def test_user_masks_match_the_described_kinds():
     for _ in range(20):
         t = training_mask(64, rng)
         assert t.shape == (64, 64) and t.any() and not t.all()
+
+
+@pytest.mark.parametrize("kind", ["box", "stroke", "mixed"])
+def test_committed_user_masks_fit_the_384_px_photos(kind):
+    from trainer.inpaint.data import user_mask
+    from trainer.inpaint.evaluate import USER_MASK_SEED, cases, navier_stokes
+    from trainer.metrics import psnr_u8
+    data = cases("test", kind)
+    assert len(data) == 8
+    rng = np.random.default_rng(USER_MASK_SEED + ("box", "stroke", "mixed").index(kind))
+    for name, img, m in data:
+        assert max(img.shape[:2]) in range(377, 385) and img.shape[0] % 8 == 0 and img.shape[1] % 8 == 0
+        assert m.shape == img.shape[:2] and m.any()
+        assert np.array_equal(m, user_mask(*m.shape, rng, kind))  # the committed PNGs are the seeded masks
+        if kind == "mixed":
+            assert 0.08 <= m.mean() <= 0.18
+    name, img, m = data[0]
+    ns = navier_stokes(img, m)
+    assert np.array_equal(ns[m == 0], img[m == 0]) and psnr_u8(img, ns) > 20
