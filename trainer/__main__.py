@@ -5,6 +5,7 @@ Tasks and verbs (``--help`` at each level lists them):
   inpaint   train | evaluate | export                      Attentive Normalization inpainter
   generate  train | train-evaluator | evaluate | export    class-conditional Fashion-MNIST GAN (+ its evaluator)
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
+  checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
 
 Examples:
   python3 -m trainer colorize train --out runs/colorize --steps 8000 --threads 1
@@ -38,15 +39,20 @@ def parser() -> argparse.ArgumentParser:
     for name, mod, help in (("colorize", colorize_cli, "PONO-MS colorizer (translate task)"),
                             ("inpaint", inpaint_cli, "Attentive Normalization inpainter"),
                             ("generate", generate_cli, "class-conditional Fashion-MNIST GAN and its evaluator"),
-                            ("data", None, "training data from Debian packages")):
+                            ("data", None, "training data from Debian packages"),
+                            ("checkpoint", None, "committable copies of training checkpoints")):
         tp = tasks.add_parser(name, help=help, description=(mod.__doc__ if mod else help),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
         verbs = tp.add_subparsers(dest="verb", required=True, metavar="VERB")
         if mod is not None:
             mod.register(verbs)
-        else:
+        elif name == "data":
             cli.verb(verbs, "fetch", "trainer.data.photos:fetch_main",
-                     "install the wallpaper/photo and Fashion-MNIST packages; print the photo index (train/validation)")
+                     "install the photo packages of every collection; print the photo index (train/validation)")
+        else:
+            c = cli.verb(verbs, "compact", "trainer.checkpoint:compact_main",
+                         "resumable copy with EMA in float16 and optimizer moments in bfloat16 (trainer/checkpoint.py)")
+            c.add_argument("paths", nargs="+", help="SRC DST [SRC DST ...]")
     return p
 
 

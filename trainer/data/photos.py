@@ -354,10 +354,10 @@ class PhotoCrops:
 
 
 def fetch_main(args) -> int:
-    """The ``data fetch`` verb: :func:`install` the photo packages, then print the photo index as JSON
+    """The ``data fetch`` verb: :func:`install` the packages of every collection, then print their photo index as JSON
     (``{"train": [...], "validation": [...]}``, one :class:`PhotoFile` each). Returns 0."""
     import json
-    install()
-    train, val = split(index())
+    install(packages_of(ALL_COLLECTIONS))
+    train, val = split(index(ALL_COLLECTIONS))
     print(json.dumps({"train": [vars(q) for q in train], "validation": [vars(q) for q in val]}, indent=2))
     return 0
