@@ -43,10 +43,13 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   // Graceful shutdown with keep-alive clients (load balancers, the Knative queue-proxy, docker-proxy):
   // requests already in flight when close() begins are answered with `Connection: close`, so their
   // sockets end with the reply instead of idling until keepAliveTimeout and holding the process open.
+  // The same for a reply sent before the request body was read to its end (an upload rejected early,
+  // e.g. an unknown text field sent before the file): the unread rest would otherwise sit in a
+  // keep-alive socket that server.close() waits on; closing it is cheaper than draining a large upload.
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (closing) reply.header('connection', 'close');
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (closing || !request.raw.complete) reply.header('connection', 'close');
     return payload;
   });
   await app.register(errors);

@@ -23,6 +23,10 @@ app.log.info(`normgen listening on ${url} (docs: ${url}/docs, models from ${conf
 app.models.load().then(() => {
   const ready = app.models.list().filter((m) => m.state === 'ready').map((m) => `${m.name}@${m.manifest.version}`);
   app.log.info(`ready: ${ready.length} model(s) loaded: ${ready.join(', ') || 'none'}`);
+}, (err: Error) => {
+  // The model repository itself is unusable (e.g. two defaults for one task): refuse to serve.
+  app.log.fatal(`cannot load the models: ${err.message}`);
+  app.close().finally(() => process.exit(1));
 });
 
 // SIGHUP: reload every model from disk; each keeps serving its old version until the new one is warm.

@@ -78,11 +78,14 @@ describe('reload', () => {
         for (const r of batch) { statuses.push(r.statusCode); versions.add(String(r.headers['x-model'])); }
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    // progress-based waits (not fixed sleeps): requests are in flight before, during and after the reload
+    const until = async (cond: () => boolean) => { while (!cond()) await new Promise((r) => setTimeout(r, 20)); };
+    await until(() => statuses.length >= 2);
     const reload = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono/reload', headers: auth });
     assert.equal(reload.statusCode, 200, reload.body);
     assert.deepEqual({ ...(reload.json() as object), load_ms: 0 }, { name: 'colorize-pono', version: `${oldVersion}-reloaded`, previous: oldVersion, load_ms: 0 });
-    await new Promise((r) => setTimeout(r, 300));
+    const done = statuses.length;
+    await until(() => statuses.length >= done + 2);
     stop = true;
     await load;
     assert.ok(statuses.length >= 4);

@@ -10,7 +10,8 @@ import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { buildReadyApp, grayPhoto, multipart, repoRoot } from './helper.js';
+import { BUNDLED_DEFAULTS } from '../src/routes/schemas.js';
+import { buildReadyApp, colourPhoto, grayPhoto, maskPng, multipart, repoRoot } from './helper.js';
 
 let app: FastifyInstance;
 before(async () => { app = await buildReadyApp(); });
@@ -81,6 +82,65 @@ describe('models and health', () => {
     const docs = await app.inject('/docs/');
     assert.equal(docs.statusCode, 200);
     assert.match(docs.body, /swagger/i);
+  });
+
+  test('the OpenAPI document lists every route and describes all three tasks', async () => {
+    const doc = (await app.inject('/openapi.json')).json();
+    for (const [p, method] of [['/v2/models/{name}/infer', 'post'], ['/v2/health/ready', 'get'], ['/v2/models/{name}', 'get'],
+      ['/metrics', 'get'], ['/openapi.json', 'get'], ['/v1/generate', 'post'], ['/v1/inpaint', 'post']] as const) {
+      assert.ok(doc.paths[p]?.[method], `${method.toUpperCase()} ${p} missing from /openapi.json`);
+    }
+    assert.match(doc.info.description, /generator/);
+  });
+
+  test('the model examples in the OpenAPI document are the bundled defaults', () => {
+    for (const [task, name] of Object.entries(BUNDLED_DEFAULTS)) {
+      assert.equal(app.models.defaultFor(task as keyof typeof BUNDLED_DEFAULTS)?.name, name);
+    }
+  });
+
+  test('Swagger UI "Try it out" with the document\'s examples succeeds; an empty model field means the default', async () => {
+    const doc = (await app.inject('/openapi.json')).json();
+    const example = (p: string) => doc.paths[p].post.requestBody.content['multipart/form-data'].schema.properties.model.examples[0];
+    const photo = await colourPhoto();
+    for (const model of [example('/v1/translate'), '']) {
+      const { payload, headers } = multipart({ image: { data: photo } }, { model });
+      const r = await app.inject({ method: 'POST', url: '/v1/translate', payload, headers });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.headers['x-model']!.toString().split('@')[0], BUNDLED_DEFAULTS.translate);
+    }
+    const meta = await sharp(photo).metadata();
+    const mask = await maskPng(meta.width!, meta.height!, [[10, 10, 40, 30, 255]]);
+    for (const model of [example('/v1/inpaint'), '']) {
+      const { payload, headers } = multipart({ image: { data: photo }, mask: { data: mask } }, { model });
+      const r = await app.inject({ method: 'POST', url: '/v1/inpaint', payload, headers });
+      assert.equal(r.statusCode, 200, r.body);
+    }
+    const json = doc.paths['/v1/generate'].post.requestBody.content['application/json'];
+    const body = json.example; // @fastify/swagger moves the body schema's `examples` to the media type, where Swagger UI reads it
+    const g = await app.inject({ method: 'POST', url: '/v1/generate', payload: { ...body, model: json.schema.properties.model.examples[0] } });
+    assert.equal(g.statusCode, 200, g.body);
+    assert.equal(g.headers['x-seed'], String(body.seed));
+    const wrong = multipart({ image: { data: photo } }, { model: 'inpaint-an' });
+    const w = await app.inject({ method: 'POST', url: '/v1/translate', ...wrong });
+    assert.equal(w.statusCode, 422);
+    assert.match(w.json().detail, /is an inpaint model, not a translate model/);
+  });
+
+  test('two models claiming serving.default for one task: the repository refuses to load, naming both', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-models-'));
+    for (const name of ['colorize-a', 'colorize-b']) {
+      await cp(path.join(repoRoot, 'models', 'colorize-pono'), path.join(dir, name), { recursive: true });
+      const mf = path.join(dir, name, 'manifest.json');
+      await writeFile(mf, JSON.stringify({ ...JSON.parse(await readFile(mf, 'utf8')), name }));
+    }
+    const two = await buildApp(loadConfig({ MODELS_DIR: dir }), false);
+    try {
+      await two.ready();
+      await assert.rejects(two.models.load(), /colorize-a and colorize-b both set serving.default for the translate task/);
+    } finally {
+      await two.close();
+    }
   });
 });
 

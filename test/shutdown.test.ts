@@ -1,29 +1,40 @@
 /**
- * Graceful shutdown of the real server process (`src/server.ts` through tsx): SIGTERM while requests
- * are in flight: every in-flight request gets its 200 answer, then the process exits with code 0.
+ * Graceful shutdown of the real server process (`src/server.ts` through tsx):
+ * - SIGTERM while requests are in flight: every in-flight request gets its 200 answer, then the process
+ *   exits with code 0;
+ * - an upload rejected before its body was read (a text field the route does not know, sent before the
+ *   file, as curl `-F quality=90 -F image=@…` and Python `requests` do) must not keep its keep-alive
+ *   socket open: SIGTERM right after it exits in seconds, not after keepAliveTimeout (issue 20, bug 1).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import path from 'node:path';
 import { formData, grayPhoto, repoRoot } from './helper.js';
 
-test('SIGTERM drains in-flight requests before the process exits', async () => {
+/** Start the real server on a random port and wait for /readyz; returns the child, base URL and exit promise. */
+async function startServer(): Promise<{ child: ChildProcess; base: string; port: number; exited: Promise<unknown[]>; stderr: () => string }> {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'server.ts')], {
     cwd: repoRoot, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += String(d); });
+  child.stderr!.on('data', (d) => { stderr += String(d); });
   const exited = once(child, 'exit');
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${base}/readyz`)).status === 200) break; } catch { /* not listening yet */ }
+    assert.ok(i < 600, `server not ready: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base, port, exited, stderr: () => stderr };
+}
+
+test('SIGTERM drains in-flight requests before the process exits', async () => {
+  const { child, base, exited, stderr } = await startServer();
   try {
-    const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      try { if ((await fetch(`${base}/readyz`)).status === 200) break; } catch { /* not listening yet */ }
-      assert.ok(i < 600, `server not ready: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const photo = await grayPhoto();
     const send = () => fetch(`${base}/v1/translate`, { method: 'POST', body: formData({ image: { data: photo, type: 'image/png' } }) });
     const inflight = [send(), send(), send()];
@@ -33,8 +44,43 @@ test('SIGTERM drains in-flight requests before the process exits', async () => {
     assert.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
     for (const r of replies) assert.ok((await r.arrayBuffer()).byteLength > 1000);
     const [code] = await exited;
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 0, stderr());
   } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('an upload rejected before its file was read does not hold shutdown (keep-alive socket closed)', async () => {
+  const { child, port, exited, stderr } = await startServer();
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const photo = await grayPhoto();
+    const boundary = 'normgenShutdownTest';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="quality"\r\n\r\n90\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="gray.png"\r\nContent-Type: image/png\r\n\r\n`),
+      photo, Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const reply = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/v1/translate', method: 'POST', agent,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': body.length } }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += String(d); });
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(reply.status, 422, reply.body);
+    assert.match(reply.body, /unknown text field `quality`/);
+    assert.equal(reply.connection, 'close');
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr());
+    assert.ok(Date.now() - t0 < 10_000, `exit took ${Date.now() - t0} ms after SIGTERM`);
+  } finally {
+    agent.destroy();
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });

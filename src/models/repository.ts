@@ -104,6 +104,15 @@ export class ModelRepository {
       this.models.set(entry.name, entry);
       candidates.push(entry);
     }
+    // One default per task: two manifests claiming `serving.default` is a packaging mistake that would
+    // otherwise be settled silently by name order, so refuse to start and name both.
+    for (const task of new Set(candidates.map((e) => e.manifest.task))) {
+      const claims = candidates.filter((e) => e.manifest.task === task && e.manifest.serving.default).map((e) => e.name);
+      if (claims.length > 1) {
+        throw new Error(`models ${claims.join(' and ')} both set serving.default for the ${task} task in ${this.modelsDir}; `
+          + 'set "serving": { "default": false } in all manifests but one');
+      }
+    }
     await Promise.all(candidates.map((e) => this.open(e)));
     this.settled = true;
   }

@@ -13,11 +13,15 @@ export default fp(async (app) => {
       info: {
         title: 'normgen',
         version: '0.1.0',
-        description: 'Image-generation API serving normalization-based ONNX models (PONO-MS translators, Attentive Normalization inpainters). Errors are RFC 9457 application/problem+json.',
+        description: 'Image-generation API serving normalization-based ONNX models: translators (a grayscale -> colour '
+          + 'photo colorizer with PONO-MS), inpainters (Attentive Normalization; white mask = fill) and class-conditional '
+          + 'generators (Fashion-MNIST, Attentive Normalization; same seed, same bytes). Errors are RFC 9457 '
+          + 'application/problem+json. Also: the KServe v2 Open Inference Protocol under /v2, Prometheus metrics at '
+          + '/metrics, this document at /openapi.json.',
       },
-      tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }],
+      tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { tags: ['observability'], summary: 'This OpenAPI 3.1 document' } }, async () => app.swagger());
 }, { name: 'openapi' });

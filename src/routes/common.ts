@@ -32,7 +32,7 @@ export async function readUpload(request: FastifyRequest, fileFields: readonly s
       if (!known || files.has(part.fieldname) || fields.has(part.fieldname)) {
         if (part.type === 'file') part.file.resume();
         const allowed = [...fileFields.map((f) => `${f} (file)`), ...textFields].join(', ');
-        throw new HttpProblem(422, 'Unprocessable Content', known ? `field \`${part.fieldname}\` is given twice` : `unknown ${part.type} field \`${part.fieldname}\`; accepted fields: ${allowed}`, 'invalid-field');
+        throw new HttpProblem(422, 'Unprocessable Content', known ? `field \`${part.fieldname}\` is given twice` : `unknown ${part.type === 'file' ? 'file' : 'text'} field \`${part.fieldname}\`; accepted fields: ${allowed}`, 'invalid-field');
       }
       if (part.type === 'file') files.set(part.fieldname, await part.toBuffer());
       else fields.set(part.fieldname, String(part.value));
@@ -46,22 +46,28 @@ export async function readUpload(request: FastifyRequest, fileFields: readonly s
 }
 
 /**
- * Resolve the `model` field (or the task's default) to a ready model of `task`.
+ * Resolve the `model` field (or, when it is absent or empty, the task's default) to a ready model of `task`.
  * @throws HttpProblem 404 unknown model, 422 model of another task, 503 model not ready.
  */
 export function resolveModel(models: ModelRepository, task: Manifest['task'], name: string | undefined): ModelEntry {
+  if (name !== undefined && name.trim() === '') name = undefined; // an empty form field (Swagger UI, HTML forms) = the default
   const entry = name === undefined ? models.defaultFor(task) : models.get(name);
   if (!entry) {
     if (name === undefined) throw new HttpProblem(503, 'Service Unavailable', `no ${task} model is installed`, 'no-model');
     throw new HttpProblem(404, 'Not Found', `unknown model \`${name}\`; GET /v1/models lists the installed ones`, 'unknown-model');
   }
   if (entry.manifest.task !== task) {
-    throw new HttpProblem(422, 'Unprocessable Content', `model \`${entry.name}\` is a ${entry.manifest.task} model, not a ${task} model`, 'wrong-task');
+    throw new HttpProblem(422, 'Unprocessable Content', `model \`${entry.name}\` is ${article(entry.manifest.task)} ${entry.manifest.task} model, not ${article(task)} ${task} model`, 'wrong-task');
   }
   if (entry.state !== 'ready') {
     throw new HttpProblem(503, 'Service Unavailable', entry.state === 'loading' ? `model \`${entry.name}\` is still loading; retry shortly` : `model \`${entry.name}\` failed to load: ${entry.error}`, 'model-unavailable', { retry: entry.state === 'loading' });
   }
   return entry;
+}
+
+/** "an" before a vowel, else "a" (for the task names in messages). */
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? 'an' : 'a';
 }
 
 /** Validate `output_format`. @throws HttpProblem 422 for anything but png, jpeg, webp. */

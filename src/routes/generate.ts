@@ -29,13 +29,13 @@ import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 import { infer, parseOutputFormat, resolveModel } from './common.js';
-import { ProblemSchema } from './schemas.js';
+import { modelField, ProblemSchema } from './schemas.js';
 
 const ClassRef = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]);
 
 export const GenerateRequest = Type.Object({
-  class: Type.Unsafe<number | string>({ ...ClassRef, description: 'class name (case-insensitive) or index; GET /v1/models/{name} lists them' }),
-  model: Type.Optional(Type.String({ description: 'generator model name; default: the default generator' })),
+  class: Type.Unsafe<number | string>({ ...ClassRef, description: 'class name (case-insensitive) or index; GET /v1/models/{name} lists them', examples: ['Sneaker'] }),
+  model: modelField('generate', 'generator'),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'uint32; random when absent; echoed in X-Seed' })),
   count: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
   interpolate_to: Type.Optional(Type.Unsafe<number | string>({ ...ClassRef, description: 'second class: the reply is the interpolation row from `class` to it, z held fixed' })),
@@ -43,7 +43,7 @@ export const GenerateRequest = Type.Object({
   output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)))),
   layout: Type.Optional(Type.Union([Type.Literal('grid'), Type.Literal('json')])),
   size: Type.Optional(Type.Integer({ minimum: 16, maximum: 512, description: 'display side of each sample in px (sharp resize); default native' })),
-}, { additionalProperties: false });
+}, { additionalProperties: false, examples: [{ class: 'Sneaker', count: 4, seed: 42, size: 112 }] });
 export type GenerateRequest = Static<typeof GenerateRequest>;
 
 /**

@@ -28,7 +28,7 @@ import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingC
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { infer, parseOutputFormat, readUpload, resolveModel } from './common.js';
-import { ProblemSchema } from './schemas.js';
+import { modelField, ProblemSchema } from './schemas.js';
 
 /** Working size when a manifest gives none (px, longer side). */
 export const DEFAULT_WORKING_MAX_SIDE = 512;
@@ -44,7 +44,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
         mask: Type.Optional(Type.String({ format: 'binary', description: 'same size as image; white (luma > 127) = fill, black = keep; any format, gray or RGB' })),
-        model: Type.Optional(Type.String({ description: 'model name (GET /v1/models); default: the default inpainter' })),
+        model: modelField('inpaint', 'inpainter'),
         output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
       }),
       response: {

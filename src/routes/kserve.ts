@@ -67,9 +67,9 @@ export function toFeed(t: V2Tensor, spec: TensorSpec): { data: Float32Array; dim
 
 const kserve: FastifyPluginAsync = async (app) => {
   const ready = (m: ModelEntry | undefined) => m?.state === 'ready';
-  app.get('/v2/health/live', { schema: { hide: true } }, async () => ({ live: true }));
-  app.get('/v2/health/ready', { schema: { hide: true } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
-  app.get<{ Params: { name: string } }>('/v2/models/:name', { schema: { hide: true } }, async (request, reply) => {
+  app.get('/v2/health/live', { schema: { tags: ['kserve-v2'], summary: 'Server liveness (v2 protocol)' } }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { schema: { tags: ['kserve-v2'], summary: 'Server readiness: every model loaded (v2 protocol)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
+  app.get<{ Params: { name: string } }>('/v2/models/:name', { schema: { tags: ['kserve-v2'], summary: 'Model metadata: inputs and outputs (v2 protocol)' } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     return {
@@ -78,12 +78,12 @@ const kserve: FastifyPluginAsync = async (app) => {
       outputs: m.manifest.outputs.map((s) => ({ name: s.name, datatype: 'FP32', shape: v2Shape(s) })),
     };
   });
-  app.get<{ Params: { name: string } }>('/v2/models/:name/ready', { schema: { hide: true } }, async (request, reply) => {
+  app.get<{ Params: { name: string } }>('/v2/models/:name/ready', { schema: { tags: ['kserve-v2'], summary: 'Model readiness (v2 protocol)' } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     return reply.code(ready(m) ? 200 : 503).send({ name: m.name, ready: ready(m) });
   });
-  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', { schema: { hide: true } }, async (request, reply) => {
+  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', { schema: { tags: ['kserve-v2'], summary: 'Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model\'s batcher' } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     if (!ready(m)) return v2Error(reply, 503, `model ${m.name} is not ready`);

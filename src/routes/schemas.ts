@@ -9,3 +9,15 @@ export const ProblemSchema = Type.Object({
   detail: Type.Optional(Type.String()),
   instance: Type.Optional(Type.String()),
 }, { additionalProperties: true, description: 'RFC 9457 application/problem+json' });
+
+/**
+ * The default model of each task in the bundled repository (`models/`): the examples of the `model`
+ * fields in the OpenAPI document, so that Swagger UI's "Try it out" sends a model that exists. A test
+ * checks they are the repository's defaults.
+ */
+export const BUNDLED_DEFAULTS = { translate: 'colorize-pono', inpaint: 'inpaint-an', generate: 'fashion-an' } as const;
+
+/** The optional `model` field of a task route: empty or absent = the task's default model. */
+export function modelField(task: keyof typeof BUNDLED_DEFAULTS, what: string) {
+  return Type.Optional(Type.String({ description: `model name (GET /v1/models); empty or absent: the default ${what}`, examples: [BUNDLED_DEFAULTS[task]] }));
+}

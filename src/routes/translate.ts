@@ -18,7 +18,7 @@ import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { infer, parseOutputFormat, readUpload, resolveModel } from './common.js';
-import { ProblemSchema } from './schemas.js';
+import { modelField, ProblemSchema } from './schemas.js';
 
 const translate: FastifyPluginAsyncTypebox = async (app) => {
   const { maxPixels } = app.limits;
@@ -29,7 +29,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       consumes: ['multipart/form-data'],
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…)' }),
-        model: Type.Optional(Type.String({ description: 'model name (GET /v1/models); default: the default translator' })),
+        model: modelField('translate', 'translator'),
         output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
       }),
       response: {
