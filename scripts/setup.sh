@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil python3-skimage
+APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil python3-skimage python3-requests
   python3-sklearn python3-matplotlib python3-scipy python3-opencv
   lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
   endless-sky-high-dpi gcompris-qt-data tuxpaint-data tuxtype-data lxqt-themes palapeli-data

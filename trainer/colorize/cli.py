@@ -50,6 +50,8 @@ def register(sub) -> None:
     x.add_argument("--out-dir", required=True)
     x.add_argument("--name", default="colorize-pono")
     x.add_argument("--version", default="1.0.0")
+    x.add_argument("--default", action="store_true",
+                   help="serving.default: make it the task\'s default model (only one per task may be; the bundled one is)")
     x.add_argument("--metrics", help="metrics JSON from `colorize evaluate`")
     x.add_argument("--command", help="the exact training command, for the manifest")
     x.add_argument("--loss-comparison", help="`colorize evaluate --json` of the L1 vs L1+PatchGAN runs, for the manifest")

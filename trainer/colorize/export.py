@@ -121,7 +121,7 @@ def main(args: Namespace) -> int:
                                   "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma"),
                          **({"ab_bins": len(model.ab_bins), "temperature": model.temperature} if classify else {}),
                          "parameters": sum(p.numel() for p in model.parameters())},
-        "serving": {"default": True},
+        "serving": {"default": args.default},
         "training": {
             "task": "grayscale -> colour, pairs derived from real photographs (input = BT.601 luma, uint8-rounded)",
             "loss": (("class-rebalanced cross-entropy over the ab bins (Zhang et al. 2016 eqs. 2-4: soft-encoding 5-NN "

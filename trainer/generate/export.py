@@ -89,7 +89,7 @@ def main(a: Namespace) -> int:
         "z_dim": g.z_dim,
         "architecture": {"ch": args["ch"], "an": args["an"], "entities": args["entities"],
                          "g_parameters": sum(q.numel() for q in g.parameters())},
-        "serving": {"default": True, "max_count": 64},
+        "serving": {"default": a.default, "max_count": 64},
         "training": {"data": fashion.SOURCE | {"images": 60000},
                      "loss": f"hinge (eqs. 7-8) + {args['lambda_o']} x AN orthogonality (eq. 1)",
                      "optimizer": f"Adam G {args['lr_g']} / D {args['lr_d']}, betas (0, 0.999), n_dis {args['n_dis']}",

@@ -89,7 +89,7 @@ def main(a: Namespace) -> int:
         "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
         "architecture": {"arch": args.get("arch", "two-stage"), "width": args["width"], "norm": args["norm"], "entities": args["entities"],
                          "parameters": sum(q.numel() for q in net.parameters())},
-        "serving": {"default": True, "working_max_side": a.working_max_side, "flip_tta": a.flip_tta},
+        "serving": {"default": a.default, "working_max_side": a.working_max_side, "flip_tta": a.flip_tta},
         "training": {"task": ("inpainting of user-like masks (boxes 15-30 % of each side, 8-13 px strokes, both; sized for "
                               "~384-px photos) and 10-50 % free-form masks on photo crops" if fill_refine else
                               "inpainting of random 10-50 % rectangle/stroke masks on photo crops"),

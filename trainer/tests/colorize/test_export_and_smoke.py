@@ -71,4 +71,5 @@ def test_smoke_training_progress_checkpoint_and_resume(tmp_path):
                 "--version", "0.0.1", "--command", "smoke"]) == 0
     man = json.load(open(out / "manifest.json"))
     assert man["task"] == "translate" and man["training"]["command"] == "smoke"
+    assert man["serving"]["default"] is False  # a user's export is not the default unless --default
     assert man["onnx"]["sha256"] == sha256(str(out / "model.onnx")) and (out / "fixture" / "output.f32").exists()
