@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up normgen on a fresh Debian machine (idempotent; fast when everything is present).
 #   bash scripts/setup.sh            npm dependencies (enough to serve the bundled models)
-#   bash scripts/setup.sh --trainer  also Debian's PyTorch, ONNX, pytest, the sample-photo libraries
+#   bash scripts/setup.sh --trainer  also Debian's PyTorch, ONNX, pytest, the sample-photo libraries, Chromium (browser tests)
 #                                    the wallpaper and OpenCV sample-photo packages (trainer, its tests, evaluation)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,8 @@ APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil
   python3-sklearn python3-matplotlib python3-scipy python3-opencv
   lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
   endless-sky-high-dpi gcompris-qt-data tuxpaint-data tuxtype-data lxqt-themes palapeli-data
-  dataset-fashion-mnist)
+  dataset-fashion-mnist
+  chromium)  # the browser tests (test/browser.test.ts) drive Debian's Chromium with playwright-core
 
 if [[ "${1:-}" == "--trainer" ]]; then
   missing=()

@@ -1,7 +1,10 @@
 /**
- * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models)
- * and routes. Tests call it directly; `server.ts` adds `listen` and signals.
+ * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models),
+ * routes and the try-it page (`public/`, served at `/` by @fastify/static). Tests call it directly; `server.ts` adds `listen` and signals.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -74,5 +77,11 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(inpaint);
   await app.register(generate);
   await app.register(kserve);
+  // The try-it page (public/: index.html, app.js, style.css; no build step), at GET /.
+  await app.register(fastifyStatic, {
+    root: path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'public'),
+    prefix: '/', wildcard: false, decorateReply: false, index: 'index.html', schemaHide: true,
+    setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+  });
   return app;
 }

@@ -21,6 +21,7 @@ const ModelSummary = Type.Object({
   batching: Type.Optional(Type.Unknown()),
   queue_depth: Type.Optional(Type.Integer()),
   description: Type.Optional(Type.String()),
+  classes: Type.Optional(Type.Array(Type.String(), { description: 'generators: the class names, index order' })),
   inputs: Type.Array(Type.Unknown()),
   outputs: Type.Array(Type.Unknown()),
   metrics: Type.Unknown(),
@@ -30,7 +31,7 @@ function summary(m: ModelEntry) {
   return {
     name: m.name, version: m.manifest.version, task: m.manifest.task, default: m.manifest.serving.default,
     state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider,
-    batching: m.batcher?.config, queue_depth: m.batcher?.depth, description: m.manifest.description,
+    batching: m.batcher?.config, queue_depth: m.batcher?.depth, description: m.manifest.description, classes: m.manifest.classes,
     inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: m.manifest.metrics,
   };
 }
