@@ -3,7 +3,7 @@
 Tasks and verbs (``--help`` at each level lists them):
   colorize  train | evaluate | export                      PONO-MS grayscale -> colour translator
   inpaint   train | evaluate | export                      Attentive Normalization inpainter
-  generate  train | train-evaluator | evaluate | export    class-conditional Fashion-MNIST GAN (+ its evaluator)
+  generate  train | train-evaluator | evaluate | curve | export   class-conditional Fashion-MNIST GAN (+ its evaluator)
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
 

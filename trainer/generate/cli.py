@@ -4,6 +4,7 @@ and the classifier that evaluates it.
   train            train the GAN (AN; ``--no-an`` for the ablation)
   train-evaluator  train the Fashion-MNIST classifier used as the evaluator (``--norm bn`` or ``an``)
   evaluate         FID / intra-FID / accuracy / IS-style in the evaluator's feature space
+  curve            the same, lighter, for every EMA snapshot of runs: the convergence curve (JSON + PNG)
   export           ONNX (z, y -> image) + parity fixture + manifest (+ a sample grid)
 """
 from __future__ import annotations
@@ -50,6 +51,16 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=2024)
     e.add_argument("--json", help="write the metrics here")
     e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: cores)")
+
+    c = cli.verb(sub, "curve", "trainer.generate.evaluate:curve_main",
+                 "FID / accuracy of every EMA snapshot of runs, appended to a committed curve JSON, and its PNG")
+    c.add_argument("runs", nargs="+", help="label=RUN_DIR pairs (RUN_DIR/snapshots/ema_NNNNNN.pt)")
+    c.add_argument("--evaluator", required=True, help="the classifier's model.pt")
+    c.add_argument("--samples", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=2024)
+    c.add_argument("--json", required=True, help="curve file: read (points kept) and rewritten")
+    c.add_argument("--plot", help="write the curve PNG here")
+    c.add_argument("--threads", type=int, default=os.cpu_count() or 1)
 
     x = cli.verb(sub, "export", "trainer.generate.export:main", "export ONNX + fixture + manifest")
     x.add_argument("checkpoint")

@@ -72,11 +72,15 @@ def sample(g: torch.nn.Module, labels: np.ndarray, seed: int, batch: int = 500) 
 
 
 def metrics(feats: np.ndarray, probs: np.ndarray, labels: np.ndarray, rf: np.ndarray, ry: np.ndarray) -> dict:
-    """The metric set of a sample (features, probabilities, requested labels) against real features/labels."""
+    """The metric set of a sample (features N x D, softmax probabilities N x 10, requested labels N) against real
+    features/labels: FID, intra-FID per class and mean, accuracy (evaluator's top-1 = requested class) overall
+    and per class (and the lowest), IS-style score."""
     intra = {fashion.CLASSES[c]: round(fid(feats[labels == c], rf[ry == c]), 3) for c in range(10)}
+    hit = probs.argmax(1) == labels
+    per_class = {fashion.CLASSES[c]: round(float(hit[labels == c].mean()), 4) for c in range(10)}
     return {"fid": round(fid(feats, rf), 3), "intra_fid_mean": round(float(np.mean(list(intra.values()))), 3),
-            "accuracy": round(float((probs.argmax(1) == labels).mean()), 4), "is_style": round(is_score(probs), 3),
-            "intra_fid": intra}
+            "accuracy": round(float(hit.mean()), 4), "min_class_accuracy": min(per_class.values()),
+            "is_style": round(is_score(probs), 3), "intra_fid": intra, "class_accuracy": per_class}
 
 
 def main(args) -> int:
@@ -100,7 +104,7 @@ def main(args) -> int:
         standing_stats(g)
         feats, probs = embed(clf, sample(g, labels, args.seed))
         results["generators"][label] = {"checkpoint": path, **metrics(feats, probs, labels, rf, yte)}
-        print(f"[eval] {label}: {json.dumps({k: v for k, v in results['generators'][label].items() if k != 'intra_fid'})}", flush=True)
+        print(f"[eval] {label}: {json.dumps({k: v for k, v in results['generators'][label].items() if k not in ('intra_fid', 'class_accuracy')})}", flush=True)
     ref = results["reference_train_vs_test"]
     print(f"\n| | FID | intra-FID | accuracy | IS-style |\n|---|---|---|---|---|")
     for label, m in results["generators"].items():
@@ -111,5 +115,75 @@ def main(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(None))
+def curve_main(args) -> int:
+    """The ``generate curve`` verb: FID, accuracy and the lowest per-class accuracy of every EMA snapshot
+    (``RUN/snapshots/ema_NNNNNN.pt``, from ``generate train --snapshot-every``) of each ``label=RUN``, with
+    ``args.samples`` samples (equal per class, seed ``args.seed``) in ``args.evaluator``'s features against
+    the test set. Points already in ``args.json`` (same label and step) are kept, not recomputed, so the
+    committed curve grows across sessions. Writes ``args.json`` and, with ``args.plot``, a PNG (FID and
+    accuracy vs step, one line per label; the train-vs-test floor dashed). Returns 0."""
+    import glob
+    import os
+    torch.set_num_threads(args.threads)
+    clf = load_classifier(args.evaluator)
+    xte, yte = fashion.load("test")
+    rf, _ = embed(clf, torch.from_numpy(fashion.to_signed(xte)))
+    old = json.load(open(args.json)) if args.json and os.path.exists(args.json) else {}
+    if old and old.get("evaluator_sha256") not in (None, _sha(args.evaluator)):
+        raise ValueError(f"{args.json} was measured with another evaluator; start a new curve file")
+    points = {(p["label"], p["step"]): p for p in old.get("points", [])}
+    if "floor" not in old:
+        xtr, ytr = fashion.load("train")
+        sub = np.random.default_rng(args.seed).choice(len(xtr), args.samples, replace=False)
+        tf, tp = embed(clf, torch.from_numpy(fashion.to_signed(xtr[sub])))
+        m = metrics(tf, tp, ytr[sub], rf, yte)
+        old["floor"] = {k: m[k] for k in ("fid", "accuracy", "min_class_accuracy")}
+    labels = np.repeat(np.arange(10), args.samples // 10)
+    for spec in args.runs:
+        label, run = spec.split("=", 1)
+        for path in sorted(glob.glob(os.path.join(run, "snapshots", "ema_*.pt"))):
+            step = int(os.path.basename(path)[4:-3])
+            if (label, step) in points:
+                continue
+            g = load_generator(path)
+            standing_stats(g)
+            feats, probs = embed(clf, sample(g, labels, args.seed))
+            m = metrics(feats, probs, labels, rf, yte)
+            points[(label, step)] = {"label": label, "step": step, **{k: m[k] for k in ("fid", "accuracy", "min_class_accuracy", "is_style")}}
+            print(f"[curve] {label} step {step}: FID {m['fid']:.2f} accuracy {m['accuracy']:.3f} "
+                  f"(lowest class {m['min_class_accuracy']:.3f})", flush=True)
+    out = {"evaluator": args.evaluator, "evaluator_sha256": _sha(args.evaluator), "samples": args.samples, "seed": args.seed,
+           "floor": old["floor"], "points": sorted(points.values(), key=lambda p: (p["label"], p["step"]))}
+    if args.json:
+        json.dump(out, open(args.json, "w"), indent=1)
+    if args.plot:
+        plot_curve(out, args.plot)
+    return 0
+
+
+def _sha(path: str) -> str:
+    from ..data.photos import sha256
+    return sha256(path)
+
+
+def plot_curve(curve: dict, path: str) -> None:
+    """A small PNG: FID (left) and accuracy with the lowest class's (right) against the training step."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    for label in sorted({p["label"] for p in curve["points"]}):
+        pts = [p for p in curve["points"] if p["label"] == label]
+        steps = [p["step"] for p in pts]
+        a.plot(steps, [p["fid"] for p in pts], marker=".", label=label)
+        line, = b.plot(steps, [p["accuracy"] for p in pts], marker=".", label=f"{label} mean")
+        b.plot(steps, [p["min_class_accuracy"] for p in pts], ls=":", color=line.get_color(), label=f"{label} lowest class")
+    a.axhline(curve["floor"]["fid"], ls="--", color="gray", label="train vs test")
+    b.axhline(curve["floor"]["accuracy"], ls="--", color="gray", label="real images")
+    a.set(xlabel="step", ylabel="FID (evaluator features)", yscale="log")
+    b.set(xlabel="step", ylabel="accuracy", ylim=(0, 1))
+    a.legend(fontsize=7)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

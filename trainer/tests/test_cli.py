@@ -10,7 +10,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VERBS = {"colorize": ["train", "evaluate", "export"], "inpaint": ["train", "evaluate", "export"],
-         "generate": ["train", "train-evaluator", "evaluate", "export"], "data": ["fetch"], "checkpoint": ["compact"]}
+         "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"]}
 
 
 def trainer(*argv: str) -> subprocess.CompletedProcess:

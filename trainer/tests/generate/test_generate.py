@@ -128,13 +128,26 @@ def test_smoke_classifier_gan_evaluate_and_export_on_real_data(tmp_path):
     assert json.load(open(clf_dir / "summary.json"))["steps"] == 3
     assert cli(["generate", "train", "--out", str(gan_dir), "--ch", "8", "--steps", "2", "--batch", "8", "--ckpt-every", "2", "--threads", "2"]) == 0
     # resume continues from the checkpoint
-    assert cli(["generate", "train", "--out", str(gan_dir), "--ch", "8", "--steps", "3", "--batch", "8", "--ckpt-every", "2", "--threads", "2", "--resume"]) == 0
+    assert cli(["generate", "train", "--out", str(gan_dir), "--ch", "8", "--steps", "3", "--batch", "8", "--ckpt-every", "2", "--threads", "2",
+                "--resume", "--snapshot-every", "1"]) == 0
     assert torch.load(gan_dir / "checkpoint.pt")["step"] == 3
+    assert sorted(os.listdir(gan_dir / "snapshots")) == ["ema_000003.pt"]  # resumed at 2: only step 3 is new
+    # the convergence curve: one point per snapshot; kept, not recomputed, on the next call
+    curve, plot = tmp_path / "curve.json", tmp_path / "curve.png"
+    args = ["generate", "curve", f"an={gan_dir}", "--evaluator", str(clf_dir / "model.pt"), "--samples", "100", "--json", str(curve), "--threads", "2"]
+    assert cli(args + ["--plot", str(plot)]) == 0
+    c = json.load(open(curve))
+    assert [(p["label"], p["step"]) for p in c["points"]] == [("an", 3)] and plot.stat().st_size > 1000
+    assert 0 <= c["points"][0]["min_class_accuracy"] <= c["points"][0]["accuracy"] and "fid" in c["floor"]
+    c["points"][0]["fid"] = -1.0  # a marker: a kept point is not recomputed
+    json.dump(c, open(curve, "w"))
+    assert cli(args) == 0 and json.load(open(curve))["points"][0]["fid"] == -1.0
     metrics = tmp_path / "m.json"
     assert cli(["generate", "evaluate", f"an={gan_dir}/final.pt", "--evaluator", str(clf_dir / "model.pt"), "--samples", "200",
                 "--json", str(metrics), "--threads", "2"]) == 0
     m = json.load(open(metrics))["generators"]["an"]
-    assert set(m) >= {"fid", "intra_fid_mean", "accuracy", "is_style", "intra_fid"} and len(m["intra_fid"]) == 10
+    assert set(m) >= {"fid", "intra_fid_mean", "accuracy", "is_style", "intra_fid", "class_accuracy"} and len(m["intra_fid"]) == 10
+    assert m["min_class_accuracy"] == min(m["class_accuracy"].values())
     assert cli(["generate", "export", str(gan_dir / "final.pt"), "--out-dir", str(out), "--metrics", str(metrics), "--command", "smoke"]) == 0
     manifest = json.load(open(out / "manifest.json"))
     assert manifest["task"] == "generate" and manifest["classes"] == fashion.CLASSES
