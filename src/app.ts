@@ -4,12 +4,14 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
-import auth from './plugins/auth.js';
+import auth, { OPEN, rateLimitKey } from './plugins/auth.js';
 import errors from './plugins/errors.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
@@ -56,6 +58,24 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     return payload;
   });
   await app.register(errors);
+  // CORS (off unless CORS_ORIGINS): browsers on the listed origins may call the API and read its headers.
+  if (config.corsOrigins.length) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      exposedHeaders: ['X-Model', 'X-Seed', 'X-Hole-Fraction', 'X-Working-Size', 'Retry-After', 'Location', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+      maxAge: 600,
+    });
+  }
+  // Per-key rate limit (off unless RATE_LIMIT_PER_MIN): the API routes only; health, docs, metrics and the page are exempt.
+  if (config.rateLimitPerMin > 0) {
+    await app.register(rateLimit, {
+      max: config.rateLimitPerMin, timeWindow: 60_000, enableDraftSpec: true,
+      keyGenerator: rateLimitKey,
+      allowList: (request) => { const url = request.url.split('?')[0]!; return OPEN.some((r) => r.test(url)) || !/^\/v[12]\//.test(url); },
+      errorResponseBuilder: (_request, context) => Object.assign(new Error(`rate limit: ${context.max} requests per minute per key; retry after ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
+    });
+  }
   await app.register(auth, { apiKeys: config.apiKeys });
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,

@@ -17,6 +17,8 @@
  * | `MAX_EVENT_LOOP_DELAY_MS` | 1000        | load shedding (@fastify/under-pressure): 503 above this event-loop delay |
  * | `MAX_HEAP_USED_BYTES` | 0 (off)         | load shedding above this V8 heap use                           |
  * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
+ * | `CORS_ORIGINS`     | (none: CORS off)   | comma list of origins allowed by CORS (`*` for any); exposes X-Model, X-Seed, Retry-After, Location |
+ * | `RATE_LIMIT_PER_MIN` | 0 (off)          | requests per minute per API key (per client IP without API_KEYS) on /v1 and /v2; 429 above |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
  */
@@ -39,6 +41,8 @@ export interface Config {
   apiKeys: string[];
   maxEventLoopDelayMs: number;
   maxHeapUsedBytes: number;
+  corsOrigins: string[];
+  rateLimitPerMin: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -84,7 +88,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxEventLoopDelayMs: int('MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
     maxHeapUsedBytes: int('MAX_HEAP_USED_BYTES', 0, 0, 2 ** 45),
     apiKeys: (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
+    rateLimitPerMin: int('RATE_LIMIT_PER_MIN', 0, 0, 1_000_000),
   };
+  const badOrigins = config.corsOrigins.filter((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigins.length) problems.push(`CORS_ORIGINS: ${badOrigins.map((o) => JSON.stringify(o)).join(', ')}: expected origins like https://app.example.com (scheme://host[:port]) or *`);
   const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');
   if (badEp.length || config.executionProviders.length === 0) problems.push(`EXECUTION_PROVIDERS=${JSON.stringify(env.EXECUTION_PROVIDERS)}: expected a comma list of cuda, cpu`);
   if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);

@@ -11,6 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
+import type { FastifyRequest } from 'fastify';
 import { HttpProblem } from '../problem.js';
 
 declare module 'fastify' {
@@ -27,7 +28,17 @@ export function tokenMatches(token: string, keys: readonly Buffer[]): boolean {
   return ok;
 }
 
-const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/v2\/health\//, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/metrics$/];
+/** Paths open without a token (and exempt from the rate limit). */
+export const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/v2\/health\//, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/metrics$/];
+
+/**
+ * The rate-limit key of a request: its bearer token's SHA-256 (so each API key has its own budget and the
+ * token itself is never stored), else the client IP.
+ */
+export function rateLimitKey(request: FastifyRequest): string {
+  const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+  return m ? `key:${digest(m[1]!.trim()).toString('hex')}` : `ip:${request.ip}`;
+}
 
 export default fp<{ apiKeys: string[] }>(async (app, opts) => {
   const keys = opts.apiKeys.map(digest);

@@ -1,28 +1,66 @@
 /**
- * Helpers shared by the task routes: reading a multipart upload into memory, resolving the `model`
- * field to a ready model of the route's task, and validating `output_format`. Each raises the
+ * Helpers shared by the task routes: reading an image request (multipart upload or JSON with base64 /
+ * data: URLs) into memory, resolving the `model` field to a ready model of the route's task, validating
+ * `output_format` and `response_format`, and sending an image as bytes or as `b64_json`. Each raises the
  * {@link HttpProblem} that the error plugin turns into problem+json.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DeadlineError, QueueFullError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
 import type { RunResult } from '../inference/pool.js';
-import { OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
+import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
 
+/** Body limit of a route taking `files` images as base64 in JSON: base64's 4/3 plus 64 KiB for the rest. */
+export function jsonBodyLimit(maxUploadBytes: number, files: number): number {
+  return Math.ceil((maxUploadBytes * files * 4) / 3) + 64 * 1024;
+}
+
+const DATA_URL = /^data:[\w.+-]*\/?[\w.+-]*((?:;[\w.+-]+=[^;,]*)*);base64,/i;
+
 /**
- * Read a multipart request into memory: the named file fields (`fileFields`) and text fields
- * (`textFields`). Each file is capped by the multipart plugin's `fileSize` limit.
- * @throws HttpProblem 415 if the request is not multipart/form-data; 400 for a malformed multipart body;
- *   422 for an unknown or repeated field; the plugin's 413 when a file is over MAX_UPLOAD_BYTES.
+ * One image of a JSON body: base64 (standard or URL-safe alphabet, whitespace ignored) or a `data:` URL
+ * with `;base64`. @throws HttpProblem 422 not a string; 415 not base64; 413 decoded size over `maxBytes`.
+ */
+export function decodeBase64Image(field: string, value: unknown, maxBytes: number): Buffer {
+  if (typeof value !== 'string') throw new HttpProblem(422, 'Unprocessable Content', `\`${field}\` must be a base64 string or a data: URL`, 'invalid-field');
+  let text = value;
+  if (text.startsWith('data:')) {
+    const m = DATA_URL.exec(text);
+    if (!m) throw new HttpProblem(415, 'Unsupported Media Type', `\`${field}\`: only base64 data: URLs are accepted (data:image/png;base64,…)`, 'not-base64');
+    text = text.slice(m[0].length);
+  }
+  text = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text) || text.length % 4 === 1) {
+    throw new HttpProblem(415, 'Unsupported Media Type', `\`${field}\` is not valid base64`, 'not-base64');
+  }
+  if (Math.floor((text.length * 3) / 4) > maxBytes + 2) {
+    throw new HttpProblem(413, 'Content Too Large', `\`${field}\` is over MAX_UPLOAD_BYTES (${maxBytes} bytes) once decoded`, 'file-too-large');
+  }
+  return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+}
+
+/**
+ * Read an image request into memory, from either body type the image routes accept:
+ * - multipart/form-data: the named file fields (`fileFields`) and text fields (`textFields`); each file is
+ *   capped by the multipart plugin's `fileSize` limit;
+ * - application/json: an object whose `fileFields` are base64 strings or `data:` URLs
+ *   ({@link decodeBase64Image}) and whose `textFields` are strings (numbers and booleans are accepted and
+ *   stringified).
+ * @throws HttpProblem 415 for another content type (or an image that is not base64); 400 for a malformed
+ *   multipart body; 422 for an unknown or repeated field or a wrong JSON type; 413 when a file is over
+ *   MAX_UPLOAD_BYTES (the plugin's, or decoded base64), or a JSON body over the route's body limit.
  */
 export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[]): Promise<MultipartUpload> {
+  if (/^application\/json\b/i.test(String(request.headers['content-type'] ?? ''))) {
+    return readJsonUpload(request.body, fileFields, textFields, request.server.limits.maxUploadBytes);
+  }
   if (!request.isMultipart()) {
-    throw new HttpProblem(415, 'Unsupported Media Type', 'send the request as multipart/form-data with an `image` file field', 'not-multipart');
+    throw new HttpProblem(415, 'Unsupported Media Type', 'send the request as multipart/form-data with an `image` file field, or as application/json with `image` as base64 or a data: URL', 'not-multipart');
   }
   const files = new Map<string, Buffer>();
   const fields = new Map<string, string>();
@@ -43,6 +81,48 @@ export async function readUpload(request: FastifyRequest, fileFields: readonly s
     throw new HttpProblem(400, 'Bad Request', `malformed multipart/form-data body: ${(err as Error).message}`, 'malformed-multipart');
   }
   return { files, fields };
+}
+
+function readJsonUpload(body: unknown, fileFields: readonly string[], textFields: readonly string[], maxBytes: number): MultipartUpload {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpProblem(422, 'Unprocessable Content', 'the JSON body must be an object, e.g. {"image": "<base64>"}', 'invalid-field');
+  }
+  const files = new Map<string, Buffer>();
+  const fields = new Map<string, string>();
+  for (const [key, value] of Object.entries(body)) {
+    if (fileFields.includes(key)) {
+      files.set(key, decodeBase64Image(key, value, maxBytes));
+    } else if (textFields.includes(key)) {
+      if (!['string', 'number', 'boolean'].includes(typeof value)) throw new HttpProblem(422, 'Unprocessable Content', `\`${key}\` must be a string`, 'invalid-field');
+      fields.set(key, String(value));
+    } else {
+      const allowed = [...fileFields.map((f) => `${f} (base64)`), ...textFields].join(', ');
+      throw new HttpProblem(422, 'Unprocessable Content', `unknown field \`${key}\`; accepted fields: ${allowed}`, 'invalid-field');
+    }
+  }
+  return { files, fields };
+}
+
+export const RESPONSE_FORMATS = ['image', 'b64_json'] as const;
+export type ResponseFormat = typeof RESPONSE_FORMATS[number];
+
+/** Validate `response_format`. @throws HttpProblem 422 for anything but image, b64_json. */
+export function parseResponseFormat(value: string | undefined): ResponseFormat {
+  if (value === undefined || value === '') return 'image';
+  if ((RESPONSE_FORMATS as readonly string[]).includes(value)) return value as ResponseFormat;
+  throw new HttpProblem(422, 'Unprocessable Content', `response_format must be one of ${RESPONSE_FORMATS.join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
+}
+
+/**
+ * Send an encoded image: as its bytes with its content type (`image`), or as OpenAI's JSON shape
+ * `{ model, data: [{ b64_json, width, height }] }` (`b64_json`). Headers already set on `reply` stay.
+ */
+export function sendImage(reply: FastifyReply, bytes: Buffer, format: OutputFormat, responseFormat: ResponseFormat,
+  model: string, width: number, height: number): FastifyReply {
+  if (responseFormat === 'b64_json') {
+    return reply.type('application/json').send({ model, data: [{ b64_json: bytes.toString('base64'), width, height }] });
+  }
+  return reply.type(CONTENT_TYPES[format]).send(bytes);
 }
 
 /**

@@ -6,8 +6,9 @@
  * Fields: `class` (name, case-insensitive, or index; required), `model`, `seed` (uint32; random when
  * absent; always echoed in `X-Seed`), `count` (1–64, default 1), `interpolate_to` (a second class) with
  * `steps` (2–16, default 8), `output_format` (`png` | `jpeg` | `webp`), `layout` (`grid`: one image,
- * default; `json`: `{ seed, model, images: [base64 PNG…] }`) and `size` (display side of each sample
- * in px, 16–512, resized with sharp; default the model's native 28).
+ * default; `json`: `{ seed, model, images: [base64 PNG…] }`), `size` (display side of each sample
+ * in px, 16–512, resized with sharp; default the model's native 28) and `response_format` (`image`, or
+ * `b64_json`: the grid as `{ model, data: [{ b64_json, width, height }] }`).
  *
  * Noise: `z` for sample i is values [i·z_dim, (i+1)·z_dim) of `gaussianNoise(seed)`; the class vector
  * `y` is one-hot. An interpolation holds z fixed (sample 0's) and mixes `y = (1 − t)·onehot(a) + t·onehot(b)`,
@@ -28,8 +29,8 @@ import { fromNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
-import { infer, parseOutputFormat, resolveModel } from './common.js';
-import { modelField, ProblemSchema } from './schemas.js';
+import { infer, parseOutputFormat, parseResponseFormat, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
+import { B64Json, modelField, ProblemSchema } from './schemas.js';
 
 const ClassRef = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]);
 
@@ -43,6 +44,7 @@ export const GenerateRequest = Type.Object({
   output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)))),
   layout: Type.Optional(Type.Union([Type.Literal('grid'), Type.Literal('json')])),
   size: Type.Optional(Type.Integer({ minimum: 16, maximum: 512, description: 'display side of each sample in px (sharp resize); default native' })),
+  response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { description: 'image (default): the grid\'s bytes; b64_json: { model, data: [{ b64_json, width, height }] } with that grid (layout=json has per-sample images instead)' })),
 }, { additionalProperties: false, examples: [{ class: 'Sneaker', count: 4, seed: 42, size: 112 }] });
 export type GenerateRequest = Static<typeof GenerateRequest>;
 
@@ -67,6 +69,10 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     const zDim = entry.manifest.z_dim ?? 128;
     const [zSpec, ySpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
     const format = parseOutputFormat(q.output_format);
+    const responseFormat = parseResponseFormat(q.response_format);
+    if (responseFormat === 'b64_json' && q.layout === 'json') {
+      throw new HttpProblem(422, 'Unprocessable Content', '`layout: json` already answers JSON (base64 PNG per sample); use it or `response_format: b64_json`, not both', 'invalid-field');
+    }
     const a = resolveClass(classes, q.class, 'class');
     if (q.steps !== undefined && q.interpolate_to === undefined) {
       throw new HttpProblem(422, 'Unprocessable Content', '`steps` is only valid with `interpolate_to`', 'invalid-field');
@@ -111,7 +117,9 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
       return reply.type('application/json').send({ seed, model: `${entry.name}@${entry.manifest.version}`, images });
     }
     const columns = q.interpolate_to !== undefined ? n : gridColumns(n);
-    return reply.type(CONTENT_TYPES[format]).send(await encodeGrid(tiles, columns, format));
+    const side = tiles[0]!.width;
+    return sendImage(reply, await encodeGrid(tiles, columns, format), format, responseFormat, `${entry.name}@${entry.manifest.version}`,
+      columns * side, Math.ceil(n / columns) * side);
   }
 
   const schema = (where: 'body' | 'querystring') => ({
@@ -121,10 +129,10 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     [where]: GenerateRequest,
     response: {
       200: {
-        description: 'layout=grid: one grayscale image; layout=json: { seed, model, images: [base64 PNG] }',
+        description: 'layout=grid: one grayscale image; layout=json: { seed, model, images: [base64 PNG] }; response_format=b64_json: { model, data: [{ b64_json, width, height }] }',
         content: {
           ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
-          'application/json': { schema: Type.Object({ seed: Type.Integer(), model: Type.String(), images: Type.Array(Type.String({ contentEncoding: 'base64' })) }) },
+          'application/json': { schema: Type.Union([Type.Object({ seed: Type.Integer(), model: Type.String(), images: Type.Array(Type.String({ contentEncoding: 'base64' })) }), B64Json]) },
         },
       },
       '4xx': ProblemSchema,

@@ -27,8 +27,8 @@ import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
-import { infer, parseOutputFormat, readUpload, resolveModel } from './common.js';
-import { modelField, ProblemSchema } from './schemas.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
+import { B64Json, modelField, ProblemSchema } from './schemas.js';
 
 /** Working size when a manifest gives none (px, longer side). */
 export const DEFAULT_WORKING_MAX_SIDE = 512;
@@ -40,35 +40,41 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['tasks'],
       summary: 'Inpaint the white region of a mask (default model: Attentive Normalization inpainter)',
       description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (512 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.',
-      consumes: ['multipart/form-data'],
+      consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
-        image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
-        mask: Type.Optional(Type.String({ format: 'binary', description: 'same size as image; white (luma > 127) = fill, black = keep; any format, gray or RGB' })),
+        image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
+        mask: Type.Optional(Type.String({ format: 'binary', description: 'same size as image; white (luma > 127) = fill, black = keep; any format, gray or RGB; a file, or base64 / a data: URL' })),
         model: modelField('inpaint', 'inpainter'),
         output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
+        response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
       }),
       response: {
         200: {
           description: 'the inpainted RGB image, same width and height as the input; headers X-Model, X-Hole-Fraction, X-Working-Size',
-          content: Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+          content: {
+            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+            'application/json': { schema: B64Json },
+          },
         },
         '4xx': ProblemSchema,
         '5xx': ProblemSchema,
       },
     },
     validatorCompiler: () => () => true,
+    bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 2),
   }, async (request, reply) => {
-    const upload = await readUpload(request, ['image', 'mask'], ['model', 'output_format']);
+    const upload = await readUpload(request, ['image', 'mask'], ['model', 'output_format', 'response_format']);
     const format = parseOutputFormat(upload.fields.get('output_format'));
+    const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = resolveModel(app.models, 'inpaint', upload.fields.get('model'));
     const imageBytes = upload.files.get('image');
     if (!imageBytes || imageBytes.length === 0) {
-      throw new HttpProblem(400, 'Bad Request', 'the multipart field `image` (a file) is required', 'missing-image');
+      throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     }
     const maskBytes = upload.files.get('mask');
     const info = await probe(imageBytes, maxPixels);
     if ((!maskBytes || maskBytes.length === 0) && !info.hasAlpha) {
-      throw new HttpProblem(400, 'Bad Request', 'the multipart field `mask` (a file, white = fill) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
+      throw new HttpProblem(400, 'Bad Request', 'the field `mask` (white = fill; a file, or base64 in JSON) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
     }
     if (maskBytes && maskBytes.length > 0) await probe(maskBytes, maxPixels);
     const { rgb, alpha } = await decodeRgb(imageBytes, maxPixels);
@@ -76,8 +82,9 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
       ? await decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
       : await maskFromAlpha(alpha!);
     const fraction = await holeFraction(mask);
-    reply.header('X-Model', `${entry.name}@${entry.manifest.version}`).header('X-Hole-Fraction', fraction.toFixed(4)).type(CONTENT_TYPES[format]);
-    if (fraction === 0) return reply.send(await encode(rgb, rgb.width, rgb.height, format));
+    const tag = `${entry.name}@${entry.manifest.version}`;
+    reply.header('X-Model', tag).header('X-Hole-Fraction', fraction.toFixed(4));
+    if (fraction === 0) return sendImage(reply, await encode(rgb, rgb.width, rgb.height, format), format, responseFormat, tag, rgb.width, rgb.height);
     if (fraction === 1) {
       throw new HttpProblem(422, 'Unprocessable Content', 'the mask covers the whole image: an inpainter needs some known pixels (use POST /v1/generate to make an image from nothing)', 'mask-covers-image');
     }
@@ -86,10 +93,8 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
     const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) });
     const out = await pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size);
-    return reply
-      .header('X-Working-Size', `${size.width}x${size.height}`)
-      .header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`)
-      .send(await encode(out, out.width, out.height, format));
+    reply.header('X-Working-Size', `${size.width}x${size.height}`).header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
+    return sendImage(reply, await encode(out, out.width, out.height, format), format, responseFormat, tag, out.width, out.height);
   });
 };
 

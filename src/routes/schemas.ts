@@ -21,3 +21,9 @@ export const BUNDLED_DEFAULTS = { translate: 'colorize-pono', inpaint: 'inpaint-
 export function modelField(task: keyof typeof BUNDLED_DEFAULTS, what: string) {
   return Type.Optional(Type.String({ description: `model name (GET /v1/models); empty or absent: the default ${what}`, examples: [BUNDLED_DEFAULTS[task]] }));
 }
+
+/** `response_format=b64_json` reply (OpenAI images' shape): the encoded image as base64 with its size. */
+export const B64Json = Type.Object({
+  model: Type.String({ description: 'name@version' }),
+  data: Type.Array(Type.Object({ b64_json: Type.String({ contentEncoding: 'base64' }), width: Type.Integer(), height: Type.Integer() })),
+});

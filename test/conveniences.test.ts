@@ -1,0 +1,151 @@
+/**
+ * What image-API clients expect beyond multipart (issue 18): JSON bodies with base64 / data: URL images,
+ * `response_format=b64_json`, CORS (CORS_ORIGINS) and per-key rate limits (RATE_LIMIT_PER_MIN), on the
+ * real app and the bundled models.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { buildReadyApp, colourPhoto, grayPhoto, maskPng, multipart } from './helper.js';
+
+const apps: FastifyInstance[] = [];
+after(async () => { for (const a of apps) await a.close(); });
+const ready = async (env: Record<string, string> = {}) => { const a = await buildReadyApp(env); apps.push(a); return a; };
+
+describe('JSON bodies and response_format', () => {
+  let app: FastifyInstance;
+  let gray: Buffer;
+  let photo: Buffer;
+  let mask: Buffer;
+  before(async () => {
+    app = await ready();
+    gray = await grayPhoto();
+    photo = await colourPhoto();
+    const m = await sharp(photo).metadata();
+    mask = await maskPng(m.width!, m.height!, [[20, 15, 50, 30, 255]]);
+  });
+
+  test('translate: base64 and data: URL inputs give the multipart reply byte for byte; b64_json decodes to it', async () => {
+    const viaMultipart = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }) });
+    assert.equal(viaMultipart.statusCode, 200);
+    for (const image of [gray.toString('base64'), `data:image/png;base64,${gray.toString('base64')}`, gray.toString('base64url')]) {
+      const r = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image } });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.headers['content-type'], 'image/png');
+      assert.ok(r.rawPayload.equals(viaMultipart.rawPayload));
+    }
+    const b64 = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: gray.toString('base64'), response_format: 'b64_json' } });
+    assert.equal(b64.statusCode, 200);
+    const body = b64.json();
+    assert.equal(body.model, viaMultipart.headers['x-model']);
+    assert.equal(body.data.length, 1);
+    assert.ok(Buffer.from(body.data[0].b64_json, 'base64').equals(viaMultipart.rawPayload));
+    assert.deepEqual([body.data[0].width, body.data[0].height], [451, 300]);
+    const mp = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }, { response_format: 'b64_json' }) });
+    assert.equal(mp.json().data[0].b64_json, body.data[0].b64_json); // multipart can ask for JSON too
+  });
+
+  test('inpaint: image and mask as base64 give the multipart reply; b64_json works', async () => {
+    const viaMultipart = await app.inject({ method: 'POST', url: '/v1/inpaint', ...multipart({ image: { data: photo }, mask: { data: mask } }) });
+    assert.equal(viaMultipart.statusCode, 200, viaMultipart.body);
+    const r = await app.inject({ method: 'POST', url: '/v1/inpaint', payload: { image: photo.toString('base64'), mask: `data:image/png;base64,${mask.toString('base64')}` } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.ok(r.rawPayload.equals(viaMultipart.rawPayload));
+    const b = await app.inject({ method: 'POST', url: '/v1/inpaint', payload: { image: photo.toString('base64'), mask: mask.toString('base64'), response_format: 'b64_json', output_format: 'webp' } });
+    assert.equal(b.statusCode, 200, b.body);
+    assert.equal((await sharp(Buffer.from(b.json().data[0].b64_json, 'base64')).metadata()).format, 'webp');
+  });
+
+  test('generate: b64_json wraps the grid\'s bytes; with layout=json it is refused', async () => {
+    const q = { class: 'Bag', seed: 5, count: 4, size: 32 };
+    const img = await app.inject({ method: 'POST', url: '/v1/generate', payload: q });
+    const b = await app.inject({ method: 'POST', url: '/v1/generate', payload: { ...q, response_format: 'b64_json' } });
+    assert.equal(b.statusCode, 200, b.body);
+    assert.ok(Buffer.from(b.json().data[0].b64_json, 'base64').equals(img.rawPayload));
+    assert.deepEqual([b.json().data[0].width, b.json().data[0].height], [64, 64]);
+    assert.equal(b.headers['x-seed'], '5');
+    const both = await app.inject({ method: 'POST', url: '/v1/generate', payload: { ...q, layout: 'json', response_format: 'b64_json' } });
+    assert.equal(both.statusCode, 422);
+  });
+
+  test('each bad JSON input gets its status as problem+json, and the server keeps serving', async () => {
+    const cases: [unknown, number, RegExp][] = [
+      [{}, 400, /`image`.*required/],
+      [{ image: 'not base64 at all!' }, 415, /not valid base64/],
+      [{ image: 'data:image/png,rawtext' }, 415, /base64 data: URLs/],
+      [{ image: Buffer.from('plain text, not an image').toString('base64') }, 415, /./],
+      [{ image: 42 }, 422, /base64 string/],
+      [{ image: gray.toString('base64'), quality: 90 }, 422, /unknown field `quality`/],
+      [{ image: gray.toString('base64'), response_format: 'url' }, 422, /response_format/],
+      [[1, 2], 422, /must be an object/],
+    ];
+    for (const [payload, status, detail] of cases) {
+      const r = await app.inject({ method: 'POST', url: '/v1/translate', payload: payload as object });
+      assert.equal(r.statusCode, status, `${JSON.stringify(payload).slice(0, 60)} → ${r.body}`);
+      assert.match(String(r.headers['content-type']), /application\/problem\+json/);
+      assert.match(r.json().detail, detail);
+    }
+    const text = await app.inject({ method: 'POST', url: '/v1/translate', payload: 'image=abc', headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.statusCode, 415);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: gray.toString('base64') } })).statusCode, 200);
+  });
+
+  test('size limits: a decoded image over MAX_UPLOAD_BYTES and a JSON body over the route limit are 413', async () => {
+    const small = await ready({ MAX_UPLOAD_BYTES: '4096' });
+    const big = Buffer.alloc(5000, 1).toString('base64');
+    const r = await small.inject({ method: 'POST', url: '/v1/translate', payload: { image: big } });
+    assert.equal(r.statusCode, 413);
+    assert.match(r.json().detail, /MAX_UPLOAD_BYTES/);
+    const huge = await small.inject({ method: 'POST', url: '/v1/translate', payload: { image: 'A'.repeat(200_000) } });
+    assert.equal(huge.statusCode, 413, huge.body);
+    assert.match(String(huge.headers['content-type']), /problem\+json/);
+  });
+});
+
+describe('CORS (CORS_ORIGINS)', () => {
+  test('off by default; a listed origin passes preflight and reads the exposed headers; others do not', async () => {
+    const plain = await ready();
+    const none = await plain.inject({ method: 'OPTIONS', url: '/v1/generate', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    assert.equal(none.headers['access-control-allow-origin'], undefined);
+    const app = await ready({ CORS_ORIGINS: 'https://app.example.com, https://other.example.org' });
+    const pre = await app.inject({ method: 'OPTIONS', url: '/v1/generate', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+    assert.equal(pre.statusCode, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(String(pre.headers['access-control-allow-methods']), /POST/);
+    const other = await app.inject({ method: 'OPTIONS', url: '/v1/generate', headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+    const r = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 1, seed: 1 }, headers: { origin: 'https://app.example.com' } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['access-control-allow-origin'], 'https://app.example.com');
+    const exposed = String(r.headers['access-control-expose-headers']);
+    for (const h of ['X-Model', 'X-Seed', 'Retry-After', 'Location']) assert.ok(exposed.includes(h), `${h} exposed`);
+  });
+
+  test('a malformed CORS_ORIGINS stops the start with a message', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    assert.throws(() => loadConfig({ CORS_ORIGINS: 'app.example.com/path' }), /CORS_ORIGINS/);
+  });
+});
+
+describe('rate limits (RATE_LIMIT_PER_MIN)', () => {
+  test('the (N+1)-th request in a minute of one key is 429 problem+json with Retry-After and RateLimit-*; keys and health are separate', async () => {
+    const app = await ready({ RATE_LIMIT_PER_MIN: '3', API_KEYS: 'key-a,key-b' });
+    const call = (key: string) => app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 0, seed: 1 }, headers: { authorization: `Bearer ${key}` } });
+    for (let i = 0; i < 3; i++) {
+      const r = await call('key-a');
+      assert.equal(r.statusCode, 200);
+      assert.equal(r.headers['ratelimit-limit'], '3');
+      assert.equal(r.headers['ratelimit-remaining'], String(2 - i));
+    }
+    const limited = await call('key-a');
+    assert.equal(limited.statusCode, 429);
+    assert.match(String(limited.headers['content-type']), /problem\+json/);
+    assert.match(limited.json().detail, /3 requests per minute/);
+    assert.ok(Number(limited.headers['retry-after']) > 0);
+    assert.ok(limited.headers['ratelimit-reset'] !== undefined);
+    assert.equal((await call('key-b')).statusCode, 200, 'another key has its own budget');
+    for (let i = 0; i < 5; i++) assert.equal((await app.inject('/healthz')).statusCode, 200);
+    assert.equal((await app.inject('/')).statusCode, 200);
+  });
+});
