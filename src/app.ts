@@ -2,6 +2,7 @@
  * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models),
  * routes and the try-it page (`public/`, served at `/` by @fastify/static). Tests call it directly; `server.ts` adds `listen` and signals.
  */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
@@ -17,6 +18,7 @@ import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
 import metrics from './plugins/metrics.js';
 import modelsPlugin from './plugins/models.js';
+import jobs from './plugins/jobs.js';
 import health from './routes/health.js';
 import models from './routes/models.js';
 import generate from './routes/generate.js';
@@ -67,12 +69,17 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       maxAge: 600,
     });
   }
+  // Replayed async-job requests carry this header (a random value per process).
+  const internalJob = { name: 'x-normgen-job', value: randomBytes(18).toString('base64url') };
   // Per-key rate limit (off unless RATE_LIMIT_PER_MIN): the API routes only; health, docs, metrics and the page are exempt.
   if (config.rateLimitPerMin > 0) {
     await app.register(rateLimit, {
       max: config.rateLimitPerMin, timeWindow: 60_000, enableDraftSpec: true,
       keyGenerator: rateLimitKey,
-      allowList: (request) => { const url = request.url.split('?')[0]!; return OPEN.some((r) => r.test(url)) || !/^\/v[12]\//.test(url); },
+      allowList: (request) => {
+        const url = request.url.split('?')[0]!;
+        return OPEN.some((r) => r.test(url)) || !/^\/v[12]\//.test(url) || request.headers[internalJob.name] === internalJob.value;
+      },
       errorResponseBuilder: (_request, context) => Object.assign(new Error(`rate limit: ${context.max} requests per minute per key; retry after ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
     });
   }
@@ -91,6 +98,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(openapi);
   await app.register(metrics);
   await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId });
+  await app.register(jobs, { ttlS: config.jobTtlS, maxJobs: config.jobsMax, maxBytes: config.jobsMaxBytes, concurrency: config.jobConcurrency,
+    apiKeys: config.apiKeys.length > 0, internal: internalJob });
   await app.register(health);
   await app.register(models);
   await app.register(translate);

@@ -19,6 +19,9 @@
  * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
  * | `CORS_ORIGINS`     | (none: CORS off)   | comma list of origins allowed by CORS (`*` for any); exposes X-Model, X-Seed, Retry-After, Location |
  * | `RATE_LIMIT_PER_MIN` | 0 (off)          | requests per minute per API key (per client IP without API_KEYS) on /v1 and /v2; 429 above |
+ * | `JOB_TTL_S`        | 3600               | async jobs (`Prefer: respond-async`): how long a finished job's result is kept |
+ * | `JOBS_MAX` / `JOBS_MAX_BYTES` | 100 / 256 MiB | async jobs held at once, and bytes of their bodies + results (503 above) |
+ * | `JOB_CONCURRENCY`  | 2                  | async jobs run at once (the rest wait, and can be canceled) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
  */
@@ -43,6 +46,10 @@ export interface Config {
   maxHeapUsedBytes: number;
   corsOrigins: string[];
   rateLimitPerMin: number;
+  jobTtlS: number;
+  jobsMax: number;
+  jobsMaxBytes: number;
+  jobConcurrency: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -90,6 +97,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
     rateLimitPerMin: int('RATE_LIMIT_PER_MIN', 0, 0, 1_000_000),
+    jobTtlS: int('JOB_TTL_S', 3600, 1, 7 * 86400),
+    jobsMax: int('JOBS_MAX', 100, 1, 100_000),
+    jobsMaxBytes: int('JOBS_MAX_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
+    jobConcurrency: int('JOB_CONCURRENCY', 2, 1, 64),
   };
   const badOrigins = config.corsOrigins.filter((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
   if (badOrigins.length) problems.push(`CORS_ORIGINS: ${badOrigins.map((o) => JSON.stringify(o)).join(', ')}: expected origins like https://app.example.com (scheme://host[:port]) or *`);

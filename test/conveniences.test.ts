@@ -149,3 +149,74 @@ describe('rate limits (RATE_LIMIT_PER_MIN)', () => {
     assert.equal((await app.inject('/')).statusCode, 200);
   });
 });
+
+describe('async jobs (Prefer: respond-async)', () => {
+  const poll = async (app: FastifyInstance, id: string, headers: Record<string, string> = {}) => {
+    for (let i = 0; i < 600; i++) {
+      const r = await app.inject({ url: `/v1/jobs/${id}`, headers });
+      if (!['queued', 'running'].includes(r.json().status)) return r;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new Error('job did not finish');
+  };
+
+  test('202 → poll → succeeded with the sync route\'s bytes; a bad input ends failed with its problem+json', async () => {
+    const app = await ready();
+    const gray = await grayPhoto();
+    const sync = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }) });
+    const mp = multipart({ image: { data: gray } });
+    const accepted = await app.inject({ method: 'POST', url: '/v1/translate', payload: mp.payload, headers: { ...mp.headers, prefer: 'respond-async' } });
+    assert.equal(accepted.statusCode, 202, accepted.body);
+    const { id, status } = accepted.json();
+    assert.ok(['queued', 'running'].includes(status) && /^[\w-]{22}$/.test(id), `id ${id} is 128 random bits`);
+    assert.equal(accepted.headers.location, `/v1/jobs/${id}`);
+    const done = (await poll(app, id)).json();
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.result.model, sync.headers['x-model']);
+    assert.ok(Buffer.from(done.result.data[0].b64_json, 'base64').equals(sync.rawPayload));
+    assert.deepEqual([done.result.data[0].width, done.result.data[0].height], [451, 300]);
+    // generate as JSON, with its seed
+    const g = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 'Bag', seed: 9 }, headers: { prefer: 'respond-async' } });
+    assert.equal((await poll(app, g.json().id)).json().result.seed, 9);
+    // a failing request: the job fails with the route's problem document
+    const bad = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: 'not base64!' }, headers: { prefer: 'respond-async' } });
+    assert.equal(bad.statusCode, 202);
+    const failed = (await poll(app, bad.json().id)).json();
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error.status, 415);
+    assert.match(failed.error.detail, /base64/);
+    assert.equal((await app.inject('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA')).statusCode, 404);
+  });
+
+  test('Idempotency-Key returns the same job for the same body, 422 for another; a queued job can be canceled', async () => {
+    const app = await ready({ JOB_CONCURRENCY: '1' });
+    const send = (body: object, key?: string) => app.inject({ method: 'POST', url: '/v1/generate', payload: body, headers: { prefer: 'respond-async', ...(key ? { 'idempotency-key': key } : {}) } });
+    const a = await send({ class: 1, seed: 1, count: 64 }, 'k1');
+    const again = await send({ class: 1, seed: 1, count: 64 }, 'k1');
+    assert.equal(again.json().id, a.json().id);
+    assert.equal((await send({ class: 2, seed: 1 }, 'k1')).statusCode, 422);
+    const queued = await send({ class: 3, seed: 2, count: 64 });
+    const cancel = await app.inject({ method: 'DELETE', url: `/v1/jobs/${queued.json().id}` });
+    assert.equal(cancel.statusCode, 200, cancel.body);
+    assert.equal(cancel.json().status, 'canceled');
+    assert.equal((await app.inject(`/v1/jobs/${queued.json().id}`)).json().status, 'canceled');
+    await poll(app, a.json().id);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/v1/jobs/${a.json().id}` })).statusCode, 409);
+  });
+
+  test('the store\'s bounds answer 503 + Retry-After; with API_KEYS another key\'s job is 404', async () => {
+    const app = await ready({ JOBS_MAX: '2', JOB_CONCURRENCY: '1', API_KEYS: 'alpha,beta' });
+    const send = (key: string) => app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 0, seed: 3, count: 64 }, headers: { prefer: 'respond-async', authorization: `Bearer ${key}` } });
+    const first = await send('alpha');
+    assert.equal(first.statusCode, 202);
+    assert.equal((await send('alpha')).statusCode, 202);
+    const full = await send('alpha');
+    assert.equal(full.statusCode, 503);
+    assert.ok(Number(full.headers['retry-after']) > 0);
+    assert.match(full.json().detail, /job store is full/);
+    const id = first.json().id;
+    assert.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: { authorization: 'Bearer beta' } })).statusCode, 404);
+    assert.equal((await poll(app, id, { authorization: 'Bearer alpha' })).json().status, 'succeeded');
+    assert.equal((await app.inject({ url: `/v1/jobs/${id}` })).statusCode, 401);
+  });
+});

@@ -19,7 +19,7 @@ export default fp(async (app) => {
           + 'application/problem+json. Also: the KServe v2 Open Inference Protocol under /v2, Prometheus metrics at '
           + '/metrics, this document at /openapi.json.',
       },
-      tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],
+      tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'jobs', description: 'async jobs: send Prefer: respond-async to an image route, then poll' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

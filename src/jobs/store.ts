@@ -1,0 +1,155 @@
+/**
+ * Async jobs (issue 18): a request to an image route with `Prefer: respond-async` becomes a job that runs
+ * in the background through the same route (`app.inject` with the request's own body and headers), and
+ * whose result is kept for `ttlMs`.
+ *
+ * - Bounded: at most `maxJobs` jobs and `maxBytes` bytes of request bodies + results are held; a new job
+ *   beyond either bound is refused ({@link JobStoreFullError} → 503 + Retry-After).
+ * - Run `concurrency` at a time, first in first out; a job still `queued` can be canceled.
+ * - Ids are 128 random bits (base64url), so they cannot be guessed; each job records its owner (the
+ *   caller's API-key digest, or `null` without API_KEYS) and is visible only to that owner.
+ * - `Idempotency-Key`: the same owner, key and request body within the TTL return the same job; the
+ *   same key with another body is a conflict ({@link IdempotencyConflictError} → 422).
+ * States: `queued` → `running` → `succeeded` | `failed`; `queued` → `canceled`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+/** The recorded reply of the job's inner request. */
+export interface JobResult { statusCode: number; headers: Record<string, string>; body: Buffer }
+
+export interface Job {
+  id: string;
+  owner: string | null;
+  status: JobStatus;
+  createdAt: number;
+  finishedAt?: number;
+  route: string;
+  /** The inner request, dropped once it ran. */
+  request?: { method: string; url: string; headers: Record<string, string>; body: Buffer };
+  result?: JobResult;
+  idempotency?: { key: string; bodyHash: string };
+  bytes: number;
+}
+
+export class JobStoreFullError extends Error {
+  constructor(readonly retryAfterS: number, what: string) { super(`the job store is full (${what}); retry after ${retryAfterS} s`); }
+}
+export class IdempotencyConflictError extends Error {}
+
+export interface JobStoreOptions { maxJobs: number; maxBytes: number; ttlMs: number; concurrency: number }
+
+export class JobStore {
+  private jobs = new Map<string, Job>();
+  private queue: Job[] = [];
+  private running = 0;
+  private bytes = 0;
+  private closed = false;
+  private inflight = new Set<Promise<unknown>>();
+  private timer: NodeJS.Timeout;
+
+  /** `run` executes a job's inner request and resolves with its reply (it never rejects for HTTP errors). */
+  constructor(private readonly opts: JobStoreOptions, private readonly run: (job: Job) => Promise<JobResult>) {
+    this.timer = setInterval(() => this.expire(), Math.min(60_000, Math.max(1000, opts.ttlMs / 4)));
+    this.timer.unref();
+  }
+
+  /**
+   * Create (or, for a repeated Idempotency-Key, find) a job.
+   * @throws JobStoreFullError over the count or byte bound; IdempotencyConflictError for a reused key with another body.
+   */
+  submit(owner: string | null, route: string, request: NonNullable<Job['request']>, idempotencyKey?: string): { job: Job; created: boolean } {
+    this.expire();
+    if (this.closed) throw new JobStoreFullError(5, 'the server is shutting down');
+    const bodyHash = createHash('sha256').update(request.method).update(request.url).update(request.body).digest('hex');
+    if (idempotencyKey) {
+      const prior = [...this.jobs.values()].find((j) => j.owner === owner && j.idempotency?.key === idempotencyKey);
+      if (prior) {
+        if (prior.idempotency!.bodyHash !== bodyHash) throw new IdempotencyConflictError(`Idempotency-Key ${JSON.stringify(idempotencyKey)} was used for another request`);
+        return { job: prior, created: false };
+      }
+    }
+    const retry = Math.max(1, Math.ceil(this.opts.ttlMs / 1000 / 60));
+    if (this.jobs.size >= this.opts.maxJobs) throw new JobStoreFullError(retry, `${this.opts.maxJobs} jobs`);
+    if (this.bytes + request.body.length > this.opts.maxBytes) throw new JobStoreFullError(retry, `${this.opts.maxBytes} bytes`);
+    const job: Job = {
+      id: randomBytes(16).toString('base64url'), owner, status: 'queued', createdAt: Date.now(), route, request,
+      idempotency: idempotencyKey ? { key: idempotencyKey, bodyHash } : undefined, bytes: request.body.length,
+    };
+    this.bytes += job.bytes;
+    this.jobs.set(job.id, job);
+    this.queue.push(job);
+    this.pump();
+    return { job, created: true };
+  }
+
+  /** The job `id` if `owner` may see it (the same owner), else undefined. */
+  get(id: string, owner: string | null): Job | undefined {
+    const job = this.jobs.get(id);
+    return job && job.owner === owner ? job : undefined;
+  }
+
+  /** Cancel a queued job: true if it was queued (now `canceled`), false if it already started or ended. */
+  cancel(job: Job): boolean {
+    if (job.status !== 'queued') return false;
+    this.queue = this.queue.filter((j) => j !== job);
+    job.status = 'canceled';
+    job.finishedAt = Date.now();
+    this.release(job, 0);
+    return true;
+  }
+
+  /** Jobs held, bytes held, and jobs waiting (for metrics and tests). */
+  stats(): { jobs: number; bytes: number; queued: number; running: number } {
+    return { jobs: this.jobs.size, bytes: this.bytes, queued: this.queue.length, running: this.running };
+  }
+
+  /** Stop: cancel the queued jobs, refuse new ones, and resolve once the running ones have finished. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const job of [...this.queue]) this.cancel(job);
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.opts.concurrency && this.queue.length) {
+      const job = this.queue.shift()!;
+      job.status = 'running';
+      this.running++;
+      const done = this.run(job).then((result) => {
+        job.result = result;
+        job.status = result.statusCode < 400 ? 'succeeded' : 'failed';
+      }, (err: Error) => {
+        job.result = { statusCode: 500, headers: { 'content-type': 'application/problem+json' },
+          body: Buffer.from(JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: err.message })) };
+        job.status = 'failed';
+      }).finally(() => {
+        job.finishedAt = Date.now();
+        this.release(job, job.result?.body.length ?? 0);
+        this.running--;
+        this.inflight.delete(done);
+        this.pump();
+      });
+      this.inflight.add(done);
+    }
+  }
+
+  /** Drop the request body (it ran or never will) and account for the result's bytes instead. */
+  private release(job: Job, resultBytes: number): void {
+    this.bytes += resultBytes - job.bytes;
+    job.bytes = resultBytes;
+    job.request = undefined;
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [id, job] of this.jobs) {
+      if (job.finishedAt !== undefined && now - job.finishedAt > this.opts.ttlMs) {
+        this.jobs.delete(id);
+        this.bytes -= job.bytes;
+      }
+    }
+  }
+}
