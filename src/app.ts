@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import underPressure from '@fastify/under-pressure';
@@ -47,6 +48,11 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+  // OpenTelemetry request spans (@fastify/otel; a no-op unless a tracer provider is registered, see tracing.ts).
+  // First, so that it sees every route; health, metrics and docs are not traced.
+  await app.register(new FastifyOtelInstrumentation({
+    ignorePaths: (r: { url: string }) => /^\/(healthz|readyz|metrics|docs|openapi\.json)\b/.test(r.url),
+  }).plugin());
   // Graceful shutdown with keep-alive clients (load balancers, the Knative queue-proxy, docker-proxy):
   // requests already in flight when close() begins are answered with `Connection: close`, so their
   // sockets end with the reply instead of idling until keepAliveTimeout and holding the process open.

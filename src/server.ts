@@ -5,6 +5,7 @@
  */
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { startTracing } from './tracing.js';
 
 let config;
 try {
@@ -17,7 +18,9 @@ try {
   throw err;
 }
 
+const stopTracing = await startTracing();
 const app = await buildApp(config);
+if (stopTracing) app.addHook('onClose', async () => stopTracing());
 const url = await app.listen({ port: config.port, host: config.host });
 app.log.info(`normgen listening on ${url} (docs: ${url}/docs, models from ${config.modelsDir})`);
 app.models.load().then(() => {

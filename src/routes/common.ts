@@ -12,6 +12,7 @@ import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/enc
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
+import { recordInference } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
 
@@ -158,14 +159,18 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
 }
 
 /**
- * Run a ready model through its dynamic batcher.
+ * Run a ready model through its dynamic batcher (with `request`, its `queue` and `inference` spans are
+ * recorded under the request's trace).
  * @throws HttpProblem 503 (`Retry-After` in `extensions.retry_after_s`) when the model's queue is full,
  *   504 when the request waited past its deadline, 503 when the model has no batcher (not ready).
  */
-export async function infer(entry: ModelEntry, feeds: Feeds): Promise<RunResult & { batchSize: number; queueMs: number }> {
+export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRequest): Promise<RunResult & { batchSize: number; queueMs: number }> {
   if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
   try {
-    return await entry.batcher.run(feeds);
+    const start = Date.now();
+    const result = await entry.batcher.run(feeds);
+    if (request) recordInference(request, start, result, `${entry.name}@${entry.manifest.version}`);
+    return result;
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-full', { retry_after_s: err.retryAfterS, queue_depth: err.depth });

@@ -22,13 +22,14 @@
 import { randomInt } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CONTENT_TYPES, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { encodeGrid, encodeTile, gridColumns, resizeTile } from '../imaging/grid.js';
 import { fromNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
+import { span } from '../tracing.js';
 import { infer, parseOutputFormat, parseResponseFormat, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
 import { B64Json, modelField, ProblemSchema } from './schemas.js';
 
@@ -63,7 +64,7 @@ export function resolveClass(classes: readonly string[], ref: number | string, f
 }
 
 const generate: FastifyPluginAsyncTypebox = async (app) => {
-  async function handle(q: GenerateRequest, reply: FastifyReply) {
+  async function handle(q: GenerateRequest, reply: FastifyReply, request: FastifyRequest) {
     const entry: ModelEntry = resolveModel(app.models, 'generate', q.model);
     const classes = entry.manifest.classes ?? [];
     const zDim = entry.manifest.z_dim ?? 128;
@@ -107,7 +108,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     const result = await infer(entry, {
       [zSpec.name]: { data: z, dims: [n, zDim] },
       [ySpec.name]: { data: yv, dims: [n, k] },
-    });
+    }, request);
     const native = result.dims[3]!;
     const tiles = await Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native)));
     reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`)
@@ -118,7 +119,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     }
     const columns = q.interpolate_to !== undefined ? n : gridColumns(n);
     const side = tiles[0]!.width;
-    return sendImage(reply, await encodeGrid(tiles, columns, format), format, responseFormat, `${entry.name}@${entry.manifest.version}`,
+    return sendImage(reply, await span(request, 'encode', () => encodeGrid(tiles, columns, format)), format, responseFormat, `${entry.name}@${entry.manifest.version}`,
       columns * side, Math.ceil(n / columns) * side);
   }
 
@@ -139,8 +140,8 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
       '5xx': ProblemSchema,
     },
   });
-  app.post('/v1/generate', { schema: schema('body') }, async (request, reply) => handle(request.body as GenerateRequest, reply));
-  app.get('/v1/generate', { schema: schema('querystring') }, async (request, reply) => handle(request.query as GenerateRequest, reply));
+  app.post('/v1/generate', { schema: schema('body') }, async (request, reply) => handle(request.body as GenerateRequest, reply, request));
+  app.get('/v1/generate', { schema: schema('querystring') }, async (request, reply) => handle(request.query as GenerateRequest, reply, request));
 };
 
 export default generate;

@@ -27,6 +27,7 @@ import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
+import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
 import { B64Json, modelField, ProblemSchema } from './schemas.js';
 
@@ -77,10 +78,10 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
       throw new HttpProblem(400, 'Bad Request', 'the field `mask` (white = fill; a file, or base64 in JSON) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
     }
     if (maskBytes && maskBytes.length > 0) await probe(maskBytes, maxPixels);
-    const { rgb, alpha } = await decodeRgb(imageBytes, maxPixels);
-    const mask = maskBytes && maskBytes.length > 0
-      ? await decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
-      : await maskFromAlpha(alpha!);
+    const { rgb, alpha } = await span(request, 'decode', () => decodeRgb(imageBytes, maxPixels));
+    const mask = await span(request, 'decode-mask', () => (maskBytes && maskBytes.length > 0
+      ? decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
+      : maskFromAlpha(alpha!)));
     const fraction = await holeFraction(mask);
     const tag = `${entry.name}@${entry.manifest.version}`;
     reply.header('X-Model', tag).header('X-Hole-Fraction', fraction.toFixed(4));
@@ -91,10 +92,10 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const [imageSpec, maskSpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
     const size = workingSize(rgb.width, rgb.height, entry.manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
     const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
-    const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) });
-    const out = await pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size);
+    const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) }, request);
+    const out = await span(request, 'paste', () => pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size));
     reply.header('X-Working-Size', `${size.width}x${size.height}`).header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
-    return sendImage(reply, await encode(out, out.width, out.height, format), format, responseFormat, tag, out.width, out.height);
+    return sendImage(reply, await span(request, 'encode', () => encode(out, out.width, out.height, format)), format, responseFormat, tag, out.width, out.height);
   });
 };
 

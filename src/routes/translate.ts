@@ -18,6 +18,7 @@ import { decodeLuma, probe } from '../imaging/decode.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
+import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
 import { B64Json, modelField, ProblemSchema } from './schemas.js';
 
@@ -60,10 +61,10 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     }
     await probe(image, maxPixels);
     const spec = entry.manifest.inputs[0]!;
-    const { luma, width, height } = await decodeLuma(image, maxPixels, spec.size_multiple);
+    const { luma, width, height } = await span(request, 'decode', () => decodeLuma(image, maxPixels, spec.size_multiple));
     const input = toNCHW(luma);
-    const result = await infer(entry, { [spec.name]: input });
-    const body = await encode(fromNCHW(result.data, result.dims), width, height, format);
+    const result = await infer(entry, { [spec.name]: input }, request);
+    const body = await span(request, 'encode', () => encode(fromNCHW(result.data, result.dims), width, height, format));
     const tag = `${entry.name}@${entry.manifest.version}`;
     reply.header('X-Model', tag).header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
     return sendImage(reply, body, format, responseFormat, tag, width, height);
