@@ -1,0 +1,84 @@
+/**
+ * @normgen/client: a small typed client of the normgen API, on openapi-fetch with the types that
+ * openapi-typescript generates from the service's OpenAPI document (`schema.d.ts`, `npm run client:gen`).
+ *
+ * ```ts
+ * const normgen = createNormgenClient({ baseUrl: 'http://localhost:8080', token: process.env.NORMGEN_TOKEN });
+ * const colour = await normgen.translate(new Blob([await readFile('gray.png')]));           // Blob (PNG)
+ * const filled = await normgen.inpaint(photoBlob, maskBlob, { output_format: 'webp' });     // Blob
+ * const { image, seed } = await normgen.generate({ class: 'Sneaker', count: 16, seed: 42 }); // Blob + seed
+ * const { models } = await normgen.models();                                                // typed JSON
+ * ```
+ * Every method throws {@link NormgenError} (HTTP status + the RFC 9457 problem document) on an error reply.
+ */
+import createClient from 'openapi-fetch';
+import type { paths } from './schema.js';
+
+export type { paths } from './schema.js';
+type GenerateBody = paths['/v1/generate']['post']['requestBody']['content']['application/json'];
+type OutputFormat = 'png' | 'jpeg' | 'webp';
+export interface Problem { type: string; title: string; status: number; detail?: string; [k: string]: unknown }
+
+/** An error reply: `status` and the problem document (`problem.detail` says what was wrong). */
+export class NormgenError extends Error {
+  constructor(readonly status: number, readonly problem: Problem) {
+    super(`${status} ${problem.title}: ${problem.detail ?? ''}`);
+    this.name = 'NormgenError';
+  }
+}
+
+export interface NormgenOptions {
+  /** e.g. `http://localhost:8080` */
+  baseUrl: string;
+  /** bearer token, when the server sets API_KEYS */
+  token?: string;
+  fetch?: typeof globalThis.fetch;
+}
+
+const toForm = (body: Record<string, Blob | string | undefined>): FormData => {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(body)) if (v !== undefined) form.append(k, v as Blob | string);
+  return form;
+};
+
+async function fail(response: Response, error: unknown): Promise<never> {
+  const problem = (error && typeof error === 'object' ? error : { type: 'about:blank', title: response.statusText, status: response.status }) as Problem;
+  throw new NormgenError(response.status, problem);
+}
+
+/** The client: one method per task, plus `raw` (the openapi-fetch client, for every other route). */
+export function createNormgenClient(opts: NormgenOptions) {
+  const raw = createClient<paths>({
+    baseUrl: opts.baseUrl.replace(/\/+$/, ''),
+    headers: opts.token ? { authorization: `Bearer ${opts.token}` } : undefined,
+    fetch: opts.fetch,
+  });
+  return {
+    raw,
+    /** POST /v1/translate (default: colorize a grayscale photo); resolves with the image bytes. */
+    async translate(image: Blob, o: { model?: string; output_format?: OutputFormat } = {}): Promise<Blob> {
+      const { data, error, response } = await raw.POST('/v1/translate', {
+        body: { image: image as unknown as string, ...o }, bodySerializer: (b) => toForm(b as never), parseAs: 'blob',
+      });
+      return error !== undefined || !response.ok ? fail(response, error) : (data as unknown as Blob);
+    },
+    /** POST /v1/inpaint with a mask (white = fill, same size as the image); resolves with the image bytes. */
+    async inpaint(image: Blob, mask: Blob, o: { model?: string; output_format?: OutputFormat } = {}): Promise<Blob> {
+      const { data, error, response } = await raw.POST('/v1/inpaint', {
+        body: { image: image as unknown as string, mask: mask as unknown as string, ...o }, bodySerializer: (b) => toForm(b as never), parseAs: 'blob',
+      });
+      return error !== undefined || !response.ok ? fail(response, error) : (data as unknown as Blob);
+    },
+    /** POST /v1/generate (grid layout); resolves with the grid image and the seed used (X-Seed). */
+    async generate(body: Omit<GenerateBody, 'layout' | 'response_format'>): Promise<{ image: Blob; seed: number; model: string }> {
+      const { data, error, response } = await raw.POST('/v1/generate', { body, parseAs: 'blob' });
+      if (error !== undefined || !response.ok) return fail(response, error);
+      return { image: data as unknown as Blob, seed: Number(response.headers.get('x-seed')), model: response.headers.get('x-model') ?? '' };
+    },
+    /** GET /v1/models: every installed model with its state, I/O and metrics. */
+    async models() {
+      const { data, error, response } = await raw.GET('/v1/models');
+      return error !== undefined || !response.ok ? fail(response, error) : data!;
+    },
+  };
+}
