@@ -23,6 +23,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (bash scripts/setup.sh --trainer installs Debian's chromium)`;
 if (skip) console.log(`# browser tests skipped: ${skip}`);
 const ARTIFACTS = path.join(repoRoot, 'test-results');
+// CI shares 2 cores with image builds and model runs: wait generously for pages and results.
+const TIMEOUT_MS = 120_000;
 
 /** Pixel statistics of an <img> as the page shows it (decoded by the browser). */
 async function pixels(page: Page, selector: string): Promise<{ w: number; h: number; data: number[] }> {
@@ -35,6 +37,12 @@ async function pixels(page: Page, selector: string): Promise<{ w: number; h: num
     ctx.drawImage(el, 0, 0);
     return { w: c.width, h: c.height, data: Array.from(ctx.getImageData(0, 0, c.width, c.height).data) };
   });
+}
+
+async function newPage(browser: Browser, options?: Parameters<Browser['newPage']>[0]): Promise<Page> {
+  const page = await browser.newPage(options);
+  page.setDefaultTimeout(TIMEOUT_MS);
+  return page;
 }
 
 const chroma = (d: number[]) => { let s = 0; for (let i = 0; i < d.length; i += 4) s += Math.abs(d[i]! - d[i + 1]!) + Math.abs(d[i + 1]! - d[i + 2]!); return s / (d.length / 4); };
@@ -64,7 +72,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('Colorize: choose a colour photo, see it gray, colorize, compare, download', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     await page.goto(base);
     await page.setInputFiles('#colorize-file', photoPng);
     await page.waitForFunction(() => (document.getElementById('colorize-input') as HTMLImageElement).naturalWidth > 0);
@@ -86,7 +94,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('Inpaint: paint a stroke with the mouse, undo and clear work, the hole is filled and nothing else changes', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     await page.goto(base);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');
@@ -142,7 +150,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('Inpaint with the keyboard only: focus the picture, arrows move the brush, Space paints, Enter fills', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     await page.goto(base);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');
@@ -156,7 +164,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('Generate: class names from /v1/models, seed shown for reproduction, interpolation row', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     await page.goto(base);
     await page.waitForFunction(() => (document.getElementById('generate-class') as HTMLSelectElement).options.length === 10);
     assert.deepEqual((await page.$$eval('#generate-class option', (o) => o.map((x) => x.textContent))).slice(0, 2), ['T-shirt/top', 'Trouser']);
@@ -180,7 +188,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('API errors are shown in words; a busy server (503 + Retry-After) is retried once', async () => {
-    const page = await browser.newPage();
+    const page = await newPage(browser);
     await page.goto(base);
     await page.waitForFunction(() => (document.getElementById('generate-class') as HTMLSelectElement).options.length === 10);
     await page.fill('#generate-size', '8'); // below the API's minimum of 16
@@ -207,7 +215,7 @@ describe('try-it page in Chromium', { skip }, () => {
     const secured = await buildReadyApp({ API_KEYS: 'page-token' });
     const url = await secured.listen({ port: 0, host: '127.0.0.1' });
     try {
-      const page = await browser.newPage();
+      const page = await newPage(browser);
       await page.goto(url);
       await page.waitForFunction(() => /API token/.test(document.getElementById('generate-status')!.textContent ?? ''));
       await page.click('#auth summary');
@@ -224,7 +232,7 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('narrow (mobile) window: no horizontal scrolling, the panels stack', async () => {
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const page = await newPage(browser, { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
     await page.goto(base);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');

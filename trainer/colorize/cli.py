@@ -2,6 +2,7 @@
 
   train     train the translator (PONO-MS; ``--no-pono-ms`` for the IN-only ablation)
   evaluate  PSNR / SSIM on the held-out test photos against the gray copy
+  curve     validation curves of runs as a small PNG
   export    ONNX (opset 17, dynamic N/H/W) + parity fixture + manifest + NOTICE
 """
 from __future__ import annotations
@@ -44,6 +45,12 @@ def register(sub) -> None:
     e.add_argument("--json", help="write the metrics here")
     e.add_argument("--figure", help="write a gray | outputs | original PNG grid of the 8 test photos here")
     e.add_argument("--figure-side", type=int, default=128, help="short side of the figure's photos")
+
+    c = cli.verb(sub, "curve", "trainer.curves:curve_main", "plot validation curves of runs (curve.json or a training log) as a PNG")
+    c.add_argument("runs", nargs="+", help="label=RUN_DIR (its curve.json), a curve.json or a training log")
+    c.add_argument("--plot", required=True, help="the PNG to write")
+    c.add_argument("--keys", default="val_ce,val_psnr,val_colourfulness", help="comma-separated record keys, one panel each")
+    c.add_argument("--title", default="")
 
     x = cli.verb(sub, "export", "trainer.colorize.export:main", "export ONNX + fixture + manifest")
     x.add_argument("checkpoint")

@@ -3,6 +3,7 @@
   train     train the inpainter (``--norm an``, or ``--norm in`` for the same-budget ablation)
   evaluate  PSNR / SSIM / MAE on the test photos with their committed masks vs OpenCV Telea;
             ``--split val --sweep`` chooses the served working side on the validation photos
+  curve     validation curves of runs as a small PNG
   export    ONNX (image + mask -> composited image) + parity fixture + manifest + NOTICE
 """
 from __future__ import annotations
@@ -58,6 +59,12 @@ def register(sub) -> None:
     e.add_argument("--timing", action="store_true", help="time Telea, Navier-Stokes and the checkpoints at 256/512/1024 px")
     e.add_argument("--repeats", type=int, default=3, help="--timing: runs per size (median)")
     e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+
+    c = cli.verb(sub, "curve", "trainer.curves:curve_main", "plot validation curves of runs (curve.json or a training log) as a PNG")
+    c.add_argument("runs", nargs="+", help="label=RUN_DIR (its curve.json), a curve.json or a training log")
+    c.add_argument("--plot", required=True, help="the PNG to write")
+    c.add_argument("--keys", default="rec,val_l1_hole,val_psnr", help="comma-separated record keys, one panel each")
+    c.add_argument("--title", default="")
 
     x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
     x.add_argument("checkpoint")

@@ -164,6 +164,8 @@ def train(args: Namespace) -> dict:
                            os.path.join(args.out, "best.pt"))
             final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5), "adv": round(float(loss_adv), 6),
                      "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3)}
+            with open(os.path.join(args.out, "curve.json"), "a") as f:
+                f.write(json.dumps(final) + "\n")
             print(f"[train] step {done}/{args.steps} rec {final['rec']:.4f} ortho {final['ortho']:.4f} adv {final['adv']:.5f} "
                   f"val_l1_hole {val_l1:.4f} val_psnr {final['val_psnr']:.2f}dB (best {best['val_l1_hole']:.4f} @ {best['step']}) "
                   f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",

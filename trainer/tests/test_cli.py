@@ -9,7 +9,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VERBS = {"colorize": ["train", "evaluate", "export"], "inpaint": ["train", "evaluate", "export"],
+VERBS = {"colorize": ["train", "evaluate", "curve", "export"], "inpaint": ["train", "evaluate", "curve", "export"],
          "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"]}
 
 
@@ -50,3 +50,19 @@ def test_old_names_print_the_new_form_and_run_it(old, new):
     assert r.returncode == 0
     assert f"is now `python3 -m trainer {new}`" in r.stderr
     assert r.stdout.startswith(f"usage: python3 -m trainer {new} ")
+
+
+def test_curve_from_a_log_and_a_curve_json(tmp_path):
+    """`TASK curve` reads a training log's [train] lines or a curve.json and writes a PNG."""
+    from trainer import curves
+    log = tmp_path / "train.log"
+    log.write_text("[data] x\n[train] step 250/4000 rec 0.1161 ortho 0.0000 val_l1_hole 0.2186 val_psnr 22.54dB (best 0.2187 @ 250) 3.4 img/s\n"
+                   "[train] step 500/4000 rec 0.1000 ortho 0.0000 val_l1_hole 0.2100 val_psnr 22.60dB (best 0.2100 @ 500) 3.4 img/s\n")
+    recs = curves.from_log(str(log))
+    assert [r["step"] for r in recs] == [250, 500] and recs[0]["val_l1_hole"] == 0.2186 and recs[1]["val_psnr"] == 22.6
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "curve.json").write_text('{"step": 1, "val_psnr": 19.0}\n{"step": 2, "val_psnr": 19.5}\n')
+    r = trainer("inpaint", "curve", f"a={log}", f"b={run}", "--plot", str(tmp_path / "c.png"), "--keys", "val_psnr")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "c.png").stat().st_size > 1000 and "b: 2 points" in r.stdout
