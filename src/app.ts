@@ -3,6 +3,7 @@
  * routes and the try-it page (`public/`, served at `/` by @fastify/static). Tests call it directly; `server.ts` adds `listen` and signals.
  */
 import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
@@ -39,8 +40,28 @@ declare module 'fastify' {
  * @param logger Fastify logger option (default: pino at `config.logLevel`).
  */
 export async function buildApp(config: Config, logger: FastifyServerOptions['logger'] = { level: config.logLevel }): Promise<FastifyInstance> {
+  // Connection-level failures (slow-loris, stalled uploads, malformed requests) never reach a route: count
+  // them here, answer as Node would (408 / 400, problem+json) and close the socket.
+  let countClientError: (kind: string) => void = () => {};
   const app = Fastify({
     logger,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: config.idleTimeoutMs,
+    // Node checks the request and headers timeouts every connectionsCheckingInterval (30 s by default).
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      // Node reports both the headers and the request timeout as ERR_HTTP_REQUEST_TIMEOUT
+      const kind = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : err.code === 'ECONNRESET' ? 'reset' : 'bad-request';
+      countClientError(kind);
+      if (socket.writable && kind !== 'reset') {
+        const status = kind.endsWith('timeout') ? 408 : 400;
+        const body = JSON.stringify({ type: `https://normgen.dev/problems/${kind}`, title: STATUS_CODES[status], status,
+          detail: kind.endsWith('timeout') ? 'the request did not arrive in time (HEADERS_TIMEOUT_MS for its headers, REQUEST_TIMEOUT_MS for all of it)' : 'malformed HTTP request' });
+        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroySoon?.();
+    },
     bodyLimit: config.maxUploadBytes + 64 * 1024,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
@@ -103,6 +124,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
   await app.register(openapi);
   await app.register(metrics);
+  countClientError = (kind) => app.metrics.clientErrors.inc({ kind });
+  app.server.on('timeout', (socket) => { countClientError('idle-timeout'); socket.destroy(); });
   await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId });
   await app.register(jobs, { ttlS: config.jobTtlS, maxJobs: config.jobsMax, maxBytes: config.jobsMaxBytes, concurrency: config.jobConcurrency,
     apiKeys: config.apiKeys.length > 0, internal: internalJob });

@@ -22,6 +22,10 @@
  * | `JOB_TTL_S`        | 3600               | async jobs (`Prefer: respond-async`): how long a finished job's result is kept |
  * | `JOBS_MAX` / `JOBS_MAX_BYTES` | 100 / 256 MiB | async jobs held at once, and bytes of their bodies + results (503 above) |
  * | `JOB_CONCURRENCY`  | 2                  | async jobs run at once (the rest wait, and can be canceled) |
+ * | `REQUEST_TIMEOUT_MS` | 120000           | whole request (headers + body) must arrive within this (408 and closed; 0 = off) |
+ * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
+ * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
+ * | `IDLE_TIMEOUT_MS`  | 30000              | a connection with no bytes for this long mid-request (a stalled upload) is closed |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
  */
@@ -50,6 +54,10 @@ export interface Config {
   jobsMax: number;
   jobsMaxBytes: number;
   jobConcurrency: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -101,7 +109,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobsMax: int('JOBS_MAX', 100, 1, 100_000),
     jobsMaxBytes: int('JOBS_MAX_BYTES', 256 * 1024 * 1024, 1024, 2 ** 40),
     jobConcurrency: int('JOB_CONCURRENCY', 2, 1, 64),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 120_000, 0, 3_600_000),
+    headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
+    idleTimeoutMs: int('IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
   };
+  if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
+    problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);
+  }
   const badOrigins = config.corsOrigins.filter((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
   if (badOrigins.length) problems.push(`CORS_ORIGINS: ${badOrigins.map((o) => JSON.stringify(o)).join(', ')}: expected origins like https://app.example.com (scheme://host[:port]) or *`);
   const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');

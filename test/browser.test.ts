@@ -54,7 +54,9 @@ describe('try-it page in Chromium', { skip }, () => {
   let dir: string;
   let photoPng: string;
   before(async () => {
-    app = await buildReadyApp();
+    // Playwright runs in this process and moves large pixel arrays through it: load shedding on event-loop
+    // delay would answer the page with 503 when that blocks the loop on a busy machine, so it is off here.
+    app = await buildReadyApp({ MAX_EVENT_LOOP_DELAY_MS: '0' });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM, headless: true,
@@ -73,7 +75,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('Colorize: choose a colour photo, see it gray, colorize, compare, download', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.setInputFiles('#colorize-file', photoPng);
     await page.waitForFunction(() => (document.getElementById('colorize-input') as HTMLImageElement).naturalWidth > 0);
     const input = await pixels(page, '#colorize-input');
@@ -95,7 +97,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('Inpaint: paint a stroke with the mouse, undo and clear work, the hole is filled and nothing else changes', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');
     const stroke = async (y: number) => {
@@ -151,7 +153,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('Inpaint with the keyboard only: focus the picture, arrows move the brush, Space paints, Enter fills', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');
     await page.focus('#inpaint-mask');
@@ -165,7 +167,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('Generate: class names from /v1/models, seed shown for reproduction, interpolation row', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.waitForFunction(() => (document.getElementById('generate-class') as HTMLSelectElement).options.length === 10);
     assert.deepEqual((await page.$$eval('#generate-class option', (o) => o.map((x) => x.textContent))).slice(0, 2), ['T-shirt/top', 'Trouser']);
     await page.selectOption('#generate-class', { label: 'Sneaker' });
@@ -189,7 +191,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('API errors are shown in words; a busy server (503 + Retry-After) is retried once', async () => {
     const page = await newPage(browser);
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.waitForFunction(() => (document.getElementById('generate-class') as HTMLSelectElement).options.length === 10);
     await page.fill('#generate-size', '8'); // below the API's minimum of 16
     await page.click('#generate-run');
@@ -212,11 +214,11 @@ describe('try-it page in Chromium', { skip }, () => {
   });
 
   test('with API_KEYS: without the token the page says so, with it the call succeeds', async () => {
-    const secured = await buildReadyApp({ API_KEYS: 'page-token' });
+    const secured = await buildReadyApp({ API_KEYS: 'page-token', MAX_EVENT_LOOP_DELAY_MS: '0' });
     const url = await secured.listen({ port: 0, host: '127.0.0.1' });
     try {
       const page = await newPage(browser);
-      await page.goto(url);
+      assert.equal((await page.goto(url))?.status(), 200);
       await page.waitForFunction(() => /API token/.test(document.getElementById('generate-status')!.textContent ?? ''));
       await page.click('#auth summary');
       await page.fill('#token', 'page-token');
@@ -233,7 +235,7 @@ describe('try-it page in Chromium', { skip }, () => {
 
   test('narrow (mobile) window: no horizontal scrolling, the panels stack', async () => {
     const page = await newPage(browser, { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
-    await page.goto(base);
+    assert.equal((await page.goto(base))?.status(), 200);
     await page.setInputFiles('#inpaint-file', photoPng);
     await page.waitForSelector('#inpaint-painter:not([hidden])');
     const { scroll, inner } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));

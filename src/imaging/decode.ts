@@ -19,9 +19,40 @@ export interface RawImage { data: Buffer; width: number; height: number; channel
 
 /**
  * Read an upload's header: format, display size (after EXIF orientation) and channels.
- * @throws HttpProblem 415 for bytes sharp cannot read as an image, 413 above `maxPixels`.
+ * @throws HttpProblem 415 for bytes that are not a raster image ({@link rasterFormat}; before sharp reads them)
+ *   or that sharp cannot read, 413 above `maxPixels`.
  */
+/** The raster formats the image routes accept (multi-frame GIF, WebP and TIFF: the first frame is used). */
+export const RASTER_FORMATS = ['PNG', 'JPEG', 'WebP', 'GIF', 'TIFF', 'AVIF'] as const;
+
+/**
+ * The raster format of a file from its magic number (first bytes), or undefined for anything else
+ * (SVG, PDF, HEIC, text, …): PNG `89 50 4E 47 0D 0A 1A 0A`, JPEG `FF D8 FF`, GIF `GIF87a`/`GIF89a`,
+ * WebP `RIFF····WEBP`, TIFF `II*\0`/`MM\0*`, AVIF an ISO-BMFF `ftyp` box whose major or a compatible
+ * brand is `avif` or `avis`.
+ */
+export function rasterFormat(b: Buffer): typeof RASTER_FORMATS[number] | undefined {
+  const ascii = (start: number, end: number) => b.subarray(start, end).toString('latin1');
+  if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a) return 'PNG';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'JPEG';
+  if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'GIF';
+  if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
+  if (b.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*')) return 'TIFF';
+  if (b.length >= 16 && ascii(4, 8) === 'ftyp') {
+    const end = Math.min(b.length, Math.max(16, b.readUInt32BE(0)));
+    const brands = [ascii(8, 12)];
+    for (let i = 16; i + 4 <= end; i += 4) brands.push(ascii(i, i + 4));
+    if (brands.some((x) => x === 'avif' || x === 'avis')) return 'AVIF';
+  }
+  return undefined;
+}
+
 export async function probe(bytes: Buffer, maxPixels: number): Promise<ImageInfo> {
+  if (!rasterFormat(bytes)) {
+    // Decided from the bytes, never from the filename or the part's content type, and before sharp sees
+    // them: vector and document formats (SVG, PDF, …) can reference files and URLs and expand without bound.
+    throw new HttpProblem(415, 'Unsupported Media Type', `the upload is not a raster image: accepted are ${RASTER_FORMATS.join(', ')} (decided from the file's first bytes)`, 'not-raster');
+  }
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'error' }).metadata();
@@ -42,12 +73,29 @@ export async function probe(bytes: Buffer, maxPixels: number): Promise<ImageInfo
 
 /**
  * Decode to BT.601 luma, one uint8 channel, EXIF orientation applied, alpha flattened onto white,
- * padded on the right and bottom by mirroring to multiples of `multiple` (the model's size multiple).
+ * padded on the right and bottom by mirroring to multiples of `multiple` (the model's size multiple) and
+ * to at least {@link MIN_SIDE} px.
  * A colour image goes through sRGB and sharp's `recomb` with the BT.601 weights (libvips truncates,
  * so values can be up to 1 level below a rounded luma); a gray image keeps its values.
  * @returns the padded H' x W' x 1 pixels and the unpadded display size.
  * @throws HttpProblem 415 when decoding fails part-way (truncated file).
  */
+/**
+ * Smallest side the networks are run at, in px: a thinner image (1×N, N×1, …) is padded up to it and
+ * the result cropped back (the networks' reflection paddings need a few pixels at their coarsest scale).
+ */
+export const MIN_SIDE = 16;
+
+/** `n` px padded to a multiple of `multiple`, and to at least {@link MIN_SIDE}. */
+export function padTo(n: number, multiple: number): number {
+  return Math.ceil(Math.max(n, MIN_SIDE) / multiple) * multiple;
+}
+
+/** Mirror padding, or edge copying where a pad is not smaller than the side it extends (mirroring needs that). */
+export function extendFor(width: number, height: number, right: number, bottom: number): 'mirror' | 'copy' {
+  return right >= width || bottom >= height ? 'copy' : 'mirror';
+}
+
 export async function decodeLuma(bytes: Buffer, maxPixels: number, multiple: number): Promise<{ luma: RawImage; width: number; height: number }> {
   try {
     const rgb = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
@@ -57,11 +105,11 @@ export async function decodeLuma(bytes: Buffer, maxPixels: number, multiple: num
       .raw()
       .toBuffer({ resolveWithObject: true });
     const { width, height } = rgb.info;
-    const padRight = (multiple - (width % multiple)) % multiple;
-    const padBottom = (multiple - (height % multiple)) % multiple;
+    const padRight = padTo(width, multiple) - width;
+    const padBottom = padTo(height, multiple) - height;
     const padded = await sharp(rgb.data, { raw: { width, height, channels: rgb.info.channels } })
       .recomb([[...BT601], [...BT601], [...BT601]])
-      .extend({ right: padRight, bottom: padBottom, extendWith: 'mirror' })
+      .extend({ right: padRight, bottom: padBottom, extendWith: extendFor(width, height, padRight, padBottom) })
       .extractChannel(0)
       .raw()
       .toBuffer({ resolveWithObject: true });

@@ -11,7 +11,7 @@
  */
 import sharp, { type OutputInfo } from 'sharp';
 import { HttpProblem } from '../problem.js';
-import type { RawImage } from './decode.js';
+import { extendFor, padTo, type RawImage } from './decode.js';
 
 /** A decoded inpainting input: RGB pixels (H x W x 3 uint8 sRGB) and, if the image had one, its alpha (H x W x 1). */
 export interface RgbWithAlpha { rgb: RawImage; alpha: RawImage | null }
@@ -93,8 +93,9 @@ export function workingSize(width: number, height: number, maxSide: number): { w
  * @returns padded H' x W' x 3 image and H' x W' x 1 binary mask (255 = hole).
  */
 export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: number; height: number }, multiple: number): Promise<{ image: RawImage; mask: RawImage }> {
-  const right = (multiple - (size.width % multiple)) % multiple;
-  const bottom = (multiple - (size.height % multiple)) % multiple;
+  const right = padTo(size.width, multiple) - size.width;
+  const bottom = padTo(size.height, multiple) - size.height;
+  const extendWith = extendFor(size.width, size.height, right, bottom);
   const resize = size.width !== rgb.width || size.height !== rgb.height;
   let img = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
   let msk = sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } });
@@ -103,8 +104,8 @@ export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: 
     msk = sharp(await msk.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' }).threshold(1).extractChannel(0).raw().toBuffer(), { raw: { ...size, channels: 1 } });
   }
   const [i, m] = await Promise.all([
-    img.extend({ right, bottom, extendWith: 'mirror' }).raw().toBuffer({ resolveWithObject: true }),
-    msk.extend({ right, bottom, extendWith: 'mirror' }).extractChannel(0).raw().toBuffer({ resolveWithObject: true }),
+    img.extend({ right, bottom, extendWith }).raw().toBuffer({ resolveWithObject: true }),
+    msk.extend({ right, bottom, extendWith }).extractChannel(0).raw().toBuffer({ resolveWithObject: true }),
   ]);
   return {
     image: { data: i.data, width: i.info.width, height: i.info.height, channels: 3 },

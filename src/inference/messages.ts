@@ -10,7 +10,9 @@ export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath
 export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string }
 export interface UnloadRequest { kind: 'unload'; id: number; model: string }
-export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest;
+/** Test hook (NORMGEN_TEST_HOOKS=1 only): the worker exits as if it had crashed. */
+export interface CrashRequest { kind: 'crash'; id: number }
+export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;
 
 export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
 export interface WorkerFail { id: number; ok: false; error: string }

@@ -4,6 +4,12 @@
  * `run` sends a float32 NCHW tensor to the least busy worker and resolves with the model's output;
  * the input buffer is transferred (the caller must not reuse it). Size: `WORKERS` workers ×
  * `INTRA_OP_THREADS` onnxruntime threads each; on a 2-core machine, 1 × 2 or 2 × 1.
+ *
+ * Crash recovery (issue 19): when a worker dies (native abort, out of memory, `process.exit`), its
+ * pending runs reject at once with {@link WorkerCrashedError} (the routes answer 503), a replacement
+ * worker starts and re-opens every loaded model, and until it is ready `healthy()` is false (`/readyz`
+ * 503) and runs go to the other workers (or fail fast with WorkerCrashedError when none is left).
+ * `onRestart` counts restarts (metrics).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +18,12 @@ import type { Feeds, ProviderChoice, WorkerReply, WorkerRequest } from './messag
 
 export interface RunResult { data: Float32Array; dims: number[]; inferMs: number }
 
-interface Slot { worker: Worker; busy: number; pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }> }
+interface Slot { worker: Worker; busy: number; ready: boolean; pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }> }
+
+/** A run lost because its worker thread died (or no worker is up); retry shortly. */
+export class WorkerCrashedError extends Error {
+  override name = 'WorkerCrashedError';
+}
 
 /** Distributive Omit, so each request variant keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -27,36 +38,79 @@ export class InferencePool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
+  /** Every model opened so far (re-opened in a replacement worker). */
+  private readonly loaded = new Map<string, { onnxPath: string; warmup?: Feeds }>();
+  /** Workers replaced after a crash, since start. */
+  restarts = 0;
+  onRestart?: (reason: string) => void;
 
   /**
    * @param size number of worker threads (≥ 1).
    * @param intraOpThreads onnxruntime intra-op threads per session (≥ 1).
    */
   constructor(size: number, private readonly intraOpThreads: number, private readonly ep: ProviderChoice = { providers: ['cpu'], cudaDeviceId: 0 }) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i, true));
+  }
+
+  private spawn(index: number, ready: boolean): Slot {
     const url = workerUrl();
     // A .ts worker (development, tests) registers tsx's loader inside the thread first (Node 20
     // does not carry the main thread's --import hooks into workers); a compiled .js worker does not need it.
     const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
-    for (let i = 0; i < size; i++) {
-      const worker = url.pathname.endsWith('.ts') ? new Worker(bootstrap, { eval: true }) : new Worker(url);
-      const slot: Slot = { worker, busy: 0, pending: new Map() };
-      worker.on('message', (reply: WorkerReply) => {
-        const p = slot.pending.get(reply.id);
-        if (!p) return;
-        slot.pending.delete(reply.id);
-        slot.busy--;
-        p.resolve(reply);
-      });
-      worker.on('error', (err) => this.failAll(slot, err));
-      worker.on('exit', (code) => { if (!this.closed) this.failAll(slot, new Error(`inference worker exited with code ${code}`)); });
-      this.slots.push(slot);
-    }
+    const worker = url.pathname.endsWith('.ts') ? new Worker(bootstrap, { eval: true }) : new Worker(url);
+    const slot: Slot = { worker, busy: 0, ready, pending: new Map() };
+    worker.on('message', (reply: WorkerReply) => {
+      const p = slot.pending.get(reply.id);
+      if (!p) return;
+      slot.pending.delete(reply.id);
+      slot.busy--;
+      p.resolve(reply);
+    });
+    let dead = false;
+    const died = (why: string) => {
+      if (dead || this.closed) return;
+      dead = true;
+      slot.ready = false;
+      this.failAll(slot, new WorkerCrashedError(`the inference worker died (${why}); retry shortly`));
+      this.replace(index, why);
+    };
+    worker.on('error', (err) => died(err.message));
+    worker.on('exit', (code) => died(`exit code ${code}`));
+    return slot;
+  }
+
+  /** Start a replacement for slot `index` and re-open every loaded model in it; ready once they are. */
+  private replace(index: number, why: string): void {
+    this.restarts++;
+    this.onRestart?.(why);
+    const slot = this.spawn(index, false);
+    this.slots[index] = slot;
+    const reopen = async () => {
+      for (const [model, m] of this.loaded) {
+        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep, ...(m.warmup ? { warmup: m.warmup } : {}) });
+        if (!reply.ok) throw new Error(reply.error);
+      }
+    };
+    reopen().then(() => { if (this.slots[index] === slot) slot.ready = true; }, () => { /* it died again: its own exit handler replaces it */ });
   }
 
   private failAll(slot: Slot, err: Error): void {
     for (const p of slot.pending.values()) p.reject(err);
     slot.pending.clear();
     slot.busy = 0;
+  }
+
+  /** True when every worker is up with every model (false while a replacement starts). */
+  healthy(): boolean {
+    return this.slots.every((s) => s.ready);
+  }
+
+  /**
+   * Test hook: make worker `index` exit as a crash would (honoured only when the process runs with
+   * NORMGEN_TEST_HOOKS=1, which the workers inherit).
+   */
+  crashForTest(index = 0): void {
+    this.slots[index]!.worker.postMessage({ kind: 'crash', id: this.nextId++ });
   }
 
   private send(slot: Slot, msg: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
@@ -82,6 +136,7 @@ export class InferencePool {
     const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep, ...(warmup ? { warmup } : {}) })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
+    this.loaded.set(model, { onnxPath, ...(warmup ? { warmup } : {}) });
     const first = replies[0] as { provider?: string; fallback?: string; warmupMs?: number };
     return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}), ...(first.warmupMs !== undefined ? { warmupMs: first.warmupMs } : {}) };
   }
@@ -92,10 +147,13 @@ export class InferencePool {
    *   are transferred to the worker (do not reuse them).
    * @param outputName the output to return (default: the model's first output).
    * @returns that output tensor (float32 NCHW), its dims and the session.run time in ms.
-   * @throws Error when the model is not loaded or onnxruntime rejects the inputs.
+   * @throws Error when the model is not loaded or onnxruntime rejects the inputs; WorkerCrashedError
+   *   when the worker died during the run, or no worker is ready.
    */
   async run(model: string, feeds: Feeds, outputName?: string): Promise<RunResult> {
-    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const ready = this.slots.filter((s) => s.ready);
+    if (ready.length === 0) throw new WorkerCrashedError('no inference worker is ready (one is restarting); retry shortly');
+    const slot = ready.reduce((a, b) => (b.busy < a.busy ? b : a));
     const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
     const reply = await this.send(slot, { kind: 'run', model, feeds, outputName }, transfer);
     if (!reply.ok) throw new Error(reply.error);

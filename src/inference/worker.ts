@@ -56,6 +56,10 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
       await retire(old);
       return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, warmupMs, ...(fallback ? { fallback } : {}) };
     }
+    case 'crash': {
+      if (process.env.NORMGEN_TEST_HOOKS !== '1') return { id: msg.id, ok: false, error: 'test hooks are off' };
+      process.exit(70); // ends this worker thread only, as a native abort would
+    }
     case 'run': {
       const live = sessions.get(msg.model);
       if (!live) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };

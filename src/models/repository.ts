@@ -185,6 +185,6 @@ export class ModelRepository {
 
   /** True once loading finished and every model is `ready` (what /readyz reports). */
   isReady(): boolean {
-    return this.settled && this.models.size > 0 && this.list().every((m) => m.state === 'ready');
+    return this.settled && this.models.size > 0 && this.list().every((m) => m.state === 'ready') && this.pool.healthy();
   }
 }

@@ -10,6 +10,9 @@
  * - `normgen_inference_seconds{model}` (histogram, onnxruntime `session.run` time);
  * - `normgen_model_load_seconds{model, version}` (gauge, file check + session creation) and
  *   `normgen_model_ready{model, version, provider}` (gauge 1/0);
+ * - `normgen_client_errors_total{kind}`: connections cut before a route answered (slow-loris and
+ *   stalled uploads: `request-timeout` (headers or body too slow), `idle-timeout`; `bad-request`, `reset`);
+ * - `normgen_worker_restarts_total`: inference worker threads replaced after a crash;
  * - the default process metrics (`normgen_process_*`, `normgen_nodejs_*`).
  */
 import fp from 'fastify-plugin';
@@ -18,7 +21,7 @@ import type { BatcherHooks } from '../inference/batcher.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    metrics: { registry: Registry; hooks: BatcherHooks };
+    metrics: { registry: Registry; hooks: BatcherHooks; clientErrors: Counter<'kind'>; workerRestarts: Counter };
   }
 }
 
@@ -44,7 +47,12 @@ export default fp(async (app) => {
     onBatch: (model, items, _requests, inferMs) => { batch.observe({ model }, items); inference.observe({ model }, inferMs / 1000); },
     onQueueDepth: (model, depth) => queue.set({ model }, depth),
   };
-  app.decorate('metrics', { registry, hooks });
+  const clientErrors = new Counter({
+    name: 'normgen_client_errors_total', help: 'connections cut before a route answered: request-timeout (headers or body too slow), idle-timeout, bad-request, reset',
+    labelNames: ['kind'], registers: [registry],
+  });
+  const workerRestarts = new Counter({ name: 'normgen_worker_restarts_total', help: 'inference worker threads replaced after a crash', registers: [registry] });
+  app.decorate('metrics', { registry, hooks, clientErrors, workerRestarts });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

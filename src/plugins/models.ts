@@ -19,6 +19,10 @@ export interface ModelsPluginOptions { modelsDir: string; workers: number; intra
 export default fp<ModelsPluginOptions>(async (app, opts) => {
   const pool = new InferencePool(opts.workers, opts.intraOpThreads, { providers: opts.executionProviders, cudaDeviceId: opts.cudaDeviceId });
   const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks });
+  pool.onRestart = (why) => {
+    app.metrics?.workerRestarts.inc();
+    app.log.error({ why }, 'inference worker died; its requests got 503, a replacement is starting');
+  };
   app.decorate('inference', pool);
   app.decorate('models', repo);
   app.addHook('onReady', async () => {

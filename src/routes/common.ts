@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DeadlineError, QueueFullError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
-import type { RunResult } from '../inference/pool.js';
+import { WorkerCrashedError, type RunResult } from '../inference/pool.js';
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
@@ -176,6 +176,7 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
       throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-full', { retry_after_s: err.retryAfterS, queue_depth: err.depth });
     }
     if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', err.message, 'queue-timeout');
+    if (err instanceof WorkerCrashedError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'worker-crashed', { retry_after_s: 1 });
     throw err;
   }
 }

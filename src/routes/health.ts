@@ -1,18 +1,19 @@
 /**
  * `GET /healthz`: 200 while the process serves HTTP (liveness).
- * `GET /readyz`: 200 once every model is loaded, else 503 with each model's state (readiness).
+ * `GET /readyz`: 200 once every model is loaded and every inference worker is up, else 503 with each
+ * model's state and the workers' (readiness; a worker replaced after a crash is `restarting`).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 
-const Readiness = Type.Object({ status: Type.String(), models: Type.Record(Type.String(), Type.String()) });
+const Readiness = Type.Object({ status: Type.String(), models: Type.Record(Type.String(), Type.String()), workers: Type.Optional(Type.String()) });
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
   app.get('/readyz', { schema: { tags: ['health'], response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
     const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]));
     const ready = app.models.isReady();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', models });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', models, workers: app.inference.healthy() ? 'up' : 'restarting' });
   });
 };
 

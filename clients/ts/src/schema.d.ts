@@ -229,6 +229,7 @@ export interface paths {
                             models: {
                                 [key: string]: string;
                             };
+                            workers?: string;
                         };
                     };
                 };
@@ -243,6 +244,7 @@ export interface paths {
                             models: {
                                 [key: string]: string;
                             };
+                            workers?: string;
                         };
                     };
                 };

@@ -1,0 +1,75 @@
+/**
+ * Timeouts (issue 19) on a real listening server: a slow-loris client (headers one byte at a time) and a
+ * trickling upload are cut with 408 problem+json and counted in `normgen_client_errors_total`; a stalled
+ * connection is closed after IDLE_TIMEOUT_MS; the server keeps serving. Also the config check.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../src/config.js';
+import { buildReadyApp } from './helper.js';
+
+let app: FastifyInstance;
+let port: number;
+before(async () => {
+  app = await buildReadyApp({ REQUEST_TIMEOUT_MS: '2500', HEADERS_TIMEOUT_MS: '1200', IDLE_TIMEOUT_MS: '1500' });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  port = (app.server.address() as net.AddressInfo).port;
+});
+after(async () => app.close());
+
+/** Send `head` then `drip` one byte every `everyMs`; resolves with what the server answered and when it closed. */
+function slowClient(head: string, drip: string, everyMs: number): Promise<{ reply: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    let i = 0;
+    const timer = setInterval(() => { if (i < drip.length && !socket.destroyed) socket.write(drip[i++]!); }, everyMs);
+    socket.on('connect', () => socket.write(head));
+    socket.on('data', (d) => { reply += String(d); });
+    socket.on('error', () => { /* reset after the reply: fine */ });
+    socket.on('close', () => { clearInterval(timer); resolve({ reply, ms: Date.now() - t0 }); });
+    setTimeout(() => { clearInterval(timer); socket.destroy(); reject(new Error(`not cut after 20 s; got ${JSON.stringify(reply)}`)); }, 20_000);
+  });
+}
+
+const counter = async (kind: string) => {
+  const m = /normgen_client_errors_total\{kind="([^"]+)"\} (\d+)/g;
+  const text = (await app.inject('/metrics')).body;
+  return [...text.matchAll(m)].filter((x) => x[1] === kind).reduce((a, x) => a + Number(x[2]), 0);
+};
+
+test('slow-loris headers are cut after HEADERS_TIMEOUT_MS with 408 and counted', async () => {
+  const before = await counter('request-timeout'); // Node reports a headers timeout as a request timeout
+  const { reply, ms } = await slowClient('GET /healthz HTTP/1.1\r\n', 'Host: 127.0.0.1\r\nX-Slow: ' + 'a'.repeat(200), 250);
+  assert.match(reply, /^HTTP\/1\.1 408/);
+  assert.match(reply, /application\/problem\+json/);
+  assert.ok(ms < 6000, `cut after ${ms} ms`);
+  assert.equal(await counter('request-timeout'), before + 1);
+});
+
+test('an upload trickling one byte at a time is cut after REQUEST_TIMEOUT_MS', async () => {
+  const before = await counter('request-timeout');
+  const head = 'POST /v1/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
+  const { reply, ms } = await slowClient(head, '{"image":"' + 'A'.repeat(500), 200);
+  assert.match(reply, /^HTTP\/1\.1 408/);
+  assert.ok(ms < 8000, `cut after ${ms} ms`);
+  assert.equal(await counter('request-timeout'), before + 1);
+});
+
+test('a connection that stops sending mid-body is closed after IDLE_TIMEOUT_MS; the server still serves', async () => {
+  const before = await counter('idle-timeout');
+  const head = 'POST /v1/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"im';
+  const { ms } = await slowClient(head, '', 100_000);
+  assert.ok(ms >= 1000 && ms < 6000, `closed after ${ms} ms`);
+  assert.ok(await counter('idle-timeout') + await counter('request-timeout') > before, 'counted');
+  const ok = await fetch(`http://127.0.0.1:${port}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"class":1,"seed":2}' });
+  assert.equal(ok.status, 200);
+});
+
+test('timeouts are validated at start', () => {
+  assert.throws(() => loadConfig({ REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '5000' }), /HEADERS_TIMEOUT_MS/);
+  assert.equal(loadConfig({}).requestTimeoutMs, 120_000);
+});
