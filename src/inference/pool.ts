@@ -20,6 +20,11 @@ export interface RunResult { data: Float32Array; dims: number[]; inferMs: number
 
 interface Slot { worker: Worker; busy: number; ready: boolean; pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }> }
 
+/** A run refused because the pool is closing (the server is shutting down). */
+export class PoolClosedError extends Error {
+  override name = 'PoolClosedError';
+}
+
 /** A run lost because its worker thread died (or no worker is up); retry shortly. */
 export class WorkerCrashedError extends Error {
   override name = 'WorkerCrashedError';
@@ -114,7 +119,7 @@ export class InferencePool {
   }
 
   private send(slot: Slot, msg: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
-    if (this.closed) return Promise.reject(new Error('inference pool is closed'));
+    if (this.closed) return Promise.reject(new PoolClosedError('the server is shutting down'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
@@ -160,9 +165,15 @@ export class InferencePool {
     return { data: reply.data!, dims: reply.dims!, inferMs: reply.inferMs! };
   }
 
-  /** Terminate every worker; pending runs reject. */
-  async close(): Promise<void> {
+  /**
+   * Stop: refuse new runs, let the runs already in the workers finish (up to `graceMs`; their callers may
+   * have gone, e.g. a client that disconnected), then terminate the workers. Terminating a worker in the
+   * middle of onnxruntime's `run` aborts the whole process (a native exception), hence the wait.
+   */
+  async close(graceMs = 10_000): Promise<void> {
     this.closed = true;
+    const deadline = Date.now() + graceMs;
+    while (this.slots.some((s) => s.pending.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

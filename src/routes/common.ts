@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DeadlineError, QueueFullError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
-import { WorkerCrashedError, type RunResult } from '../inference/pool.js';
+import { PoolClosedError, WorkerCrashedError, type RunResult } from '../inference/pool.js';
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
@@ -177,6 +177,7 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
     }
     if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', err.message, 'queue-timeout');
     if (err instanceof WorkerCrashedError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'worker-crashed', { retry_after_s: 1 });
+    if (err instanceof PoolClosedError) throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry on another instance`, 'shutting-down', { retry_after_s: 1 });
     throw err;
   }
 }
