@@ -25,7 +25,7 @@
  * | `REQUEST_TIMEOUT_MS` | 120000           | whole request (headers + body) must arrive within this (408 and closed; 0 = off) |
  * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
  * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
- * | `IDLE_TIMEOUT_MS`  | 30000              | a connection with no bytes for this long mid-request (a stalled upload) is closed |
+ * | `IDLE_TIMEOUT_MS`  | 60000              | a connection with no bytes either way for this long is closed (a stalled upload; keep it above the longest inference) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
  */
@@ -112,7 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 120_000, 0, 3_600_000),
     headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
-    idleTimeoutMs: int('IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    idleTimeoutMs: int('IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
   };
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);

@@ -73,3 +73,27 @@ test('timeouts are validated at start', () => {
   assert.throws(() => loadConfig({ REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '5000' }), /HEADERS_TIMEOUT_MS/);
   assert.equal(loadConfig({}).requestTimeoutMs, 120_000);
 });
+
+test('a client that disconnects while queued frees its slot: its run is skipped', async () => {
+  const { default: sharp } = await import('sharp');
+  const big = await sharp({ create: { width: 1400, height: 1400, channels: 3, background: '#777' } }).png().toBuffer();
+  const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#777' } }).png().toBuffer();
+  const form = (data: Buffer) => { const f = new FormData(); f.append('image', new Blob([new Uint8Array(data)], { type: 'image/png' }), 'x.png'); return f; };
+  const own = await buildReadyApp({ BATCHING: '0' }); // default timeouts: the slow run must not be cut
+  await own.listen({ port: 0, host: '127.0.0.1' });
+  const ownPort = (own.server.address() as net.AddressInfo).port;
+  after(async () => own.close());
+  const batcher = own.models.get('colorize-pono')!.batcher!;
+  const before = batcher.canceled;
+  const slow = fetch(`http://127.0.0.1:${ownPort}/v1/translate`, { method: 'POST', body: form(big) }); // occupies the worker
+  await new Promise((r) => setTimeout(r, 300));
+  const gone = new AbortController();
+  const queued = fetch(`http://127.0.0.1:${ownPort}/v1/translate`, { method: 'POST', body: form(small), signal: gone.signal }).catch(() => 'aborted');
+  for (let i = 0; batcher.depth === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(batcher.depth >= 1, 'the second request waits in the queue');
+  gone.abort();
+  assert.equal(await queued, 'aborted');
+  for (let i = 0; batcher.canceled === before && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(batcher.canceled, before + 1, 'taken out of the queue, never run');
+  assert.equal((await slow).status, 200);
+});

@@ -24,6 +24,11 @@ export class QueueFullError extends Error {
 }
 
 /** A request waited in the queue past its deadline. */
+/** The caller gave up (its client disconnected) before the run started: it was taken out of the queue. */
+export class CanceledError extends Error {
+  constructor(readonly model: string) { super(`model ${model}: the request was canceled before its run started`); }
+}
+
 export class DeadlineError extends Error {
   constructor(readonly model: string, readonly waitedMs: number) {
     super(`model ${model}: the request waited ${Math.round(waitedMs)} ms in the queue, past its deadline`);
@@ -67,13 +72,18 @@ export class Batcher {
   ) {}
 
   get depth(): number { return this.queue.length; }
+  /** Queued requests removed because their caller gave up before their run started. */
+  canceled = 0;
 
   /**
    * Queue one request (its own batch dim may be > 1) and resolve with its slice of the batch's output.
+   * With `signal`, a request still queued when it aborts (its client disconnected) leaves the queue and
+   * is never run, freeing its slot; once its batch started, the run completes.
    * @throws QueueFullError when `maxQueue` requests already wait; DeadlineError after `timeoutMs` in the
-   *   queue; the pool's Error when onnxruntime rejects the batch.
+   *   queue; CanceledError when `signal` aborted first; the pool's Error when onnxruntime rejects the batch.
    */
-  run(feeds: Feeds, timeoutMs = this.config.timeoutMs): Promise<RunResult & { batchSize: number; queueMs: number }> {
+  run(feeds: Feeds, timeoutMs = this.config.timeoutMs, signal?: AbortSignal): Promise<RunResult & { batchSize: number; queueMs: number }> {
+    if (signal?.aborted) return Promise.reject(new CanceledError(this.model));
     if (this.queue.length >= this.config.maxQueue) {
       return Promise.reject(new QueueFullError(this.model, this.queue.length, Math.max(1, Math.ceil(this.config.maxQueueDelayMs / 1000))));
     }
@@ -81,7 +91,16 @@ export class Batcher {
     const key = Object.entries(feeds).map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`).sort().join('|');
     return new Promise((resolve, reject) => {
       const now = performance.now();
-      this.queue.push({ feeds, items: first.dims[0]!, key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject });
+      const pending: Pending = { feeds, items: first.dims[0]!, key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
+      this.queue.push(pending);
+      signal?.addEventListener('abort', () => {
+        const i = this.queue.indexOf(pending);
+        if (i < 0) return; // already dispatched: let it finish
+        this.queue.splice(i, 1);
+        this.canceled++;
+        this.hooks.onQueueDepth?.(this.model, this.queue.length);
+        reject(new CanceledError(this.model));
+      }, { once: true });
       this.hooks.onQueueDepth?.(this.model, this.queue.length);
       this.schedule();
     });

@@ -5,7 +5,7 @@
  * {@link HttpProblem} that the error plugin turns into problem+json.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DeadlineError, QueueFullError } from '../inference/batcher.js';
+import { CanceledError, DeadlineError, QueueFullError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
 import { PoolClosedError, WorkerCrashedError, type RunResult } from '../inference/pool.js';
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
@@ -168,7 +168,17 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
   if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
   try {
     const start = Date.now();
-    const result = await entry.batcher.run(feeds);
+    // a client that disconnects while its request waits in the queue frees its slot (its run is skipped)
+    const controller = new AbortController();
+    const socket = request?.raw.socket;
+    const onClose = () => controller.abort();
+    if (typeof socket?.once === 'function') socket.once('close', onClose);
+    let result;
+    try {
+      result = await entry.batcher.run(feeds, undefined, controller.signal);
+    } finally {
+      if (typeof socket?.off === 'function') socket.off('close', onClose);
+    }
     if (request) recordInference(request, start, result, `${entry.name}@${entry.manifest.version}`);
     return result;
   } catch (err) {
@@ -176,6 +186,7 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
       throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-full', { retry_after_s: err.retryAfterS, queue_depth: err.depth });
     }
     if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', err.message, 'queue-timeout');
+    if (err instanceof CanceledError) throw new HttpProblem(499, 'Client Closed Request', err.message, 'client-closed');
     if (err instanceof WorkerCrashedError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'worker-crashed', { retry_after_s: 1 });
     if (err instanceof PoolClosedError) throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry on another instance`, 'shutting-down', { retry_after_s: 1 });
     throw err;
