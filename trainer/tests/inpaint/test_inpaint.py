@@ -76,7 +76,7 @@ def test_smoke_training_with_resume_and_init(tmp_path):
     assert cli(["inpaint", "evaluate", f"smoke={tmp_path}/best.pt", "--working-side", "96",
                 "--json", str(tmp_path / "m.json")]) == 0
     res = json.load(open(tmp_path / "m.json"))["results"]
-    assert set(res) == {"telea", "smoke"} and np.isfinite(res["smoke"]["mean"]["psnr"])
+    assert set(res) == {"telea", "navier_stokes", "smoke"} and np.isfinite(res["smoke"]["mean"]["psnr"])
     assert cli(["inpaint", "export", str(tmp_path / "best.pt"), "--out-dir", str(tmp_path / "model"),
                 "--version", "0.0.1", "--working-max-side", "96", "--metrics", str(tmp_path / "m.json"), "--command", "smoke"]) == 0
     man = json.load(open(tmp_path / "model" / "manifest.json"))
