@@ -11,33 +11,24 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
+import { multipart } from '../test/helper.js';
 
 const SECONDS = Math.min(7200, Math.max(12, Number(process.env.SOAK_SECONDS ?? 600)));
 const WINDOWS = 6;
 const port = 19500 + Math.floor(Math.random() * 400);
 const base = `http://127.0.0.1:${port}`;
 
-function multipart(files: Record<string, Buffer>): { body: Buffer; type: string } {
-  const b = `----soak${Date.now()}`;
-  const parts: Buffer[] = [];
-  for (const [name, data] of Object.entries(files)) {
-    parts.push(Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.png"\r\nContent-Type: image/png\r\n\r\n`), data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${b}--\r\n`));
-  return { body: Buffer.concat(parts), type: `multipart/form-data; boundary=${b}` };
-}
-
 const photo = await sharp('test/fixtures/china-small.jpg').resize(256, 256, { fit: 'cover' }).png().toBuffer();
 const gray = await sharp(photo).grayscale().png().toBuffer();
 const maskRaw = Buffer.alloc(256 * 256);
 for (let y = 80; y < 140; y++) maskRaw.fill(255, y * 256 + 90, y * 256 + 160);
 const mask = await sharp(maskRaw, { raw: { width: 256, height: 256, channels: 1 } }).png().toBuffer();
-const t = multipart({ image: gray });
-const i = multipart({ image: photo, mask });
+const t = multipart({ image: { data: gray, type: 'image/png' } });
+const i = multipart({ image: { data: photo, type: 'image/png' }, mask: { data: mask, type: 'image/png' } });
 const v2 = { inputs: [{ name: 'z', shape: [1, 128], datatype: 'FP32', data: new Array(128).fill(0.1) }, { name: 'y', shape: [1, 10], datatype: 'FP32', data: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0] }] };
 const requests = [
-  { method: 'POST' as const, path: '/v1/translate', headers: { 'content-type': t.type }, body: t.body },
-  { method: 'POST' as const, path: '/v1/inpaint', headers: { 'content-type': i.type }, body: i.body },
+  { method: 'POST' as const, path: '/v1/translate', headers: t.headers, body: t.payload },
+  { method: 'POST' as const, path: '/v1/inpaint', headers: i.headers, body: i.payload },
   { method: 'POST' as const, path: '/v1/generate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ class: 'Bag', count: 4 }) },
   { method: 'POST' as const, path: '/v2/models/fashion-an/infer', headers: { 'content-type': 'application/json' }, body: JSON.stringify(v2) },
 ];

@@ -36,6 +36,19 @@ def add_run_folder(p: argparse.ArgumentParser, log_every: int = 100, ckpt_every:
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt (weights, optimizer, step, RNG)")
 
 
+def add_export(p: argparse.ArgumentParser, name: str) -> None:
+    """The options every ``TASK export`` shares: the checkpoint, ``--out-dir``, ``--name`` (default
+    ``name``), ``--version``, ``--default`` (serving.default) and ``--command`` (the training command,
+    recorded in the manifest)."""
+    p.add_argument("checkpoint")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--name", default=name)
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--default", action="store_true",
+                   help="serving.default: make it the task's default model (only one per task may be; the bundled one is)")
+    p.add_argument("--command", help="the exact training command(s), for the manifest")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the verb parsed into ``args`` (its ``target``); returns the exit status (2 for ``--device
     cuda`` without CUDA; a training function's summary dict counts as success)."""

@@ -53,14 +53,8 @@ def register(sub) -> None:
     c.add_argument("--title", default="")
 
     x = cli.verb(sub, "export", "trainer.colorize.export:main", "export ONNX + fixture + manifest")
-    x.add_argument("checkpoint")
-    x.add_argument("--out-dir", required=True)
-    x.add_argument("--name", default="colorize-pono")
-    x.add_argument("--version", default="1.0.0")
-    x.add_argument("--default", action="store_true",
-                   help="serving.default: make it the task\'s default model (only one per task may be; the bundled one is)")
+    cli.add_export(x, "colorize-pono")
     x.add_argument("--metrics", help="metrics JSON from `colorize evaluate`")
-    x.add_argument("--command", help="the exact training command, for the manifest")
     x.add_argument("--loss-comparison", help="`colorize evaluate --json` of the L1 vs L1+PatchGAN runs, for the manifest")
     x.add_argument("--loss-runs", nargs="*", default=[], help="label=run_dir pairs of those runs (their best val L1)")
     x.add_argument("--fixture-dir", help="where the parity fixture goes (default: <out-dir>/fixture)")

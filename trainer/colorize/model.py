@@ -114,8 +114,9 @@ class Translator(nn.Module):
         if isinstance(h, int) and (h % SIZE_MULTIPLE or w % SIZE_MULTIPLE):
             raise ValueError(f"Translator: H and W must be multiples of {SIZE_MULTIPLE}, got {h}x{w}")
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify head: B x 1 x H x W luma in [-1, 1] -> B x Q x H/2 x W/2 logits over ``ab_bins``."""
+    def features_half(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared body up to H/2: stem, the two downsampling convs (PONO after each), the residual
+        blocks, MS(mu2) + ``up1``, then MS(mu1). B x 1 x H x W in [-1, 1] -> B x 2w x H/2 x W/2."""
         self._check(x)
         f = self.stem(x)
         f = self.down1(f)
@@ -132,7 +133,11 @@ class Translator(nn.Module):
         f = self.up1(f)
         if self.pono_ms:
             f = self.moment_shortcut(f, mu1, sigma1)
-        return self.cls_head(f)
+        return f
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Classify head: B x 1 x H x W luma in [-1, 1] -> B x Q x H/2 x W/2 logits over ``ab_bins``."""
+        return self.cls_head(self.features_half(x))
 
     def decode(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Annealed-mean decoding (eq. 5) of H/2 logits, then Lab -> RGB with the input's L* and luma:
@@ -145,24 +150,7 @@ class Translator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.head_kind == "classify":
             return self.decode(x, self.logits(x))
-        self._check(x)
-        f = self.stem(x)
-        f = self.down1(f)
-        if self.pono_ms:
-            f, mu1, sigma1 = self.pono(f)
-        f = self.down1_post(f)
-        f = self.down2(f)
-        if self.pono_ms:
-            f, mu2, sigma2 = self.pono(f)
-        f = self.down2_post(f)
-        f = self.blocks(f)
-        if self.pono_ms:
-            f = self.moment_shortcut(f, mu2, sigma2)
-        f = self.up1(f)
-        if self.pono_ms:
-            f = self.moment_shortcut(f, mu1, sigma1)
-        f = self.up2(f)
-        out = self.head(f)
+        out = self.head(self.up2(self.features_half(x)))
         if self.task == "colorize":
             return ycbcr_to_rgb(x[:, 0:1], out)
         return out

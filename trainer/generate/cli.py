@@ -63,13 +63,7 @@ def register(sub) -> None:
     c.add_argument("--threads", type=int, default=os.cpu_count() or 1)
 
     x = cli.verb(sub, "export", "trainer.generate.export:main", "export ONNX + fixture + manifest")
-    x.add_argument("checkpoint")
-    x.add_argument("--out-dir", required=True)
-    x.add_argument("--name", default="fashion-an")
-    x.add_argument("--version", default="1.0.0")
-    x.add_argument("--default", action="store_true",
-                   help="serving.default: make it the task\'s default model (only one per task may be; the bundled one is)")
+    cli.add_export(x, "fashion-an")
     x.add_argument("--metrics", help="`generate evaluate --json` output")
     x.add_argument("--classifier-metrics", help="JSON with the BN / mixture-AN classifier summaries")
-    x.add_argument("--command", help="the exact training command, for the manifest")
     x.add_argument("--grid", help="write a one-row-per-class sample grid PNG here")

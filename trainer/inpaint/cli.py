@@ -67,14 +67,8 @@ def register(sub) -> None:
     c.add_argument("--title", default="")
 
     x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
-    x.add_argument("checkpoint")
-    x.add_argument("--out-dir", required=True)
-    x.add_argument("--name", default="inpaint-an")
-    x.add_argument("--version", default="1.0.0")
-    x.add_argument("--default", action="store_true",
-                   help="serving.default: make it the task\'s default model (only one per task may be; the bundled one is)")
+    cli.add_export(x, "inpaint-an")
     x.add_argument("--metrics", help="`inpaint evaluate --json` at native resolution")
-    x.add_argument("--command", help="the exact training command(s), for the manifest")
     x.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
     x.add_argument("--flip-tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
     x.add_argument("--metrics-served", help="`inpaint evaluate --json` at the served working side")
