@@ -49,6 +49,17 @@ def add_export(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--command", help="the exact training command(s), for the manifest")
 
 
+def add_curve(sub: argparse._SubParsersAction, keys: str) -> argparse.ArgumentParser:
+    """The ``curve`` verb of a task (``trainer.curves``): runs to plot, ``--plot`` PNG, ``--keys`` (default
+    ``keys``, comma-separated record keys, one panel each), ``--title``."""
+    c = verb(sub, "curve", "trainer.curves:curve_main", "plot validation curves of runs (curve.json or a training log) as a PNG")
+    c.add_argument("runs", nargs="+", help="label=RUN_DIR (its curve.json), a curve.json or a training log")
+    c.add_argument("--plot", required=True, help="the PNG to write")
+    c.add_argument("--keys", default=keys, help="comma-separated record keys, one panel each")
+    c.add_argument("--title", default="")
+    return c
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the verb parsed into ``args`` (its ``target``); returns the exit status (2 for ``--device
     cuda`` without CUDA; a training function's summary dict counts as success)."""

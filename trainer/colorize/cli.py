@@ -46,11 +46,7 @@ def register(sub) -> None:
     e.add_argument("--figure", help="write a gray | outputs | original PNG grid of the 8 test photos here")
     e.add_argument("--figure-side", type=int, default=128, help="short side of the figure's photos")
 
-    c = cli.verb(sub, "curve", "trainer.curves:curve_main", "plot validation curves of runs (curve.json or a training log) as a PNG")
-    c.add_argument("runs", nargs="+", help="label=RUN_DIR (its curve.json), a curve.json or a training log")
-    c.add_argument("--plot", required=True, help="the PNG to write")
-    c.add_argument("--keys", default="val_ce,val_psnr,val_colourfulness", help="comma-separated record keys, one panel each")
-    c.add_argument("--title", default="")
+    cli.add_curve(sub, "val_ce,val_psnr,val_colourfulness")
 
     x = cli.verb(sub, "export", "trainer.colorize.export:main", "export ONNX + fixture + manifest")
     cli.add_export(x, "colorize-pono")

@@ -60,11 +60,7 @@ def register(sub) -> None:
     e.add_argument("--repeats", type=int, default=3, help="--timing: runs per size (median)")
     e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
 
-    c = cli.verb(sub, "curve", "trainer.curves:curve_main", "plot validation curves of runs (curve.json or a training log) as a PNG")
-    c.add_argument("runs", nargs="+", help="label=RUN_DIR (its curve.json), a curve.json or a training log")
-    c.add_argument("--plot", required=True, help="the PNG to write")
-    c.add_argument("--keys", default="rec,val_l1_hole,val_psnr", help="comma-separated record keys, one panel each")
-    c.add_argument("--title", default="")
+    cli.add_curve(sub, "rec,val_l1_hole,val_psnr")
 
     x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
     cli.add_export(x, "inpaint-an")
