@@ -45,6 +45,8 @@ def register(sub) -> None:
     e.add_argument("--json", help="write the metrics here")
     e.add_argument("--figure", help="write a gray | outputs | original PNG grid of the 8 test photos here")
     e.add_argument("--figure-side", type=int, default=128, help="short side of the figure's photos")
+    e.add_argument("--chroma-gain", default="1", help="comma-separated gains on the decoded ab (classify head; "
+                   "one row per checkpoint and gain; choose it with --split val)")
 
     cli.add_curve(sub, "val_ce,val_psnr,val_colourfulness")
 
@@ -53,4 +55,6 @@ def register(sub) -> None:
     x.add_argument("--metrics", help="metrics JSON from `colorize evaluate`")
     x.add_argument("--loss-comparison", help="`colorize evaluate --json` of the L1 vs L1+PatchGAN runs, for the manifest")
     x.add_argument("--loss-runs", nargs="*", default=[], help="label=run_dir pairs of those runs (their best val L1)")
+    x.add_argument("--chroma-gain", type=float, default=1.0,
+                   help="gain on the decoded ab baked into the graph (classify head; chosen on validation)")
     x.add_argument("--fixture-dir", help="where the parity fixture goes (default: <out-dir>/fixture)")

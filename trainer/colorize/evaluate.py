@@ -12,7 +12,8 @@ metrics are computed on RGB uint8 against the colour original:
   gray output, 1 = as colourful as the photo);
 * AuC: area under the cumulative per-pixel ab-error curve, thresholds 0..150 (Zhang et al. 2016, 3.1).
 
-Rows: every ``label=checkpoint`` given, every ``--outputs label=DIR`` (files ``DIR/<photo>.out.png`` made
+Rows: every ``label=checkpoint`` given (one per ``--chroma-gain``, labelled ``label@gG``, when gains other
+than 1 are given: the saturation calibration is chosen on ``--split val`` this way), every ``--outputs label=DIR`` (files ``DIR/<photo>.out.png`` made
 elsewhere, e.g. by the real service: ``--dump DIR`` writes the gray inputs ``DIR/<photo>.png``, ``npx tsx
 scripts/service-outputs.ts translate DIR [model]`` posts them to ``POST /v1/translate``), and ``gray_copy``
 (output = the gray input on all channels). ``mean`` is the unweighted mean over the photos.
@@ -49,13 +50,27 @@ def gray_copy(rgb_u8: np.ndarray) -> np.ndarray:
     return np.repeat(luma_u8(rgb_u8)[..., None], 3, axis=2)
 
 
-def load_checkpoint(path: str) -> torch.nn.Module:
-    """Translator from a trainer checkpoint (``best.pt``, ``final.pt`` or ``checkpoint.pt``), in eval mode."""
+def load_checkpoint(path: str, chroma_gain: float = 1.0) -> torch.nn.Module:
+    """Translator from a trainer checkpoint (``best.pt``, ``final.pt`` or ``checkpoint.pt``), in eval mode,
+    with the classify head's ``chroma_gain`` (see :class:`~trainer.colorize.model.Translator`; ignored by
+    the L1 head). Raises ValueError for a gain outside [0, 2]."""
     from .train import build_model
     ck = torch.load(path, map_location="cpu")
     model = build_model(ck["args"])
     model.load_state_dict(ck["model"])
+    if not 0.0 <= chroma_gain <= 2.0:
+        raise ValueError(f"chroma gain must be in [0, 2], got {chroma_gain}")
+    model.chroma_gain = chroma_gain
     return model.eval()
+
+
+def parse_gains(text: str) -> list[float]:
+    """``"0.6,0.8,1"`` -> ``[0.6, 0.8, 1.0]`` (``--chroma-gain``). Raises ValueError for a non-number or a
+    gain outside [0, 2]."""
+    gains = [float(t) for t in text.split(",") if t.strip()]
+    if not gains or any(not 0.0 <= g <= 2.0 for g in gains):
+        raise ValueError(f"--chroma-gain: comma-separated numbers in [0, 2], got {text!r}")
+    return gains
 
 
 def outputs_fn(folder: str) -> Colorizer:
@@ -132,10 +147,13 @@ def main(args: Namespace) -> int:
         print(f"[dump] gray test photos at short sides {sizes} -> {args.dump}", flush=True)
         return 0
     fns: dict[str, Colorizer] = {}
+    gains = parse_gains(args.chroma_gain)
     for spec in args.checkpoints:
         label, _, path = spec.partition("=")
-        m = load_checkpoint(path)
-        fns[label] = lambda name, img, m=m: colorize(m, img)
+        for g in gains:
+            m = load_checkpoint(path, g)
+            row = label if gains == [1.0] else f"{label}@g{g:g}"
+            fns[row] = lambda name, img, m=m: colorize(m, img)
     for spec in args.outputs:
         label, _, folder = spec.partition("=")
         fns[label] = (lambda name, img, f=folder: outputs_fn(f)(f"{name}@{min(img.shape[:2])}", img))

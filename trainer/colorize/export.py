@@ -71,7 +71,7 @@ def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
 def main(args: Namespace) -> int:
     """CLI: ``python3 -m trainer colorize export runs/x/final.pt --out-dir models/colorize-pono --metrics m.json``."""
     ck = torch.load(args.checkpoint, map_location="cpu")
-    model = load_checkpoint(args.checkpoint)
+    model = load_checkpoint(args.checkpoint, getattr(args, "chroma_gain", 1.0))
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     export_onnx(model, onnx_path)
@@ -115,11 +115,14 @@ def main(args: Namespace) -> int:
                          "normalization": "IN + PONO after each downsampling conv, MS before each upsampling conv"
                          if a["pono_ms"] else "IN only",
                          "head": (f"MS(mu1) then Conv3x3 IN ReLU Conv1x1 -> {len(model.ab_bins)} logits over the in-gamut "
-                                  f"ab bins (grid 10) at H/2; annealed mean T = {model.temperature} -> ab, bilinear x2, "
+                                  f"ab bins (grid 10) at H/2; annealed mean T = {model.temperature} -> ab"
+                                  + (f" x chroma gain {model.chroma_gain:g} (chosen on the validation photos)"
+                                     if model.chroma_gain != 1.0 else "") + ", bilinear x2, "
                                   "L* from the input luma, Lab -> sRGB, chroma kept with the input luma (desaturated "
                                   "into the RGB cube, never clipped)" if classify else
                                   "7x7 conv + tanh predicting (Cb, Cr); fixed BT.601 YCbCr->RGB with the input luma"),
-                         **({"ab_bins": len(model.ab_bins), "temperature": model.temperature} if classify else {}),
+                         **({"ab_bins": len(model.ab_bins), "temperature": model.temperature,
+                             "chroma_gain": model.chroma_gain} if classify else {}),
                          "parameters": sum(p.numel() for p in model.parameters())},
         "serving": {"default": args.default},
         "training": {

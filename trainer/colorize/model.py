@@ -69,6 +69,9 @@ class Translator(nn.Module):
         head: "l1" (regressed chroma, the 7x7 head) or "classify" (ab distribution + annealed mean;
             colorize only).
         temperature: the annealed mean's T (classify head).
+        chroma_gain: factor g on the decoded ab (classify head; 1 = Zhang et al.'s decoding unchanged, 0 = the
+            gray copy). A calibration of saturation chosen on the validation photos (``colorize evaluate
+            --split val --chroma-gain``); exported into the graph as one Mul.
     forward(x): B x in_channels x H x W in [-1, 1], H and W multiples of 4 -> B x 3 x H x W in [-1, 1].
     ``logits(x)`` (classify head): B x Q x H/2 x W/2 float32 logits over :attr:`ab_bins` (Q x 2, CIE units).
     Raises ValueError for H or W not a multiple of 4 (when traced with Python ints), an unknown task or
@@ -76,13 +79,17 @@ class Translator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, ngf: int = 32, n_blocks: int = 6, pono_ms: bool = True,
-                 task: str = "colorize", head: str = "l1", temperature: float = TEMPERATURE) -> None:
+                 task: str = "colorize", head: str = "l1", temperature: float = TEMPERATURE,
+                 chroma_gain: float = 1.0) -> None:
         super().__init__()
         if task not in ("colorize", "rgb"):
             raise ValueError(f"unknown task {task!r}")
         if head not in ("l1", "classify") or (head == "classify" and task != "colorize"):
             raise ValueError(f"unknown head {head!r} for task {task!r}")
         self.task, self.pono_ms, self.head_kind, self.temperature = task, pono_ms, head, temperature
+        if not 0.0 <= chroma_gain <= 2.0:
+            raise ValueError(f"chroma_gain must be in [0, 2], got {chroma_gain}")
+        self.chroma_gain = chroma_gain
         w = ngf
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7), instance_norm(w), nn.ReLU(True))
         self.down1 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
@@ -140,10 +147,12 @@ class Translator(nn.Module):
         return self.cls_head(self.features_half(x))
 
     def decode(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Annealed-mean decoding (eq. 5) of H/2 logits, then Lab -> RGB with the input's L* and luma:
-        x B x 1 x H x W in [-1, 1], logits B x Q x H/2 x W/2 -> B x 3 x H x W RGB in [-1, 1]."""
-        ab = F.interpolate(annealed_mean(logits, self.ab_bins, self.temperature), scale_factor=2.0,
-                           mode="bilinear", align_corners=False)
+        """Annealed-mean decoding (eq. 5) of H/2 logits, ab times :attr:`chroma_gain`, then Lab -> RGB with the
+        input's L* and luma: x B x 1 x H x W in [-1, 1], logits B x Q x H/2 x W/2 -> B x 3 x H x W RGB in [-1, 1]."""
+        ab = annealed_mean(logits, self.ab_bins, self.temperature)
+        if self.chroma_gain != 1.0:
+            ab = ab * self.chroma_gain
+        ab = F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False)
         rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), ab], dim=1)) * 2 - 1
         return ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
 

@@ -105,6 +105,34 @@ def test_classify_head_shapes_luma_and_colour(pono_ms):
         Translator(ngf=8, n_blocks=1, head="classify", task="rgb")
 
 
+def test_chroma_gain_scales_the_decoded_ab_and_keeps_luma():
+    torch.manual_seed(3)
+    net = Translator(ngf=8, n_blocks=1, head="classify").eval()
+    x = torch.rand(1, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        logits = net.logits(x)
+        full = net.decode(x, logits)
+        net.chroma_gain = 0.0
+        gray = net.decode(x, logits)
+        net.chroma_gain = 0.5
+        half = net.decode(x, logits)
+    assert torch.allclose(gray, x.expand(-1, 3, -1, -1), atol=2e-4)  # gain 0 = the gray copy (Lab round trip, float32)
+    for y in (full, half):
+        assert torch.allclose(rgb_to_luma(y), x, atol=1e-5)
+    spread = lambda y: (y - rgb_to_luma(y)).abs().mean()  # noqa: E731  (distance from gray)
+    assert 0.2 * spread(full) < spread(half) < 0.8 * spread(full)
+    with pytest.raises(ValueError):
+        Translator(ngf=8, n_blocks=1, head="classify", chroma_gain=-0.1)
+
+
+def test_parse_gains():
+    from trainer.colorize.evaluate import parse_gains
+    assert parse_gains("0.6, 0.8,1") == [0.6, 0.8, 1.0]
+    for bad in ("", "x", "2.5", "-1"):
+        with pytest.raises(ValueError):
+            parse_gains(bad)
+
+
 def test_classify_onnx_graph_is_exported_and_checked(tmp_path):
     from trainer.export import export_onnx
     torch.manual_seed(1)
