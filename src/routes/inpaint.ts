@@ -9,7 +9,7 @@
  * The rules (also in the README and OpenAPI):
  * - the reply has the input's width and height and is RGB (an input alpha channel is dropped);
  * - every pixel outside the hole is exactly the input's (bit-exact with `png`; `jpeg`/`webp` are lossy);
- * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 160 for inpaint-an 0.12.0)
+ * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 1024 for inpaint-an 1.0.0)
  *   is inpainted at a reduced size (longer side = that limit); the generated hole is resized back
  *   and pasted only inside the full-resolution hole, so memory stays bounded by the working size;
  * - an empty mask returns the input's pixels unchanged (no model run, `X-Hole-Fraction: 0`);
@@ -40,7 +40,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['tasks'],
       summary: 'Inpaint the white region of a mask (default model: Attentive Normalization inpainter)',
-      description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (512 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.',
+      description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (1024 px for inpaint-an 1.0.0) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.',
       consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),

@@ -585,7 +585,7 @@ export interface paths {
         put?: never;
         /**
          * Inpaint the white region of a mask (default model: Attentive Normalization inpainter)
-         * @description Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model's working size (512 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.
+         * @description Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model's working size (1024 px for inpaint-an 1.0.0) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.
          */
         post: {
             parameters: {
