@@ -62,7 +62,7 @@ for (const side of SIZES) {
   const http: number[] = [];
   for (let i = 0; i <= REPEATS; i++) {
     const t0 = performance.now();
-    const res = await fetch(`${address}/v1/inpaint`, { method: 'POST', body, headers: { 'content-type': type } });
+    const res = await fetch(`${address}/v1/inpaint`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`${side}²: HTTP ${res.status}`);
     if (i > 0) http.push(performance.now() - t0);
