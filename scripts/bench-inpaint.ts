@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { parseManifest } from '../src/models/manifest.js';
 import { workingSize } from '../src/imaging/mask.js';
 import { DEFAULT_WORKING_MAX_SIDE } from '../src/routes/inpaint.js';
+import { multipart } from './multipart.js';
 import { quantile } from './stats.js';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
@@ -25,16 +26,6 @@ const SIZES = (process.env.BENCH_SIZES ?? '256,512,1024').split(',').map(Number)
 const manifestPath = 'models/inpaint-an/manifest.json';
 const manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath);
 const workingMax = manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE;
-
-function multipart(files: Record<string, Buffer>): { body: Buffer; type: string } {
-  const b = `----bench${Date.now()}`;
-  const parts: Buffer[] = [];
-  for (const [name, data] of Object.entries(files)) {
-    parts.push(Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.png"\r\nContent-Type: image/png\r\n\r\n`), data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${b}--\r\n`));
-  return { body: Buffer.concat(parts), type: `multipart/form-data; boundary=${b}` };
-}
 
 /** A side × side mask: one box of 20 % of each side and a 10-px (at 384 px) polyline stroke. */
 function maskSvg(side: number): string {

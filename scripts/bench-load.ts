@@ -18,19 +18,10 @@ import { warmupFeeds } from '../src/models/repository.js';
 import { parseManifest } from '../src/models/manifest.js';
 import { workingSize } from '../src/imaging/mask.js';
 import { DEFAULT_WORKING_MAX_SIDE } from '../src/routes/inpaint.js';
+import { multipart } from './multipart.js';
 import { quantile } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-
-function multipart(files: Record<string, Buffer>): { body: Buffer; type: string } {
-  const b = `----bench${Date.now()}`;
-  const parts: Buffer[] = [];
-  for (const [name, data] of Object.entries(files)) {
-    parts.push(Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.png"\r\nContent-Type: image/png\r\n\r\n`), data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${b}--\r\n`));
-  return { body: Buffer.concat(parts), type: `multipart/form-data; boundary=${b}` };
-}
 
 const photo = await sharp('test/fixtures/china-small.jpg').resize(256, 256, { fit: 'cover' }).png().toBuffer();
 const gray = await sharp(photo).grayscale().png().toBuffer();
