@@ -99,7 +99,7 @@ def main(a: Namespace) -> int:
                      "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                               "train_photos": [{"id": q.image_id, "package": q.package, "file": q.path, **photos.provenance(q)} for q in train_set],
                               "validation_photos": [q.image_id for q in val_set]},
-                     "command": a.command, "steps": summary.get("steps"), "selected_step": ck["step"], "best": ck.get("best"),
+                     "command": a.command, "steps": summary.get("steps", ck["step"]), "selected_step": ck["step"], "best": ck.get("best"),
                      "batch": args["batch"], "crop": args["crop"], "seed": args["seed"], "lr": args["lr"], "ema": args["ema"],
                      "device": args["device"], "threads": args["threads"], "wall_time_s": summary.get("wall_time_s"),
                      # A fine-tuning run (--init) records where its weights started; its steps/wall time are its own.
