@@ -17,11 +17,6 @@ export interface ImageInfo { width: number; height: number; format: string; chan
 /** Raw interleaved uint8 pixels: `data.length === width * height * channels`. */
 export interface RawImage { data: Buffer; width: number; height: number; channels: number }
 
-/**
- * Read an upload's header: format, display size (after EXIF orientation) and channels.
- * @throws HttpProblem 415 for bytes that are not a raster image ({@link rasterFormat}; before sharp reads them)
- *   or that sharp cannot read, 413 above `maxPixels`.
- */
 /** The raster formats the image routes accept (multi-frame GIF, WebP and TIFF: the first frame is used). */
 export const RASTER_FORMATS = ['PNG', 'JPEG', 'WebP', 'GIF', 'TIFF', 'AVIF'] as const;
 
@@ -47,6 +42,11 @@ export function rasterFormat(b: Buffer): typeof RASTER_FORMATS[number] | undefin
   return undefined;
 }
 
+/**
+ * Read an upload's header: format, display size (after EXIF orientation) and channels.
+ * @throws HttpProblem 415 for bytes that are not a raster image ({@link rasterFormat}; before sharp reads them)
+ *   or that sharp cannot read, 413 above `maxPixels`.
+ */
 export async function probe(bytes: Buffer, maxPixels: number): Promise<ImageInfo> {
   if (!rasterFormat(bytes)) {
     // Decided from the bytes, never from the filename or the part's content type, and before sharp sees
@@ -72,15 +72,6 @@ export async function probe(bytes: Buffer, maxPixels: number): Promise<ImageInfo
 }
 
 /**
- * Decode to BT.601 luma, one uint8 channel, EXIF orientation applied, alpha flattened onto white,
- * padded on the right and bottom by mirroring to multiples of `multiple` (the model's size multiple) and
- * to at least {@link MIN_SIDE} px.
- * A colour image goes through sRGB and sharp's `recomb` with the BT.601 weights (libvips truncates,
- * so values can be up to 1 level below a rounded luma); a gray image keeps its values.
- * @returns the padded H' x W' x 1 pixels and the unpadded display size.
- * @throws HttpProblem 415 when decoding fails part-way (truncated file).
- */
-/**
  * Smallest side the networks are run at, in px: a thinner image (1×N, N×1, …) is padded up to it and
  * the result cropped back (the networks' reflection paddings need a few pixels at their coarsest scale).
  */
@@ -96,6 +87,15 @@ export function extendFor(width: number, height: number, right: number, bottom: 
   return right >= width || bottom >= height ? 'copy' : 'mirror';
 }
 
+/**
+ * Decode to BT.601 luma, one uint8 channel, EXIF orientation applied, alpha flattened onto white,
+ * padded on the right and bottom by mirroring to multiples of `multiple` (the model's size multiple) and
+ * to at least {@link MIN_SIDE} px.
+ * A colour image goes through sRGB and sharp's `recomb` with the BT.601 weights (libvips truncates,
+ * so values can be up to 1 level below a rounded luma); a gray image keeps its values.
+ * @returns the padded H' x W' x 1 pixels and the unpadded display size.
+ * @throws HttpProblem 415 when decoding fails part-way (truncated file).
+ */
 export async function decodeLuma(bytes: Buffer, maxPixels: number, multiple: number): Promise<{ luma: RawImage; width: number; height: number }> {
   try {
     const rgb = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })

@@ -23,12 +23,12 @@ export class QueueFullError extends Error {
   }
 }
 
-/** A request waited in the queue past its deadline. */
 /** The caller gave up (its client disconnected) before the run started: it was taken out of the queue. */
 export class CanceledError extends Error {
   constructor(readonly model: string) { super(`model ${model}: the request was canceled before its run started`); }
 }
 
+/** A request waited in the queue past its deadline. */
 export class DeadlineError extends Error {
   constructor(readonly model: string, readonly waitedMs: number) {
     super(`model ${model}: the request waited ${Math.round(waitedMs)} ms in the queue, past its deadline`);

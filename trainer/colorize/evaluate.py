@@ -32,6 +32,7 @@ from PIL import Image
 from ..color import luma_u8, to_signed, to_u8
 from ..data import test_photos
 from ..metrics import psnr_u8, ssim_u8
+from .model import check_chroma_gain
 from .quantize import ab_error_auc, colourfulness
 
 Colorizer = Callable[[str, np.ndarray], np.ndarray]  # (photo name, H x W x 3 uint8 original) -> H x W x 3 uint8
@@ -58,9 +59,7 @@ def load_checkpoint(path: str, chroma_gain: float = 1.0) -> torch.nn.Module:
     ck = torch.load(path, map_location="cpu")
     model = build_model(ck["args"])
     model.load_state_dict(ck["model"])
-    if not 0.0 <= chroma_gain <= 2.0:
-        raise ValueError(f"chroma gain must be in [0, 2], got {chroma_gain}")
-    model.chroma_gain = chroma_gain
+    model.chroma_gain = check_chroma_gain(chroma_gain)
     return model.eval()
 
 
@@ -68,9 +67,9 @@ def parse_gains(text: str) -> list[float]:
     """``"0.6,0.8,1"`` -> ``[0.6, 0.8, 1.0]`` (``--chroma-gain``). Raises ValueError for a non-number or a
     gain outside [0, 2]."""
     gains = [float(t) for t in text.split(",") if t.strip()]
-    if not gains or any(not 0.0 <= g <= 2.0 for g in gains):
+    if not gains:
         raise ValueError(f"--chroma-gain: comma-separated numbers in [0, 2], got {text!r}")
-    return gains
+    return [check_chroma_gain(g) for g in gains]
 
 
 def outputs_fn(folder: str) -> Colorizer:

@@ -71,7 +71,7 @@ def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
 def main(args: Namespace) -> int:
     """CLI: ``python3 -m trainer colorize export runs/x/final.pt --out-dir models/colorize-pono --metrics m.json``."""
     ck = torch.load(args.checkpoint, map_location="cpu")
-    model = load_checkpoint(args.checkpoint, getattr(args, "chroma_gain", 1.0))
+    model = load_checkpoint(args.checkpoint, args.chroma_gain)
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     export_onnx(model, onnx_path)

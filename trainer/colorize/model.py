@@ -57,6 +57,16 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def check_chroma_gain(gain: float) -> float:
+    """The classify head's chroma gain g (a float, unitless factor on the decoded ab), returned unchanged.
+    Raises ValueError for g outside [0, 2] (0 = the gray copy, 1 = Zhang et al.'s decoding, 2 = twice as
+    saturated). The one check behind ``Translator(chroma_gain=...)``, ``load_checkpoint`` and
+    ``--chroma-gain``."""
+    if not 0.0 <= gain <= 2.0:
+        raise ValueError(f"chroma gain must be in [0, 2], got {gain}")
+    return gain
+
+
 class Translator(nn.Module):
     """ResNet generator with optional PONO-MS; see the module docstring for the layout.
 
@@ -87,9 +97,7 @@ class Translator(nn.Module):
         if head not in ("l1", "classify") or (head == "classify" and task != "colorize"):
             raise ValueError(f"unknown head {head!r} for task {task!r}")
         self.task, self.pono_ms, self.head_kind, self.temperature = task, pono_ms, head, temperature
-        if not 0.0 <= chroma_gain <= 2.0:
-            raise ValueError(f"chroma_gain must be in [0, 2], got {chroma_gain}")
-        self.chroma_gain = chroma_gain
+        self.chroma_gain = check_chroma_gain(chroma_gain)
         w = ngf
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7), instance_norm(w), nn.ReLU(True))
         self.down1 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
