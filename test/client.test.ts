@@ -40,6 +40,7 @@ test('the generated client calls all three tasks and lists the models', async ()
   assert.match(g.model, /^fashion-an@/);
   assert.deepEqual([(await sharp(Buffer.from(await g.image.arrayBuffer())).metadata()).width], [64]);
   const { models } = await normgen.models();
-  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'inpaint', 'translate']);
+  assert.deepEqual(models.filter((m) => m.default).map((m) => m.task).sort(), ['generate', 'inpaint', 'translate']);
+  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'inpaint', 'translate', 'translate']); // + the colorize-pono-l1 baseline
   await assert.rejects(normgen.generate({ class: 'Hat' }), (err: unknown) => err instanceof NormgenError && err.status === 422 && /unknown class/.test(err.problem.detail ?? ''));
 });

@@ -27,6 +27,9 @@ describe('models and health', () => {
     assert.equal(m.state, 'ready');
     assert.equal(m.default, true);
     assert.equal(m.inputs[0].size_multiple, 4);
+    const l1 = res.json().models.find((x: { name: string }) => x.name === 'colorize-pono-l1');
+    assert.equal(l1.task, 'translate');
+    assert.equal(l1.default, false, 'the L1 baseline stays installed but is not the default');
   });
 
   test('GET /v1/models/{name} gives the manifest without filesystem paths; unknown → 404', async () => {
@@ -45,7 +48,7 @@ describe('models and health', () => {
     assert.equal((await app.inject('/healthz')).statusCode, 200);
     const ready = await app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready', 'fashion-an': 'ready', 'inpaint-an': 'ready' });
+    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready', 'colorize-pono-l1': 'ready', 'fashion-an': 'ready', 'inpaint-an': 'ready' });
   });
 
   test('/readyz is 503 before loading, and a model whose sha256 does not match is failed, not served', async () => {

@@ -29,11 +29,15 @@ def add_runtime(p: argparse.ArgumentParser, seed: int = 0) -> None:
 
 
 def add_run_folder(p: argparse.ArgumentParser, log_every: int = 100, ckpt_every: int = 250) -> None:
-    """``--out`` (run folder), ``--log-every``, ``--ckpt-every``, ``--resume`` (continue ``<out>/checkpoint.pt``)."""
+    """``--out`` (run folder), ``--log-every``, ``--ckpt-every``, ``--resume`` (continue ``<out>/checkpoint.pt``),
+    ``--stop-at`` (checkpoint and exit early at a step; the learning-rate schedule still follows ``--steps``)."""
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, final.pt, summary.json, ...)")
     p.add_argument("--log-every", type=int, default=log_every, help="progress (+ validation) every N steps")
     p.add_argument("--ckpt-every", type=int, default=ckpt_every, help="write <out>/checkpoint.pt every N steps")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt (weights, optimizer, step, RNG)")
+    p.add_argument("--stop-at", type=int, default=0,
+                   help="write the checkpoint and exit after this step, without changing the --steps schedule "
+                        "(an equal-budget ablation point; 0 = run to --steps)")
 
 
 def add_export(p: argparse.ArgumentParser, name: str) -> None:

@@ -8,6 +8,15 @@ import torch
 import torch.nn.functional as F
 
 
+def stop_step(args) -> int:
+    """The last step a training loop runs: ``args.stop_at`` when it is set (> 0) and before ``args.steps``,
+    else ``args.steps``. Raises ValueError for a negative ``stop_at``."""
+    stop_at = getattr(args, "stop_at", 0) or 0
+    if stop_at < 0:
+        raise ValueError(f"--stop-at must be >= 0, got {stop_at}")
+    return min(args.steps, stop_at) if stop_at else args.steps
+
+
 def lr_at(step: int, steps: int, lr: float) -> float:
     """Constant ``lr`` for the first half of ``steps``, then linear decay to 0 (pix2pix schedule)."""
     half = steps // 2

@@ -89,10 +89,10 @@ describe('the container image', { skip }, () => {
   test('readiness, health, model list, docs and the non-root user', async () => {
     const ready = await (await fetch(`${base}/readyz`)).json() as { status: string; models: Record<string, string> };
     assert.equal(ready.status, 'ready');
-    assert.deepEqual(Object.keys(ready.models).sort(), ['colorize-pono', 'fashion-an', 'inpaint-an']);
+    assert.deepEqual(Object.keys(ready.models).sort(), ['colorize-pono', 'colorize-pono-l1', 'fashion-an', 'inpaint-an']);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const models = await (await fetch(`${base}/v1/models`)).json() as { models: { name: string; version: string }[] };
-    assert.deepEqual(models.models.map((m) => m.name).sort(), ['colorize-pono', 'fashion-an', 'inpaint-an']);
+    assert.deepEqual(models.models.map((m) => m.name).sort(), ['colorize-pono', 'colorize-pono-l1', 'fashion-an', 'inpaint-an']);
     assert.equal((await fetch(`${base}/openapi.json`)).status, 200);
     const docs = await fetch(`${base}/docs`);
     assert.equal(docs.status, 200);

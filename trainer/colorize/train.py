@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from ..color import rgb_to_lab, rgb_to_luma
-from ..loop import ema_update, lr_at as _lr_at, lsgan_step, psnr
+from ..loop import ema_update, lr_at as _lr_at, lsgan_step, psnr, stop_step
 from ..data import photos
 from ..patchgan import PatchGAN
 from . import quantize
@@ -181,7 +181,8 @@ def train(args: Namespace) -> dict:
     t_last, n_last = t0, 0
     history = []
     model.train()
-    for step in range(start, args.steps):
+    stop = stop_step(args)
+    for step in range(start, stop):
         for g in opt_g.param_groups:
             g["lr"] = lr_at(step)
         x, y = to_pair(crops.batch(args.batch), device, args.luma_jitter, jitter_gen)
@@ -240,9 +241,13 @@ def train(args: Namespace) -> dict:
                   f"val_l1 {rec['val_l1']:.4f} val_psnr {rec['val_psnr']:.2f}dB colour {rec['val_colourfulness']:.2f}x "
                   f"(best {best['val_loss']:.4f} @ {best['step']}) {ips:.1f} img/s lr {lr_at(step):.2e} elapsed {elapsed/60:.1f}min ETA {eta/60:.1f}min", flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done == args.steps:
+        if done % args.ckpt_every == 0 or done in (args.steps, stop):
             save(done, elapsed_before + time.time() - t0)
 
+    if stop < args.steps:
+        print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
+              f"(resume with --resume)", flush=True)
+        return {"steps": stop, "stopped_early": True, "best": best}
     wall = elapsed_before + time.time() - t0
     torch.save({"model": ema.state_dict(), "args": vars(args), "step": args.steps, "elapsed_s": wall},
                os.path.join(args.out, "final.pt"))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as fashion
-from ..loop import ema_update
+from ..loop import ema_update, stop_step
 from .model import Discriminator, Generator
 from ..normalization import orthogonality_loss
 
@@ -88,7 +88,8 @@ def train(args: Namespace) -> dict:
 
     t0 = time.time()
     n = len(x_all)
-    for step in range(start, args.steps):
+    stop = stop_step(args)
+    for step in range(start, stop):
         for _ in range(args.n_dis):
             idx = torch.randint(n, (args.batch,))
             real, yr = x_all[idx].to(device), F.one_hot(y_all[idx], 10).float().to(device)
@@ -118,12 +119,16 @@ def train(args: Namespace) -> dict:
                   f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} {rate:.0f} img/s "
                   f"elapsed {(elapsed_before + el) / 60:.1f}min ETA {(args.steps - done) * args.batch / rate / 60:.1f}min",
                   flush=True)
-        if done % args.ckpt_every == 0 or done == args.steps:
+        if done % args.ckpt_every == 0 or done in (args.steps, stop):
             save(done, elapsed_before + time.time() - t0)
         if getattr(args, "snapshot_every", 0) and done % args.snapshot_every == 0:
             os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
             torch.save({"ema": ema.state_dict(), "args": vars(args), "step": done},
                        os.path.join(args.out, "snapshots", f"ema_{done:06d}.pt"))
+    if stop < args.steps:
+        print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
+              f"(resume with --resume)", flush=True)
+        return {"steps": stop, "stopped_early": True}
     wall = elapsed_before + time.time() - t0
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ..data import photos
 from .data import random_mask, training_mask
-from ..loop import ema_update, lr_at, lsgan_step, psnr
+from ..loop import ema_update, lr_at, lsgan_step, psnr, stop_step
 from .model import FillRefineInpainter, Inpainter
 from ..patchgan import PatchGAN
 from ..normalization import orthogonality_loss
@@ -129,7 +129,8 @@ def train(args: Namespace) -> dict:
     t0 = time.time()
     t_last, n_last = t0, 0
     final = None
-    for step in range(start, args.steps):
+    stop = stop_step(args)
+    for step in range(start, stop):
         for g in opt.param_groups + (opt_d.param_groups if opt_d else []):
             g["lr"] = lr_at(step, args.steps, args.lr)
         y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
@@ -171,13 +172,17 @@ def train(args: Namespace) -> dict:
                   f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
                   flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done == args.steps:
+        if done % args.ckpt_every == 0 or done in (args.steps, stop):
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "step": done,
                         "disc": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
+    if stop < args.steps:
+        print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
+              f"(resume with --resume)", flush=True)
+        return {"steps": stop, "stopped_early": True, "best": best}
     wall = elapsed_before + time.time() - t0
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, "args": vars(args)}
     with open(os.path.join(args.out, "summary.json"), "w") as f:

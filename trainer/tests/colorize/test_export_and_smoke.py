@@ -73,3 +73,26 @@ def test_smoke_training_progress_checkpoint_and_resume(tmp_path):
     assert man["task"] == "translate" and man["training"]["command"] == "smoke"
     assert man["serving"]["default"] is False  # a user's export is not the default unless --default
     assert man["onnx"]["sha256"] == sha256(str(out / "model.onnx")) and (out / "fixture" / "output.f32").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/backgrounds/mate/nature"), reason="wallpaper packages not installed")
+def test_stop_at_checkpoints_early_and_resume_finishes_the_same_schedule(tmp_path):
+    r = _train(tmp_path, 6, "--stop-at", "3")
+    assert r.returncode == 0, r.stderr
+    assert "[stop] --stop-at 3" in r.stdout and "[train] step 4/6" not in r.stdout
+    assert torch.load(tmp_path / "checkpoint.pt")["step"] == 3  # written at the stop, off the --ckpt-every grid
+    assert not (tmp_path / "final.pt").exists()
+    r2 = _train(tmp_path, 6, "--resume")
+    assert r2.returncode == 0, r2.stderr
+    assert "[resume] from step 3" in r2.stdout and "[train] step 6/6" in r2.stdout
+    assert (tmp_path / "final.pt").exists()
+
+
+def test_stop_step_rule():
+    from argparse import Namespace
+    from trainer.loop import stop_step
+    assert stop_step(Namespace(steps=100, stop_at=0)) == 100
+    assert stop_step(Namespace(steps=100, stop_at=40)) == 40
+    assert stop_step(Namespace(steps=100, stop_at=400)) == 100
+    with pytest.raises(ValueError):
+        stop_step(Namespace(steps=100, stop_at=-1))
