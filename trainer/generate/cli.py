@@ -29,6 +29,8 @@ def register(sub) -> None:
     t.add_argument("--lr-d", type=float, default=4e-4)
     t.add_argument("--lambda-o", type=float, default=1e-4)
     t.add_argument("--ema", type=float, default=0.999)
+    t.add_argument("--lr-decay-from", type=int, default=0,
+                   help="from this step, decay both learning rates linearly to 0 at --steps (0 = constant)")
     t.add_argument("--snapshot-every", type=int, default=0, help="keep the EMA G every N steps in <out>/snapshots (0 = off)")
 
     c = cli.verb(sub, "train-evaluator", "trainer.generate.train_evaluator:train",

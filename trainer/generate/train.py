@@ -3,8 +3,9 @@
 Hinge loss (Wang et al. 2020, eqs. 7-8; Lim and Ye 2017):
 ``L_D = E[relu(1 - D(x, y))] + E[relu(1 + D(G(z, y), y))]``, ``L_G = -E[D(G(z, y), y)]``, plus
 ``lambda_o * ||W W^T - I||_F^2`` on every AN's entity filters (eq. 1). Adam with the two-time-scale
-rule: G 1e-4, D 4e-4, betas (0, 0.999); ``n_dis`` D steps per G step; the classes of the fake batch
-are drawn uniformly. EMA weights of G (decay 0.999) are what is evaluated and exported (with
+rule: G 1e-4, D 4e-4, betas (0, 0.999); with ``lr_decay_from`` = S > 0 both rates decay linearly from
+step S to 0 at ``steps`` (:func:`lr_scale`; set S once the curve has flattened at constant rates);
+``n_dis`` D steps per G step; the classes of the fake batch are drawn uniformly. EMA weights of G (decay 0.999) are what is evaluated and exported (with
 standing BN statistics, ``networks.gan.standing_stats``).
 
 Writes ``<out>/checkpoint.pt`` every ``ckpt_every`` steps (``--resume`` continues from it, RNG state
@@ -48,6 +49,16 @@ def load_generator(path: str, device: str = "cpu") -> Generator:
     return g.to(device)
 
 
+def lr_scale(step: int, steps: int, decay_from: int) -> float:
+    """Learning-rate factor at 0-based ``step``: 1 before ``decay_from`` (or always, when it is 0), then
+    linear to 0 at ``steps``. Raises ValueError when ``decay_from`` is negative or not below ``steps``."""
+    if decay_from < 0 or (decay_from and decay_from >= steps):
+        raise ValueError(f"--lr-decay-from must be 0 or in [1, steps={steps}), got {decay_from}")
+    if not decay_from or step < decay_from:
+        return 1.0
+    return max(0.0, (steps - step) / (steps - decay_from))
+
+
 def train(args: Namespace) -> dict:
     """Run (or ``--resume``) one GAN training job (see module doc); returns the summary (also
     ``<out>/summary.json``: steps, wall time in s, settings)."""
@@ -89,7 +100,14 @@ def train(args: Namespace) -> dict:
     t0 = time.time()
     n = len(x_all)
     stop = stop_step(args)
+    decay_from = getattr(args, "lr_decay_from", 0)
+    lr_scale(0, args.steps, decay_from)  # validate before the first step
     for step in range(start, stop):
+        f = lr_scale(step, args.steps, decay_from)
+        for group in opt_g.param_groups:
+            group["lr"] = args.lr_g * f
+        for group in opt_d.param_groups:
+            group["lr"] = args.lr_d * f
         for _ in range(args.n_dis):
             idx = torch.randint(n, (args.batch,))
             real, yr = x_all[idx].to(device), F.one_hot(y_all[idx], 10).float().to(device)
@@ -116,7 +134,7 @@ def train(args: Namespace) -> dict:
             el = time.time() - t0
             rate = (done - start) * args.batch / el
             print(f"[train] step {done}/{args.steps} loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
-                  f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} {rate:.0f} img/s "
+                  f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} lr x{f:.3f} {rate:.0f} img/s "
                   f"elapsed {(elapsed_before + el) / 60:.1f}min ETA {(args.steps - done) * args.batch / rate / 60:.1f}min",
                   flush=True)
         if done % args.ckpt_every == 0 or done in (args.steps, stop):
@@ -132,7 +150,7 @@ def train(args: Namespace) -> dict:
     wall = elapsed_before + time.time() - t0
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
-               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "seed": args.seed, "g_parameters": n_g}
+               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "seed": args.seed, "g_parameters": n_g}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=2)
     print(f"[done] {args.steps} steps in {wall / 60:.1f} min -> {args.out}/final.pt", flush=True)
     return summary

@@ -152,3 +152,26 @@ def test_smoke_classifier_gan_evaluate_and_export_on_real_data(tmp_path):
     manifest = json.load(open(out / "manifest.json"))
     assert manifest["task"] == "generate" and manifest["classes"] == fashion.CLASSES
     assert [i["name"] for i in manifest["inputs"]] == ["z", "y"] and os.path.getsize(out / "fixture" / "output.f32") == 4 * 28 * 28 * 4
+
+
+def test_lr_decay_schedule_is_constant_then_linear_to_zero_and_rejects_bad_starts():
+    from trainer.generate.train import lr_scale
+    assert [lr_scale(s, 10, 0) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]  # 0 = constant
+    assert [lr_scale(s, 10, 6) for s in (0, 5, 6, 8, 10)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    for bad in (-1, 10, 11):
+        with pytest.raises(ValueError):
+            lr_scale(0, 10, bad)
+
+
+def test_gan_training_applies_the_decayed_learning_rates(tmp_path):
+    from trainer.__main__ import main as cli
+    out = tmp_path / "gan"
+    assert cli(["generate", "train", "--out", str(out), "--ch", "8", "--steps", "4", "--batch", "8", "--threads", "2",
+                "--lr-decay-from", "2", "--ckpt-every", "4"]) == 0
+    ck = torch.load(out / "checkpoint.pt")
+    # the last step (index 3) ran at (4 - 3) / (4 - 2) = 0.5 of each rate
+    assert ck["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.5e-4)
+    assert ck["opt_d"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    assert json.load(open(out / "summary.json"))["lr_decay_from"] == 2
+    with pytest.raises(ValueError):
+        cli(["generate", "train", "--out", str(tmp_path / "bad"), "--ch", "8", "--steps", "4", "--lr-decay-from", "4"])
