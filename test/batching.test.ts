@@ -72,6 +72,23 @@ describe('dynamic batching', () => {
     }
   });
 
+  test('max_batch_pixels caps the pixels of one pass: 8 concurrent requests in passes of at most 2 images', async () => {
+    const imgs = await crops();
+    const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 8, max_batch_pixels: 2 * 96 * 64, max_queue_delay_ms: 50 }) });
+    const entry = app.models.get('colorize-pono')!;
+    assert.equal(entry.batcher!.config.maxBatchPixels, 2 * 96 * 64);
+    const runs0 = entry.batcher!.runs;
+    const got = await Promise.all(imgs.map((i) => translate(app, i)));
+    for (const r of got) assert.equal(r.statusCode, 200, r.body);
+    const runs = entry.batcher!.runs - runs0;
+    assert.ok(runs >= 4 && runs < 8, `${runs} passes for 8 requests of 1/2 the pixel budget each`);
+    const metrics = (await app.inject('/metrics')).body;
+    const num = (re: RegExp) => Number(metrics.match(re)?.[1]);
+    const total = num(/^normgen_batch_size_count\{model="colorize-pono"\} (\d+)/m);
+    const upTo2 = num(/^normgen_batch_size_bucket\{le="2",model="colorize-pono"\} (\d+)/m);
+    assert.ok(total >= runs && upTo2 === total, `every pass held at most 2 images: ${upTo2} of ${total}`);
+  });
+
   test('a full queue answers 503 problem+json with Retry-After; the server keeps serving', async () => {
     const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, max_queue: 2 }) });
     const imgs = await crops();

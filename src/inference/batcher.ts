@@ -2,7 +2,11 @@
  * Dynamic batching with a bounded queue, one {@link Batcher} per model (Triton's "dynamic batcher"
  * idea in a few lines): requests for the same model whose inputs have the same non-batch dims and that
  * arrive within `maxQueueDelayMs` of the first run as one forward pass of at most `maxBatchSize` items
- * (summed over the requests' own batch dims), concatenated along dim 0 (NCHW / NC) and split back.
+ * (summed over the requests' own batch dims) and at most `maxBatchPixels` pixels (items × H × W of the
+ * first input, summed; a request larger than that alone still runs, alone), concatenated along dim 0
+ * (NCHW / NC) and split back. The pixel budget bounds a pass's memory: activations grow with the pixels
+ * in flight (colorize-pono 2.0.0: ≈1.5 GB for one 1024² image), so eight 1024² uploads never share a
+ * pass.
  *
  * Limits: at most `maxQueue` requests wait per model (more → {@link QueueFullError}, which the routes
  * answer with 503 + `Retry-After`); a request still waiting at its deadline is dropped with
@@ -13,8 +17,14 @@ import type { Feeds } from './messages.js';
 import type { InferencePool, RunResult } from './pool.js';
 
 /** Per-model batching settings (manifest `serving.batching`, with these defaults). */
-export interface BatchingConfig { maxBatchSize: number; maxQueueDelayMs: number; maxQueue: number; timeoutMs: number }
-export const DEFAULT_BATCHING: BatchingConfig = { maxBatchSize: 8, maxQueueDelayMs: 5, maxQueue: 32, timeoutMs: 30_000 };
+export interface BatchingConfig { maxBatchSize: number; maxBatchPixels: number; maxQueueDelayMs: number; maxQueue: number; timeoutMs: number }
+export const DEFAULT_BATCHING: BatchingConfig = { maxBatchSize: 8, maxBatchPixels: 1024 * 1024, maxQueueDelayMs: 5, maxQueue: 32, timeoutMs: 30_000 };
+
+/** Pixels of a request: its items × the product of the first input's dims after N and C (1 per item for NC inputs). */
+export function pixelsOf(feeds: Feeds): number {
+  const dims = Object.values(feeds)[0]!.dims;
+  return dims.slice(2).reduce((a, b) => a * b, dims[0]!);
+}
 
 /** The model's queue is full. `retryAfterS` is a hint for the `Retry-After` header (seconds). */
 export class QueueFullError extends Error {
@@ -38,6 +48,7 @@ export class DeadlineError extends Error {
 interface Pending {
   feeds: Feeds;
   items: number;
+  pixels: number;
   key: string;
   enqueuedAt: number;
   deadline: number;
@@ -91,7 +102,7 @@ export class Batcher {
     const key = Object.entries(feeds).map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`).sort().join('|');
     return new Promise((resolve, reject) => {
       const now = performance.now();
-      const pending: Pending = { feeds, items: first.dims[0]!, key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
+      const pending: Pending = { feeds, items: first.dims[0]!, pixels: pixelsOf(feeds), key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
       this.queue.push(pending);
       signal?.addEventListener('abort', () => {
         const i = this.queue.indexOf(pending);
@@ -110,9 +121,12 @@ export class Batcher {
     this.expire();
     if (this.running >= this.concurrency || this.queue.length === 0) return;
     const head = this.queue[0]!;
-    const ready = this.queue.filter((p) => p.key === head.key).reduce((s, p) => s + p.items, 0);
+    const same = this.queue.filter((p) => p.key === head.key);
+    const ready = same.reduce((s, p) => s + p.items, 0);
+    const readyPixels = same.reduce((s, p) => s + p.pixels, 0);
     const waited = performance.now() - head.enqueuedAt;
-    if (ready >= this.config.maxBatchSize || waited >= this.config.maxQueueDelayMs || this.config.maxBatchSize <= 1) {
+    if (ready >= this.config.maxBatchSize || readyPixels >= this.config.maxBatchPixels || waited >= this.config.maxQueueDelayMs
+      || this.config.maxBatchSize <= 1) {
       this.dispatch();
       return;
     }
@@ -135,11 +149,13 @@ export class Batcher {
     const head = this.queue[0]!;
     const batch: Pending[] = [];
     let items = 0;
+    let pixels = 0;
     for (const p of this.queue) {
       if (p.key !== head.key) continue;
-      if (batch.length > 0 && items + p.items > this.config.maxBatchSize) break;
+      if (batch.length > 0 && (items + p.items > this.config.maxBatchSize || pixels + p.pixels > this.config.maxBatchPixels)) break;
       batch.push(p);
       items += p.items;
+      pixels += p.pixels;
     }
     this.queue = this.queue.filter((p) => !batch.includes(p));
     this.hooks.onQueueDepth?.(this.model, this.queue.length);

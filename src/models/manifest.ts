@@ -37,6 +37,8 @@ export const Manifest = Type.Object({
     /** dynamic batching (inference/batcher.ts); each field optional, defaults in DEFAULT_BATCHING. */
     batching: Type.Optional(Type.Object({
       max_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+      /** at most this many pixels (items × H × W) in one pass; a larger single request runs alone. */
+      max_batch_pixels: Type.Optional(Type.Integer({ minimum: 1 })),
       max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
       max_queue: Type.Optional(Type.Integer({ minimum: 1 })),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),

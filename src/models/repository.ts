@@ -37,6 +37,7 @@ export function batchingOf(manifest: Manifest, enabled: boolean): BatchingConfig
   const b = manifest.serving.batching ?? {};
   return {
     maxBatchSize: enabled ? b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize : 1,
+    maxBatchPixels: b.max_batch_pixels ?? DEFAULT_BATCHING.maxBatchPixels,
     maxQueueDelayMs: enabled ? b.max_queue_delay_ms ?? DEFAULT_BATCHING.maxQueueDelayMs : 0,
     maxQueue: b.max_queue ?? DEFAULT_BATCHING.maxQueue,
     timeoutMs: b.timeout_ms ?? DEFAULT_BATCHING.timeoutMs,
