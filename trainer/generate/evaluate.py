@@ -36,7 +36,7 @@ def fid(f1: np.ndarray, f2: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to features f1 (N1 x D) and f2 (N2 x D), float64."""
     mu1, mu2 = f1.mean(0), f2.mean(0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)  # (no disp=: removed in SciPy 1.16; old versions return the matrix alone without it)
     if np.iscomplexobj(covmean):
         covmean = covmean.real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))

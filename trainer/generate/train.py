@@ -69,6 +69,8 @@ def train(args: Namespace) -> dict:
     x_all, y_all = fashion.load("train")
     x_all = torch.from_numpy(fashion.to_signed(x_all))
     y_all = torch.from_numpy(y_all)
+    if device.type != "cpu":  # 188 MB: keep the training set on the accelerator, index it there
+        x_all, y_all = x_all.to(device), y_all.to(device)
     g = build_generator(args).to(device)
     d = Discriminator(ch=args.ch, use_an=args.an, n=args.entities).to(device)
     ema = copy.deepcopy(g)
@@ -80,7 +82,7 @@ def train(args: Namespace) -> dict:
         ck = torch.load(ckpt_path, map_location=device)
         g.load_state_dict(ck["g"]); d.load_state_dict(ck["d"]); ema.load_state_dict(ck["ema"])
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
         start, elapsed_before = ck["step"], ck["elapsed_s"]
         print(f"[resume] from step {start}", flush=True)
     n_g = sum(p.numel() for p in g.parameters())
@@ -109,7 +111,7 @@ def train(args: Namespace) -> dict:
         for group in opt_d.param_groups:
             group["lr"] = args.lr_d * f
         for _ in range(args.n_dis):
-            idx = torch.randint(n, (args.batch,))
+            idx = torch.randint(n, (args.batch,)).to(x_all.device)  # drawn on the CPU: same stream on any device
             real, yr = x_all[idx].to(device), F.one_hot(y_all[idx], 10).float().to(device)
             z = torch.randn(args.batch, g.z_dim, device=device)
             yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
