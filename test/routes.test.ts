@@ -48,7 +48,7 @@ describe('models and health', () => {
     assert.equal((await app.inject('/healthz')).statusCode, 200);
     const ready = await app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready', 'colorize-pono-l1': 'ready', 'fashion-an': 'ready', 'inpaint-an': 'ready' });
+    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready', 'colorize-pono-l1': 'ready', 'fashion-an': 'ready', 'fashion-noan': 'ready', 'inpaint-an': 'ready' });
   });
 
   test('/readyz is 503 before loading, and a model whose sha256 does not match is failed, not served', async () => {

@@ -44,7 +44,7 @@ export class InferencePool {
   private nextId = 1;
   private closed = false;
   /** Every model opened so far (re-opened in a replacement worker). */
-  private readonly loaded = new Map<string, { onnxPath: string; warmup?: Feeds }>();
+  private readonly loaded = new Map<string, { onnxPath: string; warmup?: Feeds; threads: number }>();
   /** Workers replaced after a crash, since start. */
   restarts = 0;
   onRestart?: (reason: string) => void;
@@ -92,7 +92,7 @@ export class InferencePool {
     this.slots[index] = slot;
     const reopen = async () => {
       for (const [model, m] of this.loaded) {
-        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep, ...(m.warmup ? { warmup: m.warmup } : {}) });
+        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: m.threads, ep: this.ep, ...(m.warmup ? { warmup: m.warmup } : {}) });
         if (!reply.ok) throw new Error(reply.error);
       }
     };
@@ -132,16 +132,19 @@ export class InferencePool {
    * Open `onnxPath` as model `model` in every worker, with the configured execution providers; with
    * `warmup`, each worker runs it once on the new session before the session replaces any old one
    * (so a reload keeps serving the old version until the new one is warm).
+   * `maxThreads` (the manifest's `serving.intra_op_threads`) caps this model's intra-op threads below the
+   * pool's.
    * @returns the provider in use (`cuda:<id>` or `cpu`) and, when CUDA was asked for but could not be
    *   used, the reason for the CPU fallback.
    * @throws Error with onnxruntime's message when any worker cannot open it (bad or corrupt file).
    */
-  async load(model: string, onnxPath: string, warmup?: Feeds): Promise<{ provider: string; fallback?: string; warmupMs?: number }> {
+  async load(model: string, onnxPath: string, warmup?: Feeds, maxThreads?: number): Promise<{ provider: string; fallback?: string; warmupMs?: number }> {
+    const threads = Math.max(1, Math.min(this.intraOpThreads, maxThreads ?? this.intraOpThreads));
     // each worker gets its own copy of the warm-up inputs (they are copied, not transferred)
-    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: this.intraOpThreads, ep: this.ep, ...(warmup ? { warmup } : {}) })));
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: threads, ep: this.ep, ...(warmup ? { warmup } : {}) })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
-    this.loaded.set(model, { onnxPath, ...(warmup ? { warmup } : {}) });
+    this.loaded.set(model, { onnxPath, threads, ...(warmup ? { warmup } : {}) });
     const first = replies[0] as { provider?: string; fallback?: string; warmupMs?: number };
     return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}), ...(first.warmupMs !== undefined ? { warmupMs: first.warmupMs } : {}) };
   }

@@ -34,6 +34,12 @@ export const Manifest = Type.Object({
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
     /** inpaint: informational; true when the graph itself averages with the mirrored input's result (export --flip-tta). */
     flip_tta: Type.Optional(Type.Boolean()),
+    /**
+     * at most this many onnxruntime intra-op threads for this model (capped by INTRA_OP_THREADS). 1 makes a
+     * pass independent of its batch size to the bit: with several threads onnxruntime splits element-wise
+     * kernels (Tanh) at batch-dependent points, and a sample can differ by ~1e-5 between batch sizes.
+     */
+    intra_op_threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
     /** dynamic batching (inference/batcher.ts); each field optional, defaults in DEFAULT_BATCHING. */
     batching: Type.Optional(Type.Object({
       max_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),

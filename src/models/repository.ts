@@ -125,7 +125,7 @@ export class ModelRepository {
       if (digest !== entry.manifest.onnx.sha256) {
         throw new Error(`sha256 mismatch for ${entry.manifest.onnx.file}: manifest ${entry.manifest.onnx.sha256}, file ${digest}`);
       }
-      const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest));
+      const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest), entry.manifest.serving.intra_op_threads);
       entry.provider = ep.provider;
       if (ep.fallback) this.log.warn({ model: entry.name }, ep.fallback);
       entry.loadMs = Math.round(performance.now() - t0);
@@ -156,7 +156,7 @@ export class ModelRepository {
     const onnxPath = path.join(entry.dir, manifest.onnx.file);
     const digest = await sha256File(onnxPath);
     if (digest !== manifest.onnx.sha256) throw new Error(`sha256 mismatch for ${manifest.onnx.file}: manifest ${manifest.onnx.sha256}, file ${digest}`);
-    const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest));
+    const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest), manifest.serving.intra_op_threads);
     const previous = entry.manifest.version;
     Object.assign(entry, { manifest, onnxPath, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
     if (entry.state !== 'ready' || !entry.batcher) {

@@ -47,11 +47,15 @@ def register(sub) -> None:
     c.add_argument("--log-every", type=int, default=100)
 
     e = cli.verb(sub, "evaluate", "trainer.generate.evaluate:main", "FID, intra-FID, accuracy, IS-style score of generators")
-    e.add_argument("generators", nargs="+", help="label=path/to/final.pt pairs")
+    e.add_argument("generators", nargs="*", help="label=path/to/final.pt pairs")
+    e.add_argument("--images", action="append", help="label=DIR of service samples <class>_<i>.png "
+                   "(scripts/service-outputs.ts generate DIR); repeatable")
     e.add_argument("--evaluator", required=True, help="the classifier's model.pt")
     e.add_argument("--samples", type=int, default=10000)
     e.add_argument("--seed", type=int, default=2024)
     e.add_argument("--json", help="write the metrics here")
+    e.add_argument("--an-sampling", choices=("grid", "off"), default="grid",
+                   help="AN self-sampling at inference: fixed evenly spaced positions (grid, default) or off (t = 0, the paper's rule)")
     e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: cores)")
 
     c = cli.verb(sub, "curve", "trainer.generate.evaluate:curve_main",
@@ -62,10 +66,14 @@ def register(sub) -> None:
     c.add_argument("--seed", type=int, default=2024)
     c.add_argument("--json", required=True, help="curve file: read (points kept) and rewritten")
     c.add_argument("--plot", help="write the curve PNG here")
+    c.add_argument("--an-sampling", choices=("grid", "off"), default="grid",
+                   help="AN self-sampling at inference: fixed evenly spaced positions (grid, default) or off (t = 0, the paper's rule)")
     c.add_argument("--threads", type=int, default=os.cpu_count() or 1)
 
     x = cli.verb(sub, "export", "trainer.generate.export:main", "export ONNX + fixture + manifest")
     cli.add_export(x, "fashion-an")
     x.add_argument("--metrics", help="`generate evaluate --json` output")
+    x.add_argument("--an-sampling", choices=("grid", "off"), default="grid",
+                   help="AN self-sampling at inference: fixed evenly spaced positions (grid, default) or off (t = 0, the paper's rule)")
     x.add_argument("--classifier-metrics", help="JSON with the BN / mixture-AN classifier summaries")
     x.add_argument("--grid", help="write a one-row-per-class sample grid PNG here")

@@ -83,6 +83,29 @@ def metrics(feats: np.ndarray, probs: np.ndarray, labels: np.ndarray, rf: np.nda
             "is_style": round(is_score(probs), 3), "intra_fid": intra, "class_accuracy": per_class}
 
 
+def load_images(folder: str) -> tuple[torch.Tensor, np.ndarray]:
+    """Samples saved by the service (``scripts/service-outputs.ts generate DIR``): every ``<class>_<i>.png``
+    in ``folder`` (28 x 28 gray, 8-bit) as (float32 N x 1 x 28 x 28 in [-1, 1], requested class int64 N),
+    sorted by (class, i).
+
+    Raises:
+        ValueError: no such PNG in ``folder``, or one that is not 28 x 28.
+    """
+    import os
+    import re
+    from PIL import Image
+    names = [(int(m[1]), int(m[2]), f) for f in os.listdir(folder) if (m := re.fullmatch(r"(\d+)_(\d+)\.png", f))]
+    if not names:
+        raise ValueError(f"{folder}: no <class>_<i>.png samples")
+    xs, ys = [], []
+    for c, _, f in sorted(names):
+        a = np.asarray(Image.open(os.path.join(folder, f)).convert("L"))
+        if a.shape != (28, 28):
+            raise ValueError(f"{folder}/{f}: {a.shape[1]}x{a.shape[0]}, expected 28x28")
+        xs.append(a); ys.append(c)
+    return torch.from_numpy(fashion.to_signed(np.stack(xs))), np.array(ys, dtype=np.int64)
+
+
 def main(args) -> int:
     """Evaluate ``args.generators`` (label=final.pt) with ``args.evaluator``; prints the table and writes
     ``args.json`` (FID / intra-FID unitless, accuracy in [0, 1], IS-style in [1, 10]). Returns 0."""
@@ -98,9 +121,15 @@ def main(args) -> int:
                "reference_train_vs_test": metrics(tf, tp, ytr[sub], rf, yte),
                "test_set_is_style": round(is_score(rp), 3), "generators": {}}
     labels = np.repeat(np.arange(10), args.samples // 10)
+    for spec in getattr(args, "images", None) or []:
+        label, folder = spec.split("=", 1)
+        x, y = load_images(folder)
+        feats, probs = embed(clf, x)
+        results["generators"][label] = {"images": folder, "count": len(y), **metrics(feats, probs, y, rf, yte)}
+        print(f"[eval] {label} ({len(y)} images): {json.dumps({k: v for k, v in results['generators'][label].items() if k not in ('intra_fid',)})}", flush=True)
     for spec in args.generators:
         label, path = spec.split("=", 1)
-        g = load_generator(path)
+        g = load_generator(path, an_sampling=getattr(args, "an_sampling", "grid"))
         standing_stats(g)
         feats, probs = embed(clf, sample(g, labels, args.seed))
         results["generators"][label] = {"checkpoint": path, **metrics(feats, probs, labels, rf, yte)}
@@ -145,11 +174,11 @@ def curve_main(args) -> int:
             step = int(os.path.basename(path)[4:-3])
             if (label, step) in points:
                 continue
-            g = load_generator(path)
+            g = load_generator(path, an_sampling=getattr(args, "an_sampling", "grid"))
             standing_stats(g)
             feats, probs = embed(clf, sample(g, labels, args.seed))
             m = metrics(feats, probs, labels, rf, yte)
-            points[(label, step)] = {"label": label, "step": step, **{k: m[k] for k in ("fid", "accuracy", "min_class_accuracy", "is_style")}}
+            points[(label, step)] = {"label": label, "step": step, "an_sampling": args.an_sampling if g.an_layers() else None, **{k: m[k] for k in ("fid", "accuracy", "min_class_accuracy", "is_style")}}
             print(f"[curve] {label} step {step}: FID {m['fid']:.2f} accuracy {m['accuracy']:.3f} "
                   f"(lowest class {m['min_class_accuracy']:.3f})", flush=True)
     out = {"evaluator": args.evaluator, "evaluator_sha256": _sha(args.evaluator), "samples": args.samples, "seed": args.seed,

@@ -45,7 +45,7 @@ def grid(g: torch.nn.Module, per_class: int = 10, seed: int = 0) -> np.ndarray:
 
 def main(a: Namespace) -> int:
     """The ``generate export`` verb (options: ``trainer/generate/cli.py``); returns the exit status."""
-    g = load_generator(a.checkpoint)
+    g = load_generator(a.checkpoint, an_sampling=getattr(a, "an_sampling", "grid"))
     ck = torch.load(a.checkpoint, map_location="cpu")
     standing_stats(g)
     os.makedirs(os.path.join(a.out_dir, "fixture"), exist_ok=True)
@@ -88,8 +88,9 @@ def main(a: Namespace) -> int:
         "image_size": [28, 28],
         "z_dim": g.z_dim,
         "architecture": {"ch": args["ch"], "an": args["an"], "entities": args["entities"],
+                         "an_inference_sampling": getattr(a, "an_sampling", "grid") if args["an"] else None,
                          "g_parameters": sum(q.numel() for q in g.parameters())},
-        "serving": {"default": a.default, "max_count": 64},
+        "serving": {"default": a.default, "max_count": 64, "intra_op_threads": 1},  # 1: bit-exact batch independence
         "training": {"data": fashion.SOURCE | {"images": 60000},
                      "loss": f"hinge (eqs. 7-8) + {args['lambda_o']} x AN orthogonality (eq. 1)",
                      "optimizer": f"Adam G {args['lr_g']} / D {args['lr_d']}, betas (0, 0.999), n_dis {args['n_dis']}",

@@ -41,11 +41,18 @@ def build_generator(a: Namespace | dict) -> Generator:
     return Generator(ch=a["ch"], use_an=a["an"], n=a["entities"])
 
 
-def load_generator(path: str, device: str = "cpu") -> Generator:
-    """The EMA generator of ``final.pt`` or ``checkpoint.pt`` (training-mode BN statistics as saved)."""
+def load_generator(path: str, device: str = "cpu", an_sampling: str = "grid") -> Generator:
+    """The EMA generator of ``final.pt``, ``checkpoint.pt`` or a snapshot (training-mode BN statistics as
+    saved), its AN layers set to ``inference_sampling=an_sampling`` ("grid": fixed self-sampling positions,
+    the default for generators since issue 16; "off": the paper's t = 0; see
+    :class:`~trainer.normalization.AttentiveNormalization`). Raises ValueError for another ``an_sampling``."""
+    if an_sampling not in ("grid", "off"):
+        raise ValueError(f"an_sampling must be 'grid' or 'off', got {an_sampling!r}")
     ck = torch.load(path, map_location=device)
     g = build_generator(ck["args"])
     g.load_state_dict(ck["ema"])
+    for m in g.an_layers():
+        m.inference_sampling = an_sampling
     return g.to(device)
 
 

@@ -3,7 +3,9 @@ deterministic inference and an ONNX graph without random ops, and the orthogonal
 import onnx
 import torch
 
-from trainer.normalization import AttentiveNormalization, orthogonality_loss
+import pytest
+
+from trainer.normalization import AttentiveNormalization, grid_positions, orthogonality_loss
 
 
 def _x(seed=0, shape=(2, 8, 12, 10)):
@@ -64,8 +66,9 @@ def test_self_sampling_is_random_in_training_and_off_at_inference():
     assert torch.equal(an.eval()(x), an.eval()(x))
 
 
-def test_exported_onnx_has_no_random_op(tmp_path):
-    an = AttentiveNormalization(8, n=16).eval()
+@pytest.mark.parametrize("sampling", ["off", "grid"])
+def test_exported_onnx_has_no_random_op(tmp_path, sampling):
+    an = AttentiveNormalization(8, n=16, inference_sampling=sampling).eval()
     with torch.no_grad():
         an.rho.fill_(0.5)
     path = str(tmp_path / "an.onnx")
@@ -73,6 +76,7 @@ def test_exported_onnx_has_no_random_op(tmp_path):
                       dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}})
     ops = {node.op_type for node in onnx.load(path).graph.node}
     assert "Softmax" in ops
+    assert ("MaxPool" in ops) == (sampling == "grid")  # the key branch exists in the graph only with grid
     assert not {op for op in ops if "Random" in op or op in ("Multinomial", "Bernoulli", "Dropout")}
 
 
@@ -96,3 +100,32 @@ def test_cost_benchmark_runs_and_marks_oom(tmp_path):
     assert rows["AN@16"]["status"] == "ok" and rows["SA@16"]["status"] == "ok" and rows["AN@16"]["ms"] > 0
     assert rows["SA@512"]["status"].startswith("OOM")
     assert "SA/AN time" in out.stdout
+
+
+def test_grid_positions_are_evenly_spaced_and_cover_both_ends():
+    assert grid_positions(49, 16).tolist() == [round(i * 48 / 15) for i in range(16)]
+    idx = grid_positions(30, 7)
+    assert idx[0] == 0 and idx[-1] == 29 and bool((idx[1:] > idx[:-1]).all())
+    assert grid_positions(5, 1).tolist() == [0]
+
+
+def test_grid_inference_sampling_is_the_training_formula_at_fixed_positions(monkeypatch):
+    torch.manual_seed(0)
+    an = AttentiveNormalization(8, n=4, inference_sampling="grid")
+    with torch.no_grad():
+        an.rho.fill_(0.7)
+        an.t.fill_(0.4)
+    x = _x(5)
+    grid = an.eval()(x)
+    assert torch.equal(grid, an(x))  # deterministic
+    an.inference_sampling = "off"
+    off = an(x)
+    assert (grid - off).abs().max() > 1e-3  # the branch contributes with t = 0.4
+    # training mode with torch.randint forced to the grid positions gives the same output
+    p = ((x.shape[2] + 1) // 2) * ((x.shape[3] + 1) // 2)
+    monkeypatch.setattr(torch, "randint", lambda high, size, device=None: grid_positions(high, size[0], device))
+    train = an.train()(x)
+    assert torch.allclose(train, grid, atol=1e-6)
+    assert grid_positions(p, 4).max() < p
+    with pytest.raises(ValueError, match="inference_sampling"):
+        AttentiveNormalization(8, inference_sampling="random")

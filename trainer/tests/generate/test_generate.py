@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from trainer.generate import data as fashion
-from trainer.generate.evaluate import fid, is_score
+from trainer.generate.evaluate import fid, is_score, load_images
 from trainer.generate.model import Classifier
 from trainer.generate.model import Discriminator, Generator, standing_stats
 from trainer.normalization import AttentiveNormalization, ConditionalBN, MixtureAffineAN
@@ -175,3 +175,26 @@ def test_gan_training_applies_the_decayed_learning_rates(tmp_path):
     assert json.load(open(out / "summary.json"))["lr_decay_from"] == 2
     with pytest.raises(ValueError):
         cli(["generate", "train", "--out", str(tmp_path / "bad"), "--ch", "8", "--steps", "4", "--lr-decay-from", "4"])
+
+
+def test_service_samples_load_with_their_requested_class_in_order_and_bad_sizes_are_rejected(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for c in (0, 9, 3):
+        for i in (0, 1, 10):
+            a = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+            pixels[(c, i)] = a
+            Image.fromarray(a).save(tmp_path / f"{c}_{i}.png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    x, y = load_images(str(tmp_path))
+    assert x.shape == (9, 1, 28, 28) and x.dtype == torch.float32
+    assert y.tolist() == [0, 0, 0, 3, 3, 3, 9, 9, 9]
+    # sorted numerically by (class, i): 9_10 is the last one, and the pixels map to v / 127.5 - 1
+    np.testing.assert_allclose(x[-1, 0].numpy(), pixels[(9, 10)] / 127.5 - 1, atol=1e-6)
+    Image.fromarray(np.zeros((27, 28), np.uint8)).save(tmp_path / "5_0.png")
+    with pytest.raises(ValueError, match="expected 28x28"):
+        load_images(str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no <class>_<i>.png"):
+        load_images(str(tmp_path / "empty"))
