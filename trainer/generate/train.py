@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import data as fashion
 from ..loop import ema_update, stop_step
 from .model import Discriminator, Generator
-from ..normalization import orthogonality_loss
+from ..normalization import AttentiveNormalization, orthogonality_loss
 
 
 def build_generator(a: Namespace | dict) -> Generator:
@@ -46,8 +46,8 @@ def load_generator(path: str, device: str = "cpu", an_sampling: str = "grid") ->
     saved), its AN layers set to ``inference_sampling=an_sampling`` ("grid": fixed self-sampling positions,
     the default for generators since issue 16; "off": the paper's t = 0; see
     :class:`~trainer.normalization.AttentiveNormalization`). Raises ValueError for another ``an_sampling``."""
-    if an_sampling not in ("grid", "off"):
-        raise ValueError(f"an_sampling must be 'grid' or 'off', got {an_sampling!r}")
+    if an_sampling not in AttentiveNormalization.SAMPLINGS:
+        raise ValueError(f"an_sampling must be one of {AttentiveNormalization.SAMPLINGS}, got {an_sampling!r}")
     ck = torch.load(path, map_location=device)
     g = build_generator(ck["args"])
     g.load_state_dict(ck["ema"])
