@@ -31,6 +31,9 @@ def register(sub) -> None:
     t.add_argument("--ema", type=float, default=0.999)
     t.add_argument("--lr-decay-from", type=int, default=0,
                    help="from this step, decay both learning rates linearly to 0 at --steps (0 = constant)")
+    t.add_argument("--aux-weight", type=float, default=0.0,
+                   help="auxiliary class loss (AC-GAN head on D, trained on real images): weight a in "
+                        "L_D += a CE(C(x), y), L_G += a CE(C(G(z, y)), y); 0 = the projection D alone")
     t.add_argument("--snapshot-every", type=int, default=0, help="keep the EMA G every N steps in <out>/snapshots (0 = off)")
 
     c = cli.verb(sub, "train-evaluator", "trainer.generate.train_evaluator:train",

@@ -92,7 +92,10 @@ def main(a: Namespace) -> int:
                          "g_parameters": sum(q.numel() for q in g.parameters())},
         "serving": {"default": a.default, "max_count": 64, "intra_op_threads": 1},  # 1: bit-exact batch independence
         "training": {"data": fashion.SOURCE | {"images": 60000},
-                     "loss": f"hinge (eqs. 7-8) + {args['lambda_o']} x AN orthogonality (eq. 1)",
+                     "loss": f"hinge (eqs. 7-8) + {args['lambda_o']} x AN orthogonality (eq. 1)" + (
+                         f" + {args['aux_weight']:g} x auxiliary class cross-entropy (AC-GAN head of D, trained on real "
+                         "images; G pushed to the requested class)" if args.get("aux_weight") else ""),
+                     "aux_weight": args.get("aux_weight", 0.0),
                      "optimizer": f"Adam G {args['lr_g']} / D {args['lr_d']}, betas (0, 0.999), n_dis {args['n_dis']}",
                      "command": a.command, "steps": summary.get("steps", ck.get("step")), "batch": args["batch"],
                      "seed": args["seed"], "ema": args["ema"], "device": args["device"], "threads": args["threads"],

@@ -19,7 +19,10 @@ Discriminator: ``x`` B x 1 x 28 x 28, ``y`` B x 10 -> B scores (hinge loss; high
     DBlock1(1, ch, down) 14 x 14, then AN(ch) | DBlock(ch, down) 7 x 7 | DBlock(ch) | DBlock(ch)
     ReLU, sum over H, W -> h (B x ch);  score = Linear(h) + <y @ E, h>  (projection)
 
-Every conv and linear of D (AN's 1x1 convs included) is spectrally normalized.
+With ``aux_classifier=True`` D also has an auxiliary class head ``Linear(ch, 10)`` on the same h (AC-GAN,
+Odena et al. 2017; trained on real images only, see ``generate train --aux-weight``): ``forward(x, y,
+with_logits=True)`` returns (scores, class logits B x 10). Every conv and linear of D (AN's 1x1 convs and
+the class head included) is spectrally normalized.
 
 2. The evaluator. Fashion-MNIST classifier (issue 4's evaluator): a small pre-activation-free ResNet (He et al. 2016)
 with BN, or with the mixture-of-affine AN of Li et al. 2019 in the "lightweight deployment" of their
@@ -110,25 +113,34 @@ class DBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """See the module doc. forward(x B x 1 x 28 x 28, y B x 10) -> B scores."""
+    """See the module doc. forward(x B x 1 x 28 x 28, y B x 10) -> B scores (float32, unbounded; hinge loss),
+    or with ``with_logits`` (needs ``aux_classifier``) (B scores, B x n_classes class logits).
+    Raises ValueError when ``with_logits`` is asked of a D without the class head."""
 
-    def __init__(self, ch: int = 64, use_an: bool = True, n: int = 16, n_classes: int = N_CLASSES) -> None:
+    def __init__(self, ch: int = 64, use_an: bool = True, n: int = 16, n_classes: int = N_CLASSES,
+                 aux_classifier: bool = False) -> None:
         super().__init__()
         self.block1 = DBlock(1, ch, True, True)
         self.an = AttentiveNormalization(ch, n=n) if use_an else None
         self.blocks = nn.Sequential(DBlock(ch, ch, True, False), DBlock(ch, ch, False, False), DBlock(ch, ch, False, False))
         self.linear = nn.Linear(ch, 1)
         self.embed = nn.Linear(n_classes, ch, bias=False)  # projection: E, applied to class weights
+        self.classify = nn.Linear(ch, n_classes) if aux_classifier else None  # AC-GAN head (module doc)
         for m in list(self.modules()):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.utils.spectral_norm(m)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, with_logits: bool = False):
         h = self.block1(x)
         if self.an is not None:
             h = self.an(h)
         h = F.relu(self.blocks(h)).sum((2, 3))
-        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+        score = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+        if not with_logits:
+            return score
+        if self.classify is None:
+            raise ValueError("this discriminator has no auxiliary class head (aux_classifier=False)")
+        return score, self.classify(h)
 
     def an_layers(self) -> list[AttentiveNormalization]:
         return [m for m in self.modules() if isinstance(m, AttentiveNormalization)]

@@ -5,7 +5,12 @@ Hinge loss (Wang et al. 2020, eqs. 7-8; Lim and Ye 2017):
 ``lambda_o * ||W W^T - I||_F^2`` on every AN's entity filters (eq. 1). Adam with the two-time-scale
 rule: G 1e-4, D 4e-4, betas (0, 0.999); with ``lr_decay_from`` = S > 0 both rates decay linearly from
 step S to 0 at ``steps`` (:func:`lr_scale`; set S once the curve has flattened at constant rates);
-``n_dis`` D steps per G step; the classes of the fake batch are drawn uniformly. EMA weights of G (decay 0.999) are what is evaluated and exported (with
+``n_dis`` D steps per G step; the classes of the fake batch are drawn uniformly.
+
+With ``aux_weight`` = a > 0 (issue 16), D carries an auxiliary class head (AC-GAN, Odena et al. 2017) trained
+on real images only, and G is pushed towards images that head recognises as the requested class:
+``L_D += a * CE(C(x), y)``, ``L_G += a * CE(C(G(z, y)), y)``. The projection term stays. A run may switch
+it on when resuming a checkpoint trained without it (the head starts fresh, its Adam state too). EMA weights of G (decay 0.999) are what is evaluated and exported (with
 standing BN statistics, ``networks.gan.standing_stats``).
 
 Writes ``<out>/checkpoint.pt`` every ``ckpt_every`` steps (``--resume`` continues from it, RNG state
@@ -79,22 +84,39 @@ def train(args: Namespace) -> dict:
     if device.type != "cpu":  # 188 MB: keep the training set on the accelerator, index it there
         x_all, y_all = x_all.to(device), y_all.to(device)
     g = build_generator(args).to(device)
-    d = Discriminator(ch=args.ch, use_an=args.an, n=args.entities).to(device)
+    aux = getattr(args, "aux_weight", 0.0)
+    if aux < 0:
+        raise ValueError(f"--aux-weight must be >= 0, got {aux}")
+    d = Discriminator(ch=args.ch, use_an=args.an, n=args.entities, aux_classifier=aux > 0).to(device)
     ema = copy.deepcopy(g)
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr_g, betas=(0.0, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.0, 0.999))
+    head = list(d.classify.parameters()) if d.classify is not None else []
+    opt_d = torch.optim.Adam([p for n_, p in d.named_parameters() if not n_.startswith("classify.")],
+                             lr=args.lr_d, betas=(0.0, 0.999))  # the class head, if any, is a second group
     start, elapsed_before = 0, 0.0
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device)
-        g.load_state_dict(ck["g"]); d.load_state_dict(ck["d"]); ema.load_state_dict(ck["ema"])
+        g.load_state_dict(ck["g"]); ema.load_state_dict(ck["ema"])
+        missing, unexpected = d.load_state_dict(ck["d"], strict=False)
+        if unexpected or any(not k.startswith("classify.") for k in missing):
+            raise ValueError(f"{ckpt_path}: discriminator does not match (missing {missing}, unexpected {unexpected})")
+        if missing:
+            print(f"[resume] the auxiliary class head starts fresh (--aux-weight {aux})", flush=True)
+        had_head = len(ck["opt_d"]["param_groups"]) == 2
+        if head and had_head:
+            opt_d.add_param_group({"params": head})
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        if head and not had_head:
+            opt_d.add_param_group({"params": head, "lr": args.lr_d})
         torch.set_rng_state(ck["torch_rng"].cpu())
         start, elapsed_before = ck["step"], ck["elapsed_s"]
         print(f"[resume] from step {start}", flush=True)
     n_g = sum(p.numel() for p in g.parameters())
+    if head and len(opt_d.param_groups) == 1:
+        opt_d.add_param_group({"params": head, "lr": args.lr_d})
     print(f"[data] Fashion-MNIST {len(x_all)} training images; G {n_g} / D {sum(p.numel() for p in d.parameters())} "
-          f"parameters; AN {'on' if args.an else 'off'}", flush=True)
+          f"parameters; AN {'on' if args.an else 'off'}; auxiliary class loss {aux:g}", flush=True)
 
     def save(step: int, elapsed: float) -> None:
         torch.save({"g": g.state_dict(), "d": d.state_dict(), "ema": ema.state_dict(), "opt_g": opt_g.state_dict(),
@@ -124,14 +146,25 @@ def train(args: Namespace) -> dict:
             yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
             with torch.no_grad():
                 fake = g(z, yf)
-            d_real, d_fake = d(real, yr), d(fake, yf)
-            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + ortho(d)
+            d_fake = d(fake, yf)
+            if aux:
+                d_real, logits = d(real, yr, with_logits=True)
+                ce_real = F.cross_entropy(logits, yr.argmax(1))
+                acc_real = (logits.argmax(1) == yr.argmax(1)).float().mean()
+            else:
+                d_real, ce_real = d(real, yr), torch.zeros((), device=device)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + aux * ce_real + ortho(d)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
         z = torch.randn(args.batch, g.z_dim, device=device)
         yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
-        loss_g = -d(g(z, yf), yf).mean() + ortho(g)
+        if aux:
+            score, logits = d(g(z, yf), yf, with_logits=True)
+            ce_fake = F.cross_entropy(logits, yf.argmax(1))
+            loss_g = -score.mean() + aux * ce_fake + ortho(g)
+        else:
+            loss_g = -d(g(z, yf), yf).mean() + ortho(g)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -143,7 +176,9 @@ def train(args: Namespace) -> dict:
             el = time.time() - t0
             rate = (done - start) * args.batch / el
             print(f"[train] step {done}/{args.steps} loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
-                  f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} lr x{f:.3f} {rate:.0f} img/s "
+                  f"D(real) {d_real.mean().item():+.2f} D(fake) {d_fake.mean().item():+.2f} "
+                  + (f"CE real {ce_real.item():.3f} (acc {acc_real.item():.2f}) fake {ce_fake.item():.3f} " if aux else "")
+                  + f"lr x{f:.3f} {rate:.0f} img/s "
                   f"elapsed {(elapsed_before + el) / 60:.1f}min ETA {(args.steps - done) * args.batch / rate / 60:.1f}min",
                   flush=True)
         if done % args.ckpt_every == 0 or done in (args.steps, stop):
@@ -159,7 +194,7 @@ def train(args: Namespace) -> dict:
     wall = elapsed_before + time.time() - t0
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
-               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "seed": args.seed, "g_parameters": n_g}
+               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "aux_weight": aux, "seed": args.seed, "g_parameters": n_g}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=2)
     print(f"[done] {args.steps} steps in {wall / 60:.1f} min -> {args.out}/final.pt", flush=True)
     return summary

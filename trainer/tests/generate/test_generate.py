@@ -198,3 +198,36 @@ def test_service_samples_load_with_their_requested_class_in_order_and_bad_sizes_
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no <class>_<i>.png"):
         load_images(str(tmp_path / "empty"))
+
+
+def test_discriminator_class_head_gives_logits_only_when_built_with_it():
+    d, y = Discriminator(ch=8, n=4, aux_classifier=True), F.one_hot(torch.tensor([0, 7]), 10).float()
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    d.eval()  # spectral norm's power iteration runs on every training-mode call
+    score, logits = d(x, y, with_logits=True)
+    assert score.shape == (2,) and logits.shape == (2, 10)
+    assert torch.allclose(score, d(x, y), atol=1e-6)  # the head does not change the hinge score
+    assert hasattr(d.classify, "weight_orig")  # spectrally normalized like every other linear of D
+    with pytest.raises(ValueError):
+        Discriminator(ch=8, n=4)(x, y, with_logits=True)
+
+
+def test_aux_class_loss_can_be_switched_on_when_resuming_a_run_trained_without_it(tmp_path):
+    from trainer.__main__ import main as cli
+    out = tmp_path / "gan"
+    base = ["generate", "train", "--out", str(out), "--ch", "8", "--batch", "8", "--threads", "2", "--ckpt-every", "2"]
+    assert cli(base + ["--steps", "2"]) == 0
+    before = torch.load(out / "checkpoint.pt")
+    assert not any(k.startswith("classify.") for k in before["d"]) and len(before["opt_d"]["param_groups"]) == 1
+    assert cli(base + ["--steps", "4", "--aux-weight", "1", "--resume"]) == 0
+    after = torch.load(out / "checkpoint.pt")
+    assert after["step"] == 4 and len(after["opt_d"]["param_groups"]) == 2
+    # the old weights went on training; the new head exists and was trained by the real-image CE term
+    assert all(not torch.equal(v, after["d"][k]) for k, v in before["d"].items() if k.endswith("weight_orig"))
+    head_init = Discriminator(ch=8, n=16, aux_classifier=True).classify.weight_orig.shape
+    assert after["d"]["classify.weight_orig"].shape == head_init and after["opt_d"]["state"]
+    assert json.load(open(out / "summary.json"))["aux_weight"] == 1.0
+    assert cli(base + ["--steps", "6", "--aux-weight", "1", "--resume"]) == 0  # a run with the head resumes as is
+    assert torch.load(out / "checkpoint.pt")["step"] == 6
+    with pytest.raises(ValueError):
+        cli(base + ["--steps", "8", "--aux-weight", "-1", "--resume"])
