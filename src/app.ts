@@ -14,7 +14,7 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
-import auth, { OPEN, rateLimitKey } from './plugins/auth.js';
+import auth, { isPublicRoute, markPublic, rateLimitKeyFor } from './plugins/auth.js';
 import errors from './plugins/errors.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
@@ -98,15 +98,13 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   }
   // Replayed async-job requests carry this header (a random value per process).
   const internalJob = { name: 'x-normgen-job', value: randomBytes(18).toString('base64url') };
-  // Per-key rate limit (off unless RATE_LIMIT_PER_MIN): the API routes only; health, docs, metrics and the page are exempt.
+  // Per-key rate limit (off unless RATE_LIMIT_PER_MIN): every route but the public ones (health, docs, metrics,
+  // the page: decided on the matched route, as auth is). Its key is a configured API key, else the client IP.
   if (config.rateLimitPerMin > 0) {
     await app.register(rateLimit, {
       max: config.rateLimitPerMin, timeWindow: 60_000, enableDraftSpec: true,
-      keyGenerator: rateLimitKey,
-      allowList: (request) => {
-        const url = request.url.split('?')[0]!;
-        return OPEN.some((r) => r.test(url)) || !/^\/v[12]\//.test(url) || request.headers[internalJob.name] === internalJob.value;
-      },
+      keyGenerator: rateLimitKeyFor(config.apiKeys),
+      allowList: (request) => isPublicRoute(request) || request.headers[internalJob.name] === internalJob.value,
       errorResponseBuilder: (_request, context) => Object.assign(new Error(`rate limit: ${context.max} requests per minute per key; retry after ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
     });
   }
@@ -136,10 +134,14 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(generate);
   await app.register(kserve);
   // The try-it page (public/: index.html, app.js, style.css; no build step), at GET /.
-  await app.register(fastifyStatic, {
-    root: path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'public'),
-    prefix: '/', wildcard: false, decorateReply: false, index: 'index.html', schemaHide: true,
-    setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+  // Its routes are public (an encapsulated scope marks every route registered in it).
+  await app.register(async (scope) => {
+    markPublic(scope);
+    await scope.register(fastifyStatic, {
+      root: path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'public'),
+      prefix: '/', wildcard: false, decorateReply: false, index: 'index.html', schemaHide: true,
+      setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+    });
   });
   return app;
 }

@@ -13,12 +13,12 @@
  * | `LOG_LEVEL`        | `info`             | pino level                                                     |
  * | `EXECUTION_PROVIDERS` | `cpu`         | onnxruntime providers in order: `cuda,cpu` tries CUDA, logs and falls back to CPU |
  * | `CUDA_DEVICE_ID`   | 0                  | GPU for the CUDA provider                                      |
- * | `API_KEYS`         | (none)             | comma-separated bearer tokens; when set, /v1 and /v2 need one (health open); admin routes always need one |
+ * | `API_KEYS`         | (none)             | comma-separated bearer tokens; when set, every route needs one unless it is marked public (health, readiness, docs, metrics, the page; decided on the matched route, deny by default); admin routes always need one |
  * | `MAX_EVENT_LOOP_DELAY_MS` | 1000        | load shedding (@fastify/under-pressure): 503 above this event-loop delay |
  * | `MAX_HEAP_USED_BYTES` | 0 (off)         | load shedding above this V8 heap use                           |
  * | `BATCHING`         | 1                  | 1: dynamic batching per the manifests; 0: batch size 1 (queues still bounded) |
  * | `CORS_ORIGINS`     | (none: CORS off)   | comma list of origins allowed by CORS (`*` for any); exposes X-Model, X-Seed, Retry-After, Location |
- * | `RATE_LIMIT_PER_MIN` | 0 (off)          | requests per minute per API key (per client IP without API_KEYS) on /v1 and /v2; 429 above |
+ * | `RATE_LIMIT_PER_MIN` | 0 (off)          | requests per minute per configured API key (else per client IP: invented tokens share it) on every non-public route; 429 above |
  * | `JOB_TTL_S`        | 3600               | async jobs (`Prefer: respond-async`): how long a finished job's result is kept |
  * | `JOBS_MAX` / `JOBS_MAX_BYTES` | 100 / 256 MiB | async jobs held at once, and bytes of their bodies + results (503 above) |
  * | `JOB_CONCURRENCY`  | 2                  | async jobs run at once (the rest wait, and can be canceled) |

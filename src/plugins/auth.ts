@@ -1,26 +1,37 @@
 /**
- * Optional bearer-token authentication (`API_KEYS`, a comma-separated list of tokens).
+ * Optional bearer-token authentication (`API_KEYS`, a comma-separated list of tokens), decided on the
+ * route the router matched — never on the raw request URL.
  *
- * - When `API_KEYS` is set, every `/v1/*` and `/v2/*` route requires `Authorization: Bearer <token>`
- *   with one of the tokens, except the health routes (`/healthz`, `/readyz`, `/v2/health/*`) and the
- *   docs (`/openapi.json`, `/docs`); `/metrics` is left to the network (scraped in-cluster).
- * - Admin routes (`config.admin: true` in the route options) always require a token: with no
- *   `API_KEYS` configured they answer 401, so reload cannot be triggered anonymously.
- * - Failures answer 401 problem+json with `WWW-Authenticate: Bearer`. Tokens are compared in
- *   constant time (crypto.timingSafeEqual over SHA-256 digests).
+ * - **Deny by default.** When `API_KEYS` is set, every request needs `Authorization: Bearer <token>` with
+ *   one of the tokens unless the route it matched says `config: { public: true }` (health, readiness,
+ *   `/v2/health/*`, `/metrics`, `/openapi.json`, `/docs`, the try-it page). A path that matched no route
+ *   (the 404 handler) is not public either, so an unauthenticated client cannot probe which paths exist.
+ *   Because the decision uses `request.routeOptions.config`, every spelling that routes to a protected
+ *   handler (`/%761/translate`, absolute-form `POST http://x/v1/generate`, `;` parameters, …) is protected.
+ * - Admin routes (`config.admin: true`) always require a token: with no `API_KEYS` configured they answer
+ *   401, so reload cannot be triggered anonymously.
+ * - Failures answer 401 problem+json with `WWW-Authenticate: Bearer`. Tokens are compared in constant time
+ *   (crypto.timingSafeEqual over SHA-256 digests).
+ *
+ * Source: the security audit in issue 28 (percent-encoded paths bypassed the former regex-on-URL check).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { HttpProblem } from '../problem.js';
 
 declare module 'fastify' {
-  interface FastifyContextConfig { admin?: boolean }
+  interface FastifyContextConfig {
+    /** Needs a token even without API_KEYS (then it is always 401). */
+    admin?: boolean;
+    /** Open without a token and exempt from the rate limit. Routes are protected unless they say this. */
+    public?: boolean;
+  }
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** True when `token` equals one of `keys` (constant time per key). */
+/** True when `token` equals one of `keys` (SHA-256 digests; constant time per key). */
 export function tokenMatches(token: string, keys: readonly Buffer[]): boolean {
   const d = digest(token);
   let ok = false;
@@ -28,29 +39,50 @@ export function tokenMatches(token: string, keys: readonly Buffer[]): boolean {
   return ok;
 }
 
-/** Paths open without a token (and exempt from the rate limit). */
-export const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/v2\/health\//, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/metrics$/];
+/** The bearer token of a request, or null when there is no `Authorization: Bearer …` header. */
+export function bearerToken(request: FastifyRequest): string | null {
+  const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+  return m ? m[1]!.trim() : null;
+}
+
+/** True when the route this request matched is marked `config.public` (false for unmatched paths). */
+export function isPublicRoute(request: FastifyRequest): boolean {
+  return request.routeOptions.url !== undefined && request.routeOptions.config?.public === true;
+}
 
 /**
- * The rate-limit key of a request: its bearer token's SHA-256 (so each API key has its own budget and the
- * token itself is never stored), else the client IP.
+ * Mark every route registered in `scope` (and its children) as public, e.g. around a third-party plugin
+ * (@fastify/swagger-ui, @fastify/static) whose routes take no options of ours.
  */
-export function rateLimitKey(request: FastifyRequest): string {
-  const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-  return m ? `key:${digest(m[1]!.trim()).toString('hex')}` : `ip:${request.ip}`;
+export function markPublic(scope: FastifyInstance): void {
+  scope.addHook('onRoute', (route: RouteOptions) => {
+    route.config = { ...(route.config ?? {}), public: true };
+  });
+}
+
+/**
+ * The rate-limit key of a request: the SHA-256 of its bearer token **only if that token is a configured
+ * API key** (each key has its own budget; the token itself is never stored), else the client IP — so
+ * invented tokens all share their IP's budget.
+ * @param apiKeys the configured tokens (plain text, as in `API_KEYS`).
+ */
+export function rateLimitKeyFor(apiKeys: readonly string[]): (request: FastifyRequest) => string {
+  const keys = apiKeys.map(digest);
+  return (request) => {
+    const token = bearerToken(request);
+    return token !== null && keys.length > 0 && tokenMatches(token, keys) ? `key:${digest(token).toString('hex')}` : `ip:${request.ip}`;
+  };
 }
 
 export default fp<{ apiKeys: string[] }>(async (app, opts) => {
   const keys = opts.apiKeys.map(digest);
   app.addHook('onRequest', async (request, reply) => {
-    const url = request.url.split('?')[0]!;
     const admin = request.routeOptions.config?.admin === true;
-    if (!admin && (keys.length === 0 || OPEN.some((r) => r.test(url)) || !/^\/v[12]\//.test(url))) return;
-    const header = request.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m || keys.length === 0 || !tokenMatches(m[1]!.trim(), keys)) {
+    if (!admin && (keys.length === 0 || isPublicRoute(request))) return;
+    const token = bearerToken(request);
+    if (token === null || keys.length === 0 || !tokenMatches(token, keys)) {
       reply.header('WWW-Authenticate', 'Bearer realm="normgen"');
-      throw new HttpProblem(401, 'Unauthorized', keys.length === 0 ? 'this admin route needs API_KEYS to be configured and a bearer token' : m ? 'the bearer token is not valid' : 'send `Authorization: Bearer <token>`', 'unauthorized');
+      throw new HttpProblem(401, 'Unauthorized', keys.length === 0 ? 'this admin route needs API_KEYS to be configured and a bearer token' : token !== null ? 'the bearer token is not valid' : 'send `Authorization: Bearer <token>`', 'unauthorized');
     }
   });
 }, { name: 'auth' });

@@ -68,8 +68,9 @@ export default fp<JobsOptions>(async (app, opts) => {
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST' || !/\brespond-async\b/i.test(String(request.headers.prefer ?? ''))) return;
-    const path = request.url.split('?')[0]!;
-    if (!ASYNC_ROUTES.has(path) || request.headers[internal.name] === internal.value) return;
+    // the route the router matched (so `/%761/translate` is the same route as `/v1/translate`)
+    const path = request.routeOptions.url;
+    if (path === undefined || !ASYNC_ROUTES.has(path) || request.headers[internal.name] === internal.value) return;
     const body = await readBody(request, jsonBodyLimit(app.limits.maxUploadBytes, 2));
     const headers: Record<string, string> = {};
     for (const h of FORWARD) if (request.headers[h] !== undefined) headers[h] = String(request.headers[h]);

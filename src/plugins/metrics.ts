@@ -62,7 +62,7 @@ export default fp(async (app) => {
     duration.observe(l, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { tags: ['observability'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_request, reply) => {
+  app.get('/metrics', { config: { public: true }, schema: { tags: ['observability'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_request, reply) => {
     for (const m of app.models?.list() ?? []) {
       if (m.loadMs !== undefined) load.set({ model: m.name, version: m.manifest.version }, m.loadMs / 1000);
       ready.set({ model: m.name, version: m.manifest.version, provider: m.provider ?? 'cpu' }, m.state === 'ready' ? 1 : 0);

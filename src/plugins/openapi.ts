@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { markPublic } from './auth.js';
 
 export default fp(async (app) => {
   await app.register(swagger, {
@@ -24,6 +25,10 @@ export default fp(async (app) => {
       tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'jobs', description: 'async jobs: send Prefer: respond-async to an image route, then poll' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { tags: ['observability'], summary: 'This OpenAPI 3.1 document' } }, async () => app.swagger());
+  // The docs are public: swagger-ui's routes are registered in a scope that marks them so.
+  await app.register(async (scope) => {
+    markPublic(scope);
+    await scope.register(swaggerUi, { routePrefix: '/docs' });
+  });
+  app.get('/openapi.json', { config: { public: true }, schema: { tags: ['observability'], summary: 'This OpenAPI 3.1 document' } }, async () => app.swagger());
 }, { name: 'openapi' });

@@ -9,8 +9,8 @@ import { Type } from '@sinclair/typebox';
 const Readiness = Type.Object({ status: Type.String(), models: Type.Record(Type.String(), Type.String()), workers: Type.Optional(Type.String()) });
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { schema: { tags: ['health'], response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
+  app.get('/healthz', { config: { public: true }, schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { config: { public: true }, schema: { tags: ['health'], response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
     const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]));
     const ready = app.models.isReady();
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', models, workers: app.inference.healthy() ? 'up' : 'restarting' });

@@ -67,8 +67,8 @@ export function toFeed(t: V2Tensor, spec: TensorSpec): { data: Float32Array; dim
 
 const kserve: FastifyPluginAsync = async (app) => {
   const ready = (m: ModelEntry | undefined) => m?.state === 'ready';
-  app.get('/v2/health/live', { schema: { tags: ['kserve-v2'], summary: 'Server liveness (v2 protocol)' } }, async () => ({ live: true }));
-  app.get('/v2/health/ready', { schema: { tags: ['kserve-v2'], summary: 'Server readiness: every model loaded (v2 protocol)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
+  app.get('/v2/health/live', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server liveness (v2 protocol)' } }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server readiness: every model loaded (v2 protocol)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
   app.get<{ Params: { name: string } }>('/v2/models/:name', { schema: { tags: ['kserve-v2'], summary: 'Model metadata: inputs and outputs (v2 protocol)' } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
