@@ -34,6 +34,22 @@ def register(sub) -> None:
     t.add_argument("--val-crops", type=int, default=96, help="fixed validation crops from the held-out photos")
     t.add_argument("--val-crop", type=int, default=96, help="validation crop size in px")
 
+    h = cli.verb(sub, "train-hints", "trainer.colorize.hints:train",
+                 "train the colour-hints path (Zhang et al. 2017) on a frozen classify-head colorizer")
+    cli.add_run_folder(h, log_every=250, ckpt_every=250)
+    cli.add_runtime(h)
+    h.add_argument("--body", required=True, help="classify-head checkpoint (best.pt / checkpoint.pt) of the automatic colorizer")
+    h.add_argument("--chroma-gain", type=float, default=0.8, help="the automatic model's chroma gain (as exported)")
+    h.add_argument("--hint-width", type=int, default=16, help="base width of the hint U-Net")
+    h.add_argument("--steps", type=int, default=12000)
+    h.add_argument("--batch", type=int, default=16)
+    h.add_argument("--crop", type=int, default=128, help="training crop side (a multiple of 16)")
+    h.add_argument("--photos", default="all")
+    h.add_argument("--lr", type=float, default=3e-4)
+    h.add_argument("--ema", type=float, default=0.999)
+    h.add_argument("--val-crops", type=int, default=64)
+    h.add_argument("--val-crop", type=int, default=128)
+
     e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main",
                  "PSNR, SSIM, colourfulness ratio and AuC on the held-out test photos (or --split val)")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")

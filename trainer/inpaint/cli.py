@@ -35,6 +35,14 @@ def register(sub) -> None:
     t.add_argument("--init", help="fine-tune: start from this checkpoint.pt's weights (fresh optimizer and schedule)")
     t.add_argument("--adv-weight", type=float, default=0.0,
                    help="lambda_adv: PatchGAN (LSGAN) term on the composited output (paper section 5.1: 1e-3; 0 = L1 only)")
+    t.add_argument("--critic", choices=["patchgan", "sn-luma"], default="patchgan",
+                   help="with --adv-weight: patchgan = LSGAN PatchGAN on RGB (0.x); sn-luma = SN-PatchGAN, hinge loss, "
+                        "on cat(mask, luma), hole patches only (issue 30; trainer.inpaint.adversarial)")
+    t.add_argument("--fm-weight", type=float, default=0.0, help="sn-luma: discriminator feature-matching weight")
+    t.add_argument("--d-lr-mult", type=float, default=1.0, help="sn-luma: the critic's learning rate / --lr")
+    t.add_argument("--ndf", type=int, default=24, help="sn-luma: the critic's base width")
+    t.add_argument("--object-masks", type=float, default=0.0,
+                   help="share of training and validation masks that are object silhouettes (tuxpaint-stamps-default)")
     t.add_argument("--scales", default=None,
                    help="short sides (px) of the training/validation photo pyramid, comma-separated (default "
                         "trainer.data.photos.SCALES: 160,256,384,512); e.g. 128,144,160 "

@@ -41,6 +41,7 @@ from .data import random_mask, training_mask
 from ..loop import ema_update, lr_at, lsgan_step, psnr, stop_step
 from .model import FillRefineInpainter, Inpainter
 from ..patchgan import PatchGAN
+from .adversarial import SNPatchGAN, detail_ratio, hinge_step, load_stamps, stamp_masks
 from ..normalization import orthogonality_loss
 
 
@@ -67,11 +68,37 @@ def parse_scales(text: str | None) -> tuple[int, ...]:
     return sides
 
 
-def masks_for(n: int, size: int, rng: np.random.Generator, user: bool = False) -> torch.Tensor:
+def masks_for(n: int, size: int, rng: np.random.Generator, user: bool = False, stamps: list | None = None,
+              object_share: float = 0.0) -> torch.Tensor:
     """n masks as float32 n x 1 x size x size (1 = hole): :func:`training_mask` (``user``) or 10-50 %
-    :func:`random_mask`."""
-    draw = (lambda: training_mask(size, rng)) if user else (lambda: random_mask(size, size, rng))
+    :func:`random_mask`; with ``stamps`` (:func:`~trainer.inpaint.adversarial.load_stamps`) a share
+    ``object_share`` of them are object silhouettes (:func:`~trainer.inpaint.adversarial.stamp_masks`)."""
+    def draw():
+        if stamps and object_share > 0 and rng.random() < object_share:
+            return stamp_masks(size, rng, stamps)
+        return training_mask(size, rng) if user else random_mask(size, size, rng)
     return torch.from_numpy(np.stack([draw() for _ in range(n)])).float()[:, None]
+
+
+def _to_state(sd: dict, dtype) -> dict:
+    """A (nested) state dict with its floating tensors cast to ``dtype`` (bfloat16 keeps the critic's
+    resumable state small; float32 back on load)."""
+    if isinstance(sd, dict):
+        return {k: _to_state(v, dtype) for k, v in sd.items()}
+    if isinstance(sd, list):
+        return [_to_state(v, dtype) for v in sd]
+    if torch.is_tensor(sd) and sd.is_floating_point():
+        return sd.to(dtype)
+    return sd
+
+
+def an_state(model) -> dict:
+    """AN's learned mixing weights, for the log: mean rho and mean t over the model's AN layers (empty for IN)."""
+    layers = model.an_layers()
+    if not layers:
+        return {}
+    return {"rho": round(float(sum(a.rho.mean() for a in layers) / len(layers)), 4),
+            "t": round(float(sum(a.t.mean() for a in layers) / len(layers)), 4)}
 
 
 def train(args: Namespace) -> dict:
@@ -87,7 +114,12 @@ def train(args: Namespace) -> dict:
     crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
     mask_rng = np.random.default_rng(args.seed + 1)
     vy = photos.PhotoCrops(val_set, crop=args.crop, scales=scales, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
-    vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321), fill_refine).to(device)
+    critic = getattr(args, "critic", "patchgan")
+    object_share = getattr(args, "object_masks", 0.0)
+    stamps = load_stamps() if object_share > 0 else []
+    if object_share > 0 and not stamps:
+        print("[data] no tuxpaint stamps found (apt-get install tuxpaint-stamps-default): object masks off", flush=True)
+    vm = masks_for(args.val_crops, args.crop, np.random.default_rng(54321), fill_refine, stamps, object_share).to(device)
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}; "
           f"{args.val_crops} validation crops; pyramid short sides {scales} px; arch {args.arch if fill_refine else 'two-stage'}",
           flush=True)
@@ -97,7 +129,12 @@ def train(args: Namespace) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     adv_weight = getattr(args, "adv_weight", 0.0)
     disc = opt_d = None
-    if adv_weight > 0:
+    fm_weight = getattr(args, "fm_weight", 0.0)
+    d_lr_mult = getattr(args, "d_lr_mult", 1.0)
+    if adv_weight > 0 and critic == "sn-luma":
+        disc = SNPatchGAN(in_channels=2, ndf=getattr(args, "ndf", 24)).to(device)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr * d_lr_mult, betas=(0.5, 0.999))
+    elif adv_weight > 0:
         disc = PatchGAN(in_channels=4).to(device)
         opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
     best = {"val_l1_hole": float("inf"), "step": 0}
@@ -107,7 +144,7 @@ def train(args: Namespace) -> dict:
         ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
         if disc is not None and ck.get("disc"):
-            disc.load_state_dict(ck["disc"]); opt_d.load_state_dict(ck["opt_d"])
+            disc.load_state_dict(_to_state(ck["disc"], torch.float32)); opt_d.load_state_dict(_to_state(ck["opt_d"], torch.float32))
         crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
@@ -131,22 +168,27 @@ def train(args: Namespace) -> dict:
     final = None
     stop = stop_step(args)
     for step in range(start, stop):
-        for g in opt.param_groups + (opt_d.param_groups if opt_d else []):
+        for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
+        for g in (opt_d.param_groups if opt_d else []):
+            g["lr"] = lr_at(step, args.steps, args.lr) * (d_lr_mult if critic == "sn-luma" else 1.0)
         y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
-        m = masks_for(args.batch, args.crop, mask_rng, fill_refine).to(device)
+        m = masks_for(args.batch, args.crop, mask_rng, fill_refine, stamps, object_share).to(device)
         coarse, out = model(y, m)
         if fill_refine:  # mean |out - y| over the hole pixels (the fill is not learned)
             loss_rec = ((out - y).abs() * m).sum() / (3 * m.sum()).clamp(min=1)
         else:
             loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
         loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
-        loss_adv = torch.zeros((), device=device)
-        if disc is not None:
+        loss_adv = loss_fm = torch.zeros((), device=device)
+        if disc is not None and critic == "sn-luma":
+            _, loss_g, loss_fm = hinge_step(disc, opt_d, y, out, m, fm_weight)
+            loss_adv = adv_weight * loss_g
+        elif disc is not None:
             _, loss_g = lsgan_step(disc, opt_d, torch.cat([m, y], 1), torch.cat([m, out], 1))
             loss_adv = adv_weight * loss_g
         opt.zero_grad(set_to_none=True)
-        (loss_rec + loss_o + loss_adv).backward()
+        (loss_rec + loss_o + loss_adv + loss_fm).backward()
         opt.step()
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
@@ -164,11 +206,13 @@ def train(args: Namespace) -> dict:
                 torch.save({"model": ema.state_dict(), "args": vars(args), "step": done, "best": best, "elapsed_s": elapsed},
                            os.path.join(args.out, "best.pt"))
             final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5), "adv": round(float(loss_adv), 6),
-                     "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3)}
+                     "fm": round(float(loss_fm), 6), "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3),
+                     "val_detail": round(detail_ratio(vo, vy, vm), 4), **an_state(model)}
             with open(os.path.join(args.out, "curve.json"), "a") as f:
                 f.write(json.dumps(final) + "\n")
             print(f"[train] step {done}/{args.steps} rec {final['rec']:.4f} ortho {final['ortho']:.4f} adv {final['adv']:.5f} "
-                  f"val_l1_hole {val_l1:.4f} val_psnr {final['val_psnr']:.2f}dB (best {best['val_l1_hole']:.4f} @ {best['step']}) "
+                  f"fm {final['fm']:.4f} val_l1_hole {val_l1:.4f} val_psnr {final['val_psnr']:.2f}dB detail {final['val_detail']:.3f} "
+                  f"{' '.join(f'{k} {final[k]}' for k in ('rho', 't') if k in final)} (best {best['val_l1_hole']:.4f} @ {best['step']}) "
                   f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
                   flush=True)
             t_last, n_last = now, 0
@@ -176,7 +220,8 @@ def train(args: Namespace) -> dict:
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "step": done,
-                        "disc": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None, "best": best,
+                        "disc": _to_state(disc.state_dict(), torch.bfloat16) if disc else None,
+                        "opt_d": _to_state(opt_d.state_dict(), torch.bfloat16) if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
     if stop < args.steps:
