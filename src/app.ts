@@ -132,7 +132,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(translate);
   await app.register(inpaint);
   await app.register(generate);
-  await app.register(kserve);
+  await app.register(kserve, { maxPixels: config.kserveMaxPixels });
   // The try-it page (public/: index.html, app.js, style.css; no build step), at GET /.
   // Its routes are public (an encapsulated scope marks every route registered in it).
   await app.register(async (scope) => {

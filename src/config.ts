@@ -25,6 +25,7 @@
  * | `REQUEST_TIMEOUT_MS` | 120000           | whole request (headers + body) must arrive within this (408 and closed; 0 = off) |
  * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
  * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
+ * | `KSERVE_MAX_PIXELS` | 65536 (256²)     | KServe `/v2/.../infer`: largest batch × H × W of one request's JSON tensors, checked on the declared shape before `data` is read; the route's body limit follows (20 B a value, 4 channels) |
  * | `IDLE_TIMEOUT_MS`  | 60000              | a connection with no bytes either way for this long is closed (a stalled upload; keep it above the longest inference) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -58,6 +59,7 @@ export interface Config {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
+  kserveMaxPixels: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
     idleTimeoutMs: int('IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    kserveMaxPixels: int('KSERVE_MAX_PIXELS', 256 * 256, 64, 4096 * 4096),
   };
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);

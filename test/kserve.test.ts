@@ -77,7 +77,7 @@ describe('KServe v2 protocol', () => {
       [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'INT64', data: new Array(64).fill(0) }] }, /not supported/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 6, 8], datatype: 'FP32', data: new Array(48).fill(0) }] }, /multiples of 4/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'UINT8', data: new Array(64).fill(300) }] }, /0-255/],
-      [{ inputs: [] }, /missing input gray/],
+      [{ inputs: [] }, /non-empty array/],
       [{ nothing: true }, /inputs/],
     ];
     for (const [payload, pattern] of cases) {
@@ -85,5 +85,36 @@ describe('KServe v2 protocol', () => {
       assert.equal(r.statusCode, 400, r.body);
       assert.match(r.json().error, pattern);
     }
+  });
+
+  test('limits (issue 28): declared size checked before data, float32 overflow, deep nesting, envelope, body size', async () => {
+    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: payload as object });
+    const cases: [unknown, RegExp][] = [
+      // 3072² declared: refused from the shape, before the (absent) data is read
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 3072, 3072], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
+      [{ inputs: [{ name: 'gray', shape: [2, 1, 256, 256], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: [1e39, ...new Array(15).fill(0)] }] }, /overflows float32/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: [[[[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [[0], 0, 0, 0]]]] }] }, /nested deeper/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(17).fill(0) }] }, /more values than/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], outputs: 5 }, /`outputs` must be an array/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], outputs: [7] }, /each output/],
+      [{ inputs: [null] }, /each input must be an object/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], id: { x: 1 } }, /`id` must be a string/],
+    ];
+    for (const [payload, pattern] of cases) {
+      const r = await post(payload);
+      assert.equal(r.statusCode, 400, r.body);
+      assert.match(r.json().error, pattern);
+      assert.doesNotMatch(r.json().error, /is not a function|call stack|undefined|TypeError/);
+    }
+    // 200,000-deep nesting: a clean 400, no stack overflow
+    const deep = `{"inputs":[{"name":"gray","shape":[1,1,4,4],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
+    const d = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: deep, headers: { 'content-type': 'application/json' } });
+    assert.equal(d.statusCode, 400, d.body.slice(0, 200));
+    assert.doesNotMatch(d.body, /call stack/);
+    // a body over the route's limit (4 M values of a 2048² tensor) is 413 before it is parsed
+    const big = `{"inputs":[{"name":"gray","shape":[1,1,2048,2048],"datatype":"FP32","data":[${'0,'.repeat(4_000_000)}0]}]}`;
+    const b = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: big, headers: { 'content-type': 'application/json' } });
+    assert.equal(b.statusCode, 413);
   });
 });

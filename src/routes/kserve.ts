@@ -32,40 +32,102 @@ export function v2Shape(spec: TensorSpec): number[] {
   return spec.layout === 'NC' ? [-1, spec.channels] : [-1, spec.channels, -1, -1];
 }
 
-/** Flatten (possibly nested) JSON numbers. @throws Error on a non-number. */
-function flatten(data: unknown, out: number[] = []): number[] {
-  if (Array.isArray(data)) { for (const d of data) flatten(d, out); return out; }
-  if (typeof data !== 'number' || !Number.isFinite(data)) throw new Error(`tensor data must be numbers, got ${JSON.stringify(data)}`);
-  out.push(data);
-  return out;
+/** Largest finite float32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * Flatten JSON numbers nested at most `maxDepth` arrays deep into `out` (iteratively: no recursion, so a
+ * 200,000-deep nesting cannot overflow the stack), stopping as soon as more than `out.length` values come.
+ * @returns the number of values written.
+ * @throws Error (→ 400) for a non-number, a value outside float32, nesting deeper than the rank, or too many values.
+ */
+export function flattenInto(data: unknown, out: Float32Array, maxDepth: number, name: string): number {
+  let n = 0;
+  const stack: [unknown[], number, number][] = [];
+  const put = (v: unknown) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`input ${name}: tensor data must be finite numbers`);
+    if (Math.abs(v) > F32_MAX) throw new Error(`input ${name}: value ${v} overflows float32 (FP32 holds at most ±3.4e38)`);
+    if (n >= out.length) throw new Error(`input ${name}: more values than its shape holds (${out.length})`);
+    out[n++] = v;
+  };
+  if (!Array.isArray(data)) { put(data); return n; }
+  stack.push([data, 0, 1]);
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [arr, i, depth] = top;
+    if (i >= arr.length) { stack.pop(); continue; }
+    top[1] = i + 1;
+    const v = arr[i];
+    if (Array.isArray(v)) {
+      if (depth + 1 > maxDepth) throw new Error(`input ${name}: data is nested deeper than the tensor's rank (${maxDepth})`);
+      stack.push([v, 0, depth + 1]);
+    } else put(v);
+  }
+  return n;
+}
+
+/** The largest batch × height × width (all NCHW inputs of one request together) that `/v2/.../infer` accepts. */
+export const DEFAULT_KSERVE_MAX_PIXELS = 256 * 256;
+/** Bytes one JSON value may take on average (`-0.12345678,` plus nesting), for the route's body limit. */
+const BYTES_PER_VALUE = 20;
+
+/** The infer route's body limit for a pixel limit: `pixels × 4 channels × 20 B` + 64 KiB of envelope. */
+export function kserveBodyLimit(maxPixels: number): number {
+  return maxPixels * 4 * BYTES_PER_VALUE + 64 * 1024;
 }
 
 /**
  * Check one input tensor against its spec and convert it to float32.
  * @throws Error (→ 400) for a wrong datatype, shape, element count or UINT8 value.
  */
-export function toFeed(t: V2Tensor, spec: TensorSpec): { data: Float32Array; dims: number[] } {
-  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`input ${t.name}: shape must be positive integers`);
+export function toFeed(t: V2Tensor, spec: TensorSpec, maxPixels = DEFAULT_KSERVE_MAX_PIXELS): { data: Float32Array; dims: number[] } {
+  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`input ${spec.name}: shape must be a list of positive integers`);
   const want = v2Shape(spec);
-  if (t.shape.length !== want.length || want.some((d, i) => d !== -1 && d !== t.shape[i])) throw new Error(`input ${t.name}: shape ${JSON.stringify(t.shape)} does not match ${JSON.stringify(want)}`);
-  if (spec.layout === 'NCHW' && (t.shape[2]! % spec.size_multiple || t.shape[3]! % spec.size_multiple)) throw new Error(`input ${t.name}: H and W must be multiples of ${spec.size_multiple}`);
-  const values = flatten(t.data);
+  if (t.shape.length !== want.length || want.some((d, i) => d !== -1 && d !== t.shape[i])) throw new Error(`input ${spec.name}: shape ${JSON.stringify(t.shape)} does not match ${JSON.stringify(want)}`);
+  if (t.datatype !== 'FP32' && t.datatype !== 'UINT8') throw new Error(`input ${spec.name}: datatype ${JSON.stringify(t.datatype)} is not supported (FP32, UINT8)`);
+  if (spec.layout === 'NCHW') {
+    if (t.shape[2]! % spec.size_multiple || t.shape[3]! % spec.size_multiple) throw new Error(`input ${spec.name}: H and W must be multiples of ${spec.size_multiple}`);
+    // the declared size is checked before any of `data` is read
+    const pixels = t.shape[0]! * t.shape[2]! * t.shape[3]!;
+    if (pixels > maxPixels) throw new Error(`input ${spec.name}: batch × height × width = ${pixels} is over this server's KSERVE_MAX_PIXELS (${maxPixels}); use /v1 for large images`);
+  } else if (t.shape[0]! > 1024) throw new Error(`input ${spec.name}: batch ${t.shape[0]} is over 1024`);
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (values.length !== n) throw new Error(`input ${t.name}: ${values.length} values for shape ${JSON.stringify(t.shape)} (${n})`);
   const data = new Float32Array(n);
-  if (t.datatype === 'FP32') data.set(values);
-  else if (t.datatype === 'UINT8') {
+  const got = flattenInto(t.data, data, t.shape.length, spec.name);
+  if (got !== n) throw new Error(`input ${spec.name}: ${got} values for shape ${JSON.stringify(t.shape)} (${n})`);
+  if (t.datatype === 'UINT8') {
     const [lo, hi] = spec.range;
     for (let i = 0; i < n; i++) {
-      const v = values[i]!;
-      if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`input ${t.name}: UINT8 values must be integers 0-255`);
+      const v = data[i]!;
+      if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`input ${spec.name}: UINT8 values must be integers 0-255`);
       data[i] = lo + (hi - lo) * (v / 255);
     }
-  } else throw new Error(`input ${t.name}: datatype ${t.datatype} is not supported (FP32, UINT8)`);
+  }
   return { data, dims: t.shape };
 }
 
-const kserve: FastifyPluginAsync = async (app) => {
+/** A JSON object (not null, not an array). */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Check the request envelope: `inputs` a non-empty list of `{ name: string, … }`, optional `outputs` a list of
+ * `{ name: string }`, optional `id` a string. @throws Error (→ 400) with a message for the client.
+ */
+export function checkEnvelope(body: unknown): asserts body is V2Request {
+  if (!isObject(body)) throw new Error('the body must be a JSON object with an `inputs` array');
+  if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new Error('`inputs` must be a non-empty array of tensors');
+  if (body.inputs.length > 16) throw new Error('at most 16 inputs');
+  for (const t of body.inputs) if (!isObject(t) || typeof t.name !== 'string') throw new Error('each input must be an object `{ name, shape, datatype, data }`');
+  if (body.outputs !== undefined) {
+    if (!Array.isArray(body.outputs) || body.outputs.length > 16) throw new Error('`outputs` must be an array of `{ name }`');
+    for (const o of body.outputs) if (!isObject(o) || typeof o.name !== 'string') throw new Error('each output must be an object `{ name }`');
+  }
+  if (body.id !== undefined && (typeof body.id !== 'string' || body.id.length > 256)) throw new Error('`id` must be a string (at most 256 characters)');
+}
+
+/** Options: `maxPixels` = KSERVE_MAX_PIXELS (batch × H × W of one request's image inputs). */
+const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => {
+  const maxPixels = opts.maxPixels ?? DEFAULT_KSERVE_MAX_PIXELS;
   const ready = (m: ModelEntry | undefined) => m?.state === 'ready';
   app.get('/v2/health/live', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server liveness (v2 protocol)' } }, async () => ({ live: true }));
   app.get('/v2/health/ready', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server readiness: every model loaded (v2 protocol)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
@@ -83,21 +145,23 @@ const kserve: FastifyPluginAsync = async (app) => {
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     return reply.code(ready(m) ? 200 : 503).send({ name: m.name, ready: ready(m) });
   });
-  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', { schema: { tags: ['kserve-v2'], summary: 'Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model\'s batcher' } }, async (request, reply) => {
+  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', { bodyLimit: kserveBodyLimit(maxPixels), schema: { tags: ['kserve-v2'], summary: `Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (${maxPixels})` } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     if (!ready(m)) return v2Error(reply, 503, `model ${m.name} is not ready`);
-    const body = request.body;
-    if (!body || typeof body !== 'object' || !Array.isArray(body.inputs)) return v2Error(reply, 400, 'the body must be a JSON object with an `inputs` array');
+    const body: unknown = request.body;
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
     try {
+      checkEnvelope(body);
+      let pixelsLeft = maxPixels;
       for (const spec of m.manifest.inputs) {
-        const t = body.inputs.find((i) => i?.name === spec.name);
+        const t = body.inputs.find((i) => i.name === spec.name);
         if (!t) throw new Error(`missing input ${spec.name}; the model takes ${m.manifest.inputs.map((s) => s.name).join(', ')}`);
-        feeds[spec.name] = toFeed(t, spec);
+        feeds[spec.name] = toFeed(t, spec, Math.max(1, pixelsLeft));
+        if (spec.layout === 'NCHW') pixelsLeft -= t.shape[0]! * t.shape[2]! * t.shape[3]!;
       }
-      const extra = body.inputs.filter((i) => !m.manifest.inputs.some((s) => s.name === i?.name));
-      if (extra.length) throw new Error(`unknown input ${extra.map((e) => e?.name).join(', ')}`);
+      const extra = body.inputs.filter((i) => !m.manifest.inputs.some((s) => s.name === i.name));
+      if (extra.length) throw new Error(`unknown input ${extra.map((e) => JSON.stringify(e.name).slice(0, 64)).join(', ')}`);
       const batch = new Set(Object.values(feeds).map((f) => f.dims[0]));
       if (batch.size > 1) throw new Error('all inputs must have the same batch size');
       const wanted = body.outputs?.map((o) => o.name) ?? [m.manifest.outputs[0]!.name];
@@ -109,7 +173,7 @@ const kserve: FastifyPluginAsync = async (app) => {
     try {
       const out = await infer(m, feeds);
       return {
-        model_name: m.name, model_version: m.manifest.version, id: body.id ?? request.id,
+        model_name: m.name, model_version: m.manifest.version, id: (body as V2Request).id ?? request.id,
         outputs: [{ name: m.manifest.outputs[0]!.name, shape: out.dims, datatype: 'FP32', data: Array.from(out.data) }],
       };
     } catch (err) {
@@ -118,7 +182,9 @@ const kserve: FastifyPluginAsync = async (app) => {
         if (typeof retry === 'number') reply.header('Retry-After', String(retry));
         return v2Error(reply, err.statusCode, err.message);
       }
-      return v2Error(reply, 400, (err as Error).message);
+      // onnxruntime / JavaScript errors are logged, never shown (they name graph nodes and internals)
+      request.log.error({ err }, 'KServe inference failed');
+      return v2Error(reply, 500, 'inference failed (see the server log with this request id: ' + request.id + ')');
     }
   });
 };
