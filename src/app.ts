@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import AjvCompiler from '@fastify/ajv-compiler';
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
@@ -27,6 +29,9 @@ import generate from './routes/generate.js';
 import inpaint from './routes/inpaint.js';
 import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
+
+// One pool of Ajv compilers for the validator factories below (see `schemaController`).
+const ajvFactory = AjvCompiler() as unknown as (external: unknown, options: unknown) => (route: unknown) => unknown;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -63,10 +68,30 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       socket.destroySoon?.();
     },
     bodyLimit: config.maxUploadBytes + 64 * 1024,
+    // A URL the router cannot decode (`/%zz`) is a problem+json 400 like every other error.
+    frameworkErrors: (error, _request, res) => {
+      const badUrl = error.code === 'FST_ERR_BAD_URL';
+      const reply = res as unknown as { code(s: number): { type(t: string): { send(b: unknown): void } } };
+      reply.code(badUrl ? 400 : 500).type('application/problem+json').send({
+        type: `https://normgen.dev/problems/${badUrl ? 'bad-url' : 'internal'}`, title: badUrl ? 'Bad Request' : 'Internal Server Error',
+        status: badUrl ? 400 : 500, detail: badUrl ? 'the request URL is malformed (invalid percent-encoding)' : 'the server failed to route the request',
+      });
+    },
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     // Unknown JSON/query fields are errors (422), not silently dropped.
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
+    // Query strings and params are text, so their values are coerced ("7" -> 7); JSON bodies are typed, so
+    // they are not: `seed: null | "0x10" | true | "7"` is a 422, never 0, 16, 1 or 7.
+    schemaController: {
+      compilersFactory: {
+        buildValidator: ((externalSchemas: unknown, ajvOptions: { customOptions?: Record<string, unknown> }) => {
+          const coercing = ajvFactory(externalSchemas, ajvOptions);
+          const strict = ajvFactory(externalSchemas, { ...ajvOptions, customOptions: { ...ajvOptions.customOptions, coerceTypes: false } });
+          return (route: { httpPart?: string }) => (route.httpPart === 'body' ? strict(route) : coercing(route));
+        }) as never,
+      },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
   // OpenTelemetry request spans (@fastify/otel; a no-op unless a tracer provider is registered, see tracing.ts).
@@ -87,6 +112,23 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     return payload;
   });
   await app.register(errors);
+  // Security headers on every answer (@fastify/helmet): a CSP that allows only this origin's scripts
+  // (the page and Swagger UI load theirs from files), blob:/data: images for results the page shows,
+  // no framing, nosniff, no referrer.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'], connectSrc: ["'self'"], frameAncestors: ["'none'"], objectSrc: ["'none'"],
+        baseUri: ["'self'"], formAction: ["'self'"], upgradeInsecureRequests: null,
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    crossOriginEmbedderPolicy: false,
+    hsts: false,
+  });
   // CORS (off unless CORS_ORIGINS): browsers on the listed origins may call the API and read its headers.
   if (config.corsOrigins.length) {
     await app.register(cors, {

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { withoutPaths } from './public.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { Batcher, DEFAULT_BATCHING, type BatcherHooks, type BatchingConfig } from '../inference/batcher.js';
 import { InferencePool } from '../inference/pool.js';
@@ -135,7 +136,8 @@ export class ModelRepository {
       this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, provider: entry.provider, batching: entry.batcher.config }, 'model loaded and warmed up');
     } catch (err) {
       entry.state = 'failed';
-      entry.error = (err as Error).message;
+      // the public message names files, never their paths (the log keeps the whole error)
+      entry.error = withoutPaths((err as Error).message);
       this.log.error({ model: entry.name, err }, 'model failed to load');
     }
   }
@@ -184,8 +186,14 @@ export class ModelRepository {
     return ofTask.find((m) => m.manifest.serving.default) ?? ofTask.find((m) => m.state === 'ready') ?? ofTask[0];
   }
 
-  /** True once loading finished and every model is `ready` (what /readyz reports). */
+  /**
+   * True once loading finished, the default model of every task is `ready` and the workers are up (what
+   * /readyz reports). A failed non-default model does not make the replica unready: it answers 503 on its
+   * own routes and on `/v2/models/{name}/ready`.
+   */
   isReady(): boolean {
-    return this.settled && this.models.size > 0 && this.list().every((m) => m.state === 'ready') && this.pool.healthy();
+    if (!this.settled || this.models.size === 0 || !this.pool.healthy()) return false;
+    const tasks = new Set(this.list().map((m) => m.manifest.task));
+    return [...tasks].every((task) => this.defaultFor(task)?.state === 'ready');
   }
 }

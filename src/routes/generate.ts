@@ -141,7 +141,12 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
   app.post('/v1/generate', { schema: schema('body') }, async (request, reply) => handle(request.body as GenerateRequest, reply, request));
-  app.get('/v1/generate', { schema: schema('querystring') }, async (request, reply) => handle(request.query as GenerateRequest, reply, request));
+  // No automatic HEAD twin: a HEAD would run a whole generation to send no body. HEAD is 405 instead.
+  app.get('/v1/generate', { exposeHeadRoute: false, schema: schema('querystring') }, async (request, reply) => handle(request.query as GenerateRequest, reply, request));
+  app.head('/v1/generate', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('Allow', 'GET, POST');
+    throw new HttpProblem(405, 'Method Not Allowed', 'HEAD would run a generation for nothing; use GET or POST', 'method-not-allowed');
+  });
 };
 
 export default generate;

@@ -1,6 +1,6 @@
 /**
  * `GET /healthz`: 200 while the process serves HTTP (liveness).
- * `GET /readyz`: 200 once every model is loaded and every inference worker is up, else 503 with each
+ * `GET /readyz`: 200 once the default model of every task is loaded and every inference worker is up, else 503 with each
  * model's state and the workers' (readiness; a worker replaced after a crash is `restarting`).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';

@@ -130,7 +130,7 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
   const maxPixels = opts.maxPixels ?? DEFAULT_KSERVE_MAX_PIXELS;
   const ready = (m: ModelEntry | undefined) => m?.state === 'ready';
   app.get('/v2/health/live', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server liveness (v2 protocol)' } }, async () => ({ live: true }));
-  app.get('/v2/health/ready', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server readiness: every model loaded (v2 protocol)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
+  app.get('/v2/health/ready', { config: { public: true }, schema: { tags: ['kserve-v2'], summary: 'Server readiness: the default model of every task loaded (v2 protocol; per model: /v2/models/{name}/ready)' } }, async (_r, reply) => (app.models.isReady() ? { ready: true } : reply.code(503).send({ ready: false })));
   app.get<{ Params: { name: string } }>('/v2/models/:name', { schema: { tags: ['kserve-v2'], summary: 'Model metadata: inputs and outputs (v2 protocol)' } }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);

@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { stripPaths } from '../models/public.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 import { ProblemSchema } from './schemas.js';
@@ -32,7 +33,7 @@ function summary(m: ModelEntry) {
     name: m.name, version: m.manifest.version, task: m.manifest.task, default: m.manifest.serving.default,
     state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider,
     batching: m.batcher?.config, queue_depth: m.batcher?.depth, description: m.manifest.description, classes: m.manifest.classes,
-    inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: m.manifest.metrics,
+    inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: stripPaths(m.manifest.metrics),
   };
 }
 
@@ -50,7 +51,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const m = app.models.get(request.params.name);
     if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
-    return { ...m.manifest, state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
+    return { ...stripPaths(m.manifest), state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
   });
 
   app.post('/v1/models/:name/reload', {

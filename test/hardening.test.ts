@@ -1,0 +1,106 @@
+/**
+ * Issue 28's medium and low findings, each against the real app: readiness means the default model of
+ * every task (a failed extra model does not keep a replica out of rotation), public answers carry no
+ * filesystem paths, `/%zz` is a problem+json 400, `HEAD /v1/generate` runs nothing (405), JSON bodies are
+ * not type-coerced (`seed: null | "0x10" | true | "7"` → 422), and security headers are sent on the page,
+ * the docs and the API.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildReadyApp, repoRoot } from './helper.js';
+
+let app: FastifyInstance;
+let broken: FastifyInstance;
+let dir: string;
+before(async () => {
+  app = await buildReadyApp();
+  // a model repository whose non-default translator lost its ONNX file
+  dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-hard-'));
+  for (const m of ['colorize-pono', 'colorize-pono-l1', 'fashion-an']) await cp(path.join(repoRoot, 'models', m), path.join(dir, m), { recursive: true });
+  await rm(path.join(dir, 'colorize-pono-l1', 'model.onnx'));
+  broken = await buildReadyApp({ MODELS_DIR: dir });
+});
+after(async () => {
+  await app?.close();
+  await broken?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Every string in a JSON value. */
+function strings(v: unknown, out: string[] = []): string[] {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) v.forEach((x) => strings(x, out));
+  else if (v && typeof v === 'object') Object.values(v).forEach((x) => strings(x, out));
+  return out;
+}
+const looksLikePath = (s: string) => /(^|[\s'"(])\/(root|home|tmp|usr|var|srv|work|opt)\//.test(s) || s.includes(dir);
+
+describe('readiness and public answers', () => {
+  test('a failed non-default model: /readyz 200, its own readiness 503, the default still serves', async () => {
+    assert.equal(broken.models.get('colorize-pono-l1')?.state, 'failed');
+    const r = await broken.inject('/readyz');
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.json().models['colorize-pono-l1'], 'failed');
+    assert.equal((await broken.inject('/v2/health/ready')).statusCode, 200);
+    assert.equal((await broken.inject('/v2/models/colorize-pono-l1/ready')).statusCode, 503);
+    assert.equal((await broken.inject('/v2/models/colorize-pono/ready')).statusCode, 200);
+  });
+
+  test('no filesystem paths in /v1/models, a model manifest, or the failed model\'s 503', async () => {
+    const list = await broken.inject('/v1/models');
+    const leaked = strings(list.json()).filter(looksLikePath);
+    assert.deepEqual(leaked, []);
+    const failed = list.json().models.find((m: { name: string }) => m.name === 'colorize-pono-l1');
+    assert.match(String(failed?.error), /model\.onnx/);
+    for (const name of ['colorize-pono', 'fashion-an']) {
+      const one = await app.inject(`/v1/models/${name}`);
+      assert.equal(one.statusCode, 200);
+      assert.deepEqual(strings(one.json()).filter(looksLikePath), [], name);
+    }
+    const use = await broken.inject({ method: 'POST', url: '/v1/translate', payload: { image: 'AAAA', model: 'colorize-pono-l1' } });
+    assert.equal(use.statusCode, 503);
+    assert.ok(!looksLikePath(use.body), use.body);
+  });
+});
+
+describe('low findings', () => {
+  test('/%zz is a problem+json 400', async () => {
+    const r = await app.inject('/%zz');
+    assert.equal(r.statusCode, 400);
+    assert.match(String(r.headers['content-type']), /application\/problem\+json/);
+  });
+
+  test('HEAD /v1/generate runs no generation (405, at once)', async () => {
+    const t0 = performance.now();
+    const r = await app.inject({ method: 'HEAD', url: '/v1/generate?class=1&count=64&size=512' });
+    assert.equal(r.statusCode, 405);
+    assert.match(String(r.headers.allow), /GET/);
+    assert.ok(performance.now() - t0 < 1000);
+  });
+
+  test('JSON bodies are not coerced: seed null, "0x10", true, "7" → 422; a query string still is', async () => {
+    for (const seed of [null, '0x10', true, '7', 1.5]) {
+      const r = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 1, seed } });
+      assert.equal(r.statusCode, 422, `seed ${JSON.stringify(seed)} → ${r.statusCode}`);
+    }
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 1, seed: 7 } })).statusCode, 200);
+    const q = await app.inject('/v1/generate?class=1&seed=7');
+    assert.equal(q.statusCode, 200);
+    assert.equal(q.headers['x-seed'], '7');
+  });
+
+  test('security headers on the page, the docs and the API', async () => {
+    for (const url of ['/', '/docs/', '/v1/models', '/healthz']) {
+      const r = await app.inject(url);
+      assert.ok(r.statusCode < 400, `${url} ${r.statusCode}`);
+      assert.match(String(r.headers['content-security-policy']), /default-src 'self'/, url);
+      assert.equal(r.headers['x-content-type-options'], 'nosniff', url);
+      assert.equal(r.headers['x-frame-options'], 'DENY', url);
+      assert.equal(r.headers['referrer-policy'], 'no-referrer', url);
+    }
+  });
+});
