@@ -26,6 +26,7 @@
  * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
  * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
  * | `KSERVE_MAX_PIXELS` | 65536 (256²)     | KServe `/v2/.../infer`: largest batch × H × W of one request's JSON tensors, checked on the declared shape before `data` is read; the route's body limit follows (20 B a value, 4 channels) |
+ * | `SHUTDOWN_TIMEOUT_MS` | 10000          | on SIGTERM/SIGINT: queued requests get 503 at once, running passes finish; the process exits after at most this |
  * | `IDLE_TIMEOUT_MS`  | 60000              | a connection with no bytes either way for this long is closed (a stalled upload; keep it above the longest inference) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -60,6 +61,7 @@ export interface Config {
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   kserveMaxPixels: number;
+  shutdownTimeoutMs: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
     idleTimeoutMs: int('IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
     kserveMaxPixels: int('KSERVE_MAX_PIXELS', 256 * 256, 64, 4096 * 4096),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   };
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);

@@ -40,9 +40,15 @@ process.on('SIGHUP', () => {
   }
 });
 
+// SIGINT/SIGTERM: queued requests get 503 at once, running passes finish and are answered, then the
+// process exits; if that takes longer than SHUTDOWN_TIMEOUT_MS (default 10 s) it exits anyway (code 1).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    app.log.info(`${signal}: closing`);
+    app.log.info(`${signal}: closing (at most ${config.shutdownTimeoutMs} ms)`);
+    setTimeout(() => {
+      app.log.error(`shutdown took longer than SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs}; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     app.close().then(() => process.exit(0), () => process.exit(1));
   });
 }

@@ -109,6 +109,31 @@ describe('dynamic batching', () => {
     const res = await Promise.all(imgs.map((i) => translate(app, i)));
     const codes = res.map((r) => r.statusCode);
     assert.ok(codes.includes(504), `codes ${codes}`);
-    assert.match(res.find((r) => r.statusCode === 504)!.json().type, /queue-timeout$/);
+    const late = res.find((r) => r.statusCode === 504)!;
+    assert.match(late.json().type, /queue-timeout$/);
+    assert.match(String(late.headers['retry-after']), /^[1-9]\d*$/);
+  });
+
+  test('overload is shed at once: 503 with Retry-After from the expected wait, not 504 after the deadline', async () => {
+    const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, max_queue: 64, timeout_ms: 4000 }) });
+    const photo = await sharp(await grayPhoto()).resize(256, 256, { fit: 'fill' }).png().toBuffer();
+    assert.equal((await translate(app, photo)).statusCode, 200); // times one pass: the batcher now knows its cost
+    const batcher = app.models.get('colorize-pono')!.batcher!;
+    assert.ok(batcher.msPerMp! > 0);
+    const t0 = performance.now();
+    const res = await Promise.all(Array.from({ length: 30 }, () => translate(app, photo).then((r) => ({ r, ms: performance.now() - t0 }))));
+    const codes = res.map((x) => x.r.statusCode);
+    const shed = res.filter((x) => x.r.statusCode === 503);
+    assert.ok(codes.filter((c) => c === 200).length >= 2, `codes ${codes}`);
+    assert.ok(shed.length >= 10, `codes ${codes}`);
+    assert.ok(codes.filter((c) => c === 504).length <= 3, `codes ${codes}`);
+    for (const { r } of shed) {
+      assert.match(r.json().type, /queue-full$/);
+      assert.ok(Number(r.headers['retry-after']) >= 1, String(r.headers['retry-after']));
+    }
+    // the shed requests were answered before the queue drained
+    const lastOk = Math.max(...res.filter((x) => x.r.statusCode === 200).map((x) => x.ms));
+    assert.ok(Math.min(...shed.map((x) => x.ms)) < lastOk);
+    assert.ok(batcher.shed >= shed.length);
   });
 });

@@ -97,3 +97,17 @@ test('a client that disconnects while queued frees its slot: its run is skipped'
   assert.equal(batcher.canceled, before + 1, 'taken out of the queue, never run');
   assert.equal((await slow).status, 200);
 });
+
+test('the idle timeout does not fire while the server computes: a pass longer than IDLE_TIMEOUT_MS answers 200', async () => {
+  const { default: sharp } = await import('sharp');
+  // IDLE_TIMEOUT_MS is 1500 here; a 704² colorization takes several seconds on 2 cores
+  const photo = await sharp(await (await import('./helper.js')).grayPhoto()).resize(704, 704, { fit: 'fill' }).png().toBuffer();
+  const f = new FormData();
+  f.append('image', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'x.png');
+  const t0 = Date.now();
+  const r = await fetch(`http://127.0.0.1:${port}/v1/translate`, { method: 'POST', body: f });
+  const ms = Date.now() - t0;
+  assert.equal(r.status, 200);
+  assert.ok((await r.arrayBuffer()).byteLength > 10_000);
+  assert.ok(ms > 1500, `the pass took ${ms} ms, not longer than the idle timeout: the test proves nothing`);
+});

@@ -12,6 +12,13 @@
  * answer with 503 + `Retry-After`); a request still waiting at its deadline is dropped with
  * {@link DeadlineError} (504). At most `concurrency` batches of a model run at once (the pool's
  * worker count), so the queue, not the workers, absorbs bursts.
+ *
+ * Load shedding (issue 28): the batcher keeps a smoothed cost of its passes in ms per megapixel
+ * (exponential moving average, α = 0.3, seeded by the first pass). A new request whose expected wait —
+ * the pixels queued and running ahead of it, plus its own, times that cost, over `concurrency` — is past
+ * its deadline is refused at once with {@link QueueFullError} whose `retryAfterS` is that wait, instead of
+ * waiting to time out. {@link Batcher.close} (server shutdown) rejects every queued request with
+ * {@link ShuttingDownError} and refuses new ones; passes already running finish.
  */
 import type { Feeds } from './messages.js';
 import type { InferencePool, RunResult } from './pool.js';
@@ -28,9 +35,14 @@ export function pixelsOf(feeds: Feeds): number {
 
 /** The model's queue is full. `retryAfterS` is a hint for the `Retry-After` header (seconds). */
 export class QueueFullError extends Error {
-  constructor(readonly model: string, readonly depth: number, readonly retryAfterS: number) {
-    super(`model ${model}: ${depth} requests are already queued`);
+  constructor(readonly model: string, readonly depth: number, readonly retryAfterS: number, message?: string) {
+    super(message ?? `model ${model}: ${depth} requests are already queued`);
   }
+}
+
+/** The server is shutting down: queued and new requests are refused (503, retry on another replica). */
+export class ShuttingDownError extends Error {
+  constructor(readonly model: string) { super(`model ${model}: the server is shutting down`); }
 }
 
 /** The caller gave up (its client disconnected) before the run started: it was taken out of the queue. */
@@ -40,7 +52,8 @@ export class CanceledError extends Error {
 
 /** A request waited in the queue past its deadline. */
 export class DeadlineError extends Error {
-  constructor(readonly model: string, readonly waitedMs: number) {
+  /** @param retryAfterS the queue's expected wait now, in whole seconds (≥ 1), for `Retry-After`. */
+  constructor(readonly model: string, readonly waitedMs: number, readonly retryAfterS = 1) {
     super(`model ${model}: the request waited ${Math.round(waitedMs)} ms in the queue, past its deadline`);
   }
 }
@@ -66,8 +79,15 @@ export class Batcher {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
+  /** Pixels of the passes running now. */
+  private runningPixels = 0;
+  private closed = false;
+  /** Smoothed cost of a pass, ms per megapixel (undefined until the first pass). */
+  msPerMp: number | undefined;
   /** Forward passes run so far (tests compare it with the request count). */
   runs = 0;
+  /** Requests refused at once because their expected wait was past their deadline. */
+  shed = 0;
 
   /**
    * @param model model name in the pool. @param outputName output to return. @param config batching limits.
@@ -83,6 +103,34 @@ export class Batcher {
   ) {}
 
   get depth(): number { return this.queue.length; }
+
+  /**
+   * Expected wait in ms before a request of `pixels` more pixels would finish: the queued and running
+   * pixels plus its own, times the smoothed ms per megapixel, over `concurrency`. 0 until a pass was timed.
+   */
+  expectedWaitMs(pixels = 0): number {
+    if (this.msPerMp === undefined) return 0;
+    const queued = this.queue.reduce((s, p) => s + p.pixels, 0);
+    return ((queued + this.runningPixels + pixels) / 1e6) * this.msPerMp / this.concurrency;
+  }
+
+  /** `Retry-After` in whole seconds for the current expected wait (≥ 1). */
+  retryAfterS(): number {
+    return Math.max(1, Math.ceil(this.expectedWaitMs() / 1000));
+  }
+
+  /**
+   * Shutdown: refuse new requests and reject every queued one with {@link ShuttingDownError} now; passes
+   * already running finish and resolve their requests.
+   */
+  close(): void {
+    this.closed = true;
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    const queued = this.queue;
+    this.queue = [];
+    for (const p of queued) p.reject(new ShuttingDownError(this.model));
+    this.hooks.onQueueDepth?.(this.model, 0);
+  }
   /** Queued requests removed because their caller gave up before their run started. */
   canceled = 0;
 
@@ -95,8 +143,16 @@ export class Batcher {
    */
   run(feeds: Feeds, timeoutMs = this.config.timeoutMs, signal?: AbortSignal): Promise<RunResult & { batchSize: number; queueMs: number }> {
     if (signal?.aborted) return Promise.reject(new CanceledError(this.model));
+    if (this.closed) return Promise.reject(new ShuttingDownError(this.model));
     if (this.queue.length >= this.config.maxQueue) {
-      return Promise.reject(new QueueFullError(this.model, this.queue.length, Math.max(1, Math.ceil(this.config.maxQueueDelayMs / 1000))));
+      return Promise.reject(new QueueFullError(this.model, this.queue.length, this.retryAfterS()));
+    }
+    // shed at once what could not finish before its deadline (never the only request: it runs alone)
+    const wait = this.expectedWaitMs(pixelsOf(feeds));
+    if ((this.queue.length > 0 || this.running > 0) && wait > timeoutMs) {
+      this.shed++;
+      return Promise.reject(new QueueFullError(this.model, this.queue.length, Math.max(1, Math.ceil(wait / 1000)),
+        `model ${this.model}: the expected wait (${Math.round(wait / 1000)} s for the ${this.queue.length} queued and ${this.running} running passes) is past the ${Math.round(timeoutMs / 1000)} s deadline`));
     }
     const first = Object.values(feeds)[0]!;
     const key = Object.entries(feeds).map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`).sort().join('|');
@@ -140,7 +196,7 @@ export class Batcher {
     const late = this.queue.filter((p) => p.deadline <= now);
     if (!late.length) return;
     this.queue = this.queue.filter((p) => p.deadline > now);
-    for (const p of late) p.reject(new DeadlineError(this.model, now - p.enqueuedAt));
+    for (const p of late) p.reject(new DeadlineError(this.model, now - p.enqueuedAt, this.retryAfterS()));
     this.hooks.onQueueDepth?.(this.model, this.queue.length);
   }
 
@@ -168,10 +224,13 @@ export class Batcher {
       feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
     }
     this.running++;
+    this.runningPixels += pixels;
     this.runs++;
     const started = performance.now();
     this.pool.run(this.model, feeds, this.outputName).then((out) => {
       this.hooks.onBatch?.(this.model, items, batch.length, out.inferMs);
+      const cost = out.inferMs / Math.max(pixels / 1e6, 1e-3);
+      this.msPerMp = this.msPerMp === undefined ? cost : 0.7 * this.msPerMp + 0.3 * cost;
       const per = out.data.length / out.dims[0]!;
       let at = 0;
       for (const p of batch) {
@@ -183,7 +242,8 @@ export class Batcher {
       for (const p of batch) p.reject(err);
     }).finally(() => {
       this.running--;
-      this.schedule();
+      this.runningPixels -= pixels;
+      if (!this.closed) this.schedule();
     });
   }
 }

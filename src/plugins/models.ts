@@ -28,6 +28,11 @@ export default fp<ModelsPluginOptions>(async (app, opts) => {
   app.addHook('onReady', async () => {
     repo.load().catch((err: unknown) => app.log.error({ err }, 'model repository failed to load'));
   });
+  // Shutdown, first step (before the server stops accepting): queued requests get 503 `shutting-down`
+  // with Retry-After at once; passes already running finish and are answered.
+  app.addHook('preClose', async () => {
+    for (const m of repo.list()) m.batcher?.close();
+  });
   app.addHook('onClose', async () => {
     await pool.close();
   });

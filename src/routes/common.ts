@@ -5,7 +5,7 @@
  * {@link HttpProblem} that the error plugin turns into problem+json.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CanceledError, DeadlineError, QueueFullError } from '../inference/batcher.js';
+import { CanceledError, DeadlineError, QueueFullError, ShuttingDownError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
 import { PoolClosedError, WorkerCrashedError, type RunResult } from '../inference/pool.js';
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
@@ -173,11 +173,16 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
     const socket = request?.raw.socket;
     const onClose = () => controller.abort();
     if (typeof socket?.once === 'function') socket.once('close', onClose);
+    // the socket's idle timeout (IDLE_TIMEOUT_MS, for stalled uploads) is paused while the request is
+    // queued or computing: no bytes flow then, and the deadline below bounds the wait instead
+    const idle = typeof socket?.setTimeout === 'function' ? socket.timeout : undefined;
+    if (idle) socket!.setTimeout(0);
     let result;
     try {
       result = await entry.batcher.run(feeds, undefined, controller.signal);
     } finally {
       if (typeof socket?.off === 'function') socket.off('close', onClose);
+      if (idle && !socket!.destroyed) socket!.setTimeout(idle);
     }
     if (request) recordInference(request, start, result, `${entry.name}@${entry.manifest.version}`);
     return result;
@@ -185,7 +190,8 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
     if (err instanceof QueueFullError) {
       throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-full', { retry_after_s: err.retryAfterS, queue_depth: err.depth });
     }
-    if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', err.message, 'queue-timeout');
+    if (err instanceof DeadlineError) throw new HttpProblem(504, 'Gateway Timeout', `${err.message}; retry after ${err.retryAfterS} s`, 'queue-timeout', { retry_after_s: err.retryAfterS });
+    if (err instanceof ShuttingDownError) throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry on another instance`, 'shutting-down', { retry_after_s: 1 });
     if (err instanceof CanceledError) throw new HttpProblem(499, 'Client Closed Request', err.message, 'client-closed');
     if (err instanceof WorkerCrashedError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'worker-crashed', { retry_after_s: 1 });
     if (err instanceof PoolClosedError) throw new HttpProblem(503, 'Service Unavailable', `${err.message}; retry on another instance`, 'shutting-down', { retry_after_s: 1 });
