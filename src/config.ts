@@ -6,8 +6,8 @@
  * | `PORT`             | 8080               | TCP port (0–65535)                                             |
  * | `HOST`             | `0.0.0.0`          | listen address                                                 |
  * | `MODELS_DIR`       | `<repo>/models`    | model repository: one folder per model with `manifest.json`    |
- * | `MAX_UPLOAD_BYTES` | 20971520 (20 MiB)  | largest multipart file, in bytes (larger → 413)                |
- * | `MAX_PIXELS`       | 4194304 (2048²)    | largest width×height, read from the header before decoding (→ 413) |
+ * | `MAX_UPLOAD_BYTES` | 33554432 (32 MiB)  | largest multipart file, in bytes (larger → 413)                |
+ * | `MAX_PIXELS`       | 50000000 (50 MP)   | decode limit: largest width×height, read from the header before decoding (→ 413); models run at their working size |
  * | `WORKERS`          | 1                  | inference worker threads (1–64), each with its own sessions     |
  * | `INTRA_OP_THREADS` | cores / WORKERS    | onnxruntime intra-op threads per worker session                |
  * | `LOG_LEVEL`        | `info`             | pino level                                                     |
@@ -96,8 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     modelsDir: path.resolve(env.MODELS_DIR?.trim() || path.join(repoRoot, 'models')),
-    maxUploadBytes: int('MAX_UPLOAD_BYTES', 20 * 1024 * 1024, 1024, 1024 ** 3),
-    maxPixels: int('MAX_PIXELS', 2048 * 2048, 64, 268_402_689),
+    maxUploadBytes: int('MAX_UPLOAD_BYTES', 32 * 1024 * 1024, 1024, 1024 ** 3),
+    maxPixels: int('MAX_PIXELS', 50_000_000, 64, 268_402_689),
     workers,
     intraOpThreads: int('INTRA_OP_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
     logLevel: env.LOG_LEVEL?.trim() || 'info',

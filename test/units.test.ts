@@ -10,7 +10,7 @@ describe('config', () => {
   test('defaults', () => {
     const c = loadConfig({});
     assert.equal(c.port, 8080);
-    assert.equal(c.maxPixels, 2048 * 2048);
+    assert.equal(c.maxPixels, 50_000_000);
     assert.equal(c.workers, 1);
   });
   test('every bad variable is named in one ConfigError', () => {

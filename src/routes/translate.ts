@@ -8,19 +8,31 @@
  * padded by mirroring to the model's size multiple, run, and cropped back: the reply has the
  * input's width and height, the format's content type, and `X-Model: name@version`.
  *
+ * Large photos (issues 28 and 31): an image whose longer side exceeds the model's
+ * `serving.working_max_side` (default {@link DEFAULT_TRANSLATE_WORKING_SIDE}) is colorized at that size
+ * and its chroma upsampled onto the full-resolution luma ({@link chromaOntoLuma}): the reply is full size,
+ * its luma the input's, and the forward pass (memory, time) is bounded by the working size.
+ * `X-Working-Size: WxH` says the size the model ran at.
+ *
  * Errors (problem+json): 400 missing `image` or malformed multipart body; 404 unknown model; 415 not multipart, not an image or
  * undecodable; 413 file over MAX_UPLOAD_BYTES or more than MAX_PIXELS pixels; 422 bad field value
  * or a model of another task; 503 model not loaded (yet, or failed).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { decodeLuma, probe } from '../imaging/decode.js';
+import sharp from 'sharp';
+import { decodeLuma, extendFor, padTo, probe } from '../imaging/decode.js';
+import { workingSize } from '../imaging/mask.js';
+import { chromaOntoLuma } from '../imaging/upsample.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
 import { B64Json, modelField, ProblemSchema } from './schemas.js';
+
+/** Longer side (px) a translator runs at when its manifest sets no `serving.working_max_side`. */
+export const DEFAULT_TRANSLATE_WORKING_SIDE = 768;
 
 const translate: FastifyPluginAsyncTypebox = async (app) => {
   const { maxPixels } = app.limits;
@@ -59,14 +71,43 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     if (!image || image.length === 0) {
       throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     }
-    await probe(image, maxPixels);
+    const info = await probe(image, maxPixels);
     const spec = entry.manifest.inputs[0]!;
-    const { luma, width, height } = await span(request, 'decode', () => decodeLuma(image, maxPixels, spec.size_multiple));
-    const input = toNCHW(luma);
-    const result = await infer(entry, { [spec.name]: input }, request);
-    const body = await span(request, 'encode', () => encode(fromNCHW(result.data, result.dims), width, height, format));
+    const maxSide = entry.manifest.serving.working_max_side ?? DEFAULT_TRANSLATE_WORKING_SIDE;
     const tag = `${entry.name}@${entry.manifest.version}`;
-    reply.header('X-Model', tag).header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
+    let body: Buffer;
+    let width: number, height: number, inferMs: number;
+    if (Math.max(info.width, info.height) <= maxSide) {
+      const decoded = await span(request, 'decode', () => decodeLuma(image, maxPixels, spec.size_multiple));
+      ({ width, height } = decoded);
+      const result = await infer(entry, { [spec.name]: toNCHW(decoded.luma) }, request);
+      inferMs = result.inferMs;
+      body = await span(request, 'encode', () => encode(fromNCHW(result.data, result.dims), width, height, format));
+      reply.header('X-Working-Size', `${width}x${height}`);
+    } else {
+      // colour at the working size, detail at full size
+      const full = await span(request, 'decode', () => decodeLuma(image, maxPixels, 1));
+      ({ width, height } = full);
+      const size = workingSize(width, height, maxSide);
+      const right = padTo(size.width, spec.size_multiple) - size.width;
+      const bottom = padTo(size.height, spec.size_multiple) - size.height;
+      const small = await sharp(full.luma.data, { raw: { width: full.luma.width, height: full.luma.height, channels: 1 } })
+        .extract({ left: 0, top: 0, width, height })
+        .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' })
+        .extend({ right, bottom, extendWith: extendFor(size.width, size.height, right, bottom) })
+        .extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+      const result = await infer(entry, { [spec.name]: toNCHW({ data: small.data, width: small.info.width, height: small.info.height, channels: 1 }) }, request);
+      inferMs = result.inferMs;
+      const out = fromNCHW(result.data, result.dims);
+      const colour = await sharp(out.data, { raw: { width: out.width, height: out.height, channels: 3 } })
+        .extract({ left: 0, top: 0, width: size.width, height: size.height }).raw().toBuffer();
+      const lumaFull = full.luma.width === width && full.luma.height === height ? full.luma.data
+        : await sharp(full.luma.data, { raw: { width: full.luma.width, height: full.luma.height, channels: 1 } }).extract({ left: 0, top: 0, width, height }).extractChannel(0).raw().toBuffer();
+      const rgb = await span(request, 'upsample', () => chromaOntoLuma({ data: colour, width: size.width, height: size.height, channels: 3 }, lumaFull, width, height));
+      body = await span(request, 'encode', () => encode(rgb, width, height, format));
+      reply.header('X-Working-Size', `${size.width}x${size.height}`);
+    }
+    reply.header('X-Model', tag).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
     return sendImage(reply, body, format, responseFormat, tag, width, height);
   });
 };

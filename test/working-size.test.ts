@@ -1,0 +1,71 @@
+/**
+ * Phone photos (issues 28 and 31): a large photo is colorized at the model's working size and its chroma
+ * upsampled onto the full-resolution luma — 200, full size, `X-Working-Size`, the input's luma kept —
+ * and inpainted at the inpainter's working size with only the hole pasted back. A 12 MP JPEG is accepted.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { buildReadyApp, colourPhoto, maskPng, multipart, raw } from './helper.js';
+import { BT601 } from '../src/imaging/decode.js';
+
+let app: FastifyInstance;
+before(async () => { app = await buildReadyApp(); });
+after(async () => app?.close());
+
+const post = (url: string, files: Parameters<typeof multipart>[0]) => app.inject({ method: 'POST', url, ...multipart(files) });
+
+/** Share of pixels whose BT.601 luma differs from the reference luma by more than `tol` levels. */
+function lumaOff(rgb: Buffer, gray: Buffer, tol = 1.5): number {
+  let off = 0;
+  for (let i = 0; i < gray.length; i++) {
+    const y = BT601[0] * rgb[3 * i]! + BT601[1] * rgb[3 * i + 1]! + BT601[2] * rgb[3 * i + 2]!;
+    if (Math.abs(y - gray[i]!) > tol) off++;
+  }
+  return off / gray.length;
+}
+
+describe('large photos run at the working size', () => {
+  test('an 1800×1200 gray photo: 200, full size, working size 768×512, the input luma kept, colour added', async () => {
+    const gray = await sharp(await colourPhoto()).resize(1800, 1200, { fit: 'fill' }).grayscale().png().toBuffer();
+    const r = await post('/v1/translate', { image: { data: gray } });
+    assert.equal(r.statusCode, 200, r.body.slice(0, 300));
+    assert.equal(r.headers['x-working-size'], '768x512');
+    const out = await raw(r.rawPayload);
+    assert.equal(out.info.width, 1800);
+    assert.equal(out.info.height, 1200);
+    const ref = await sharp(gray).extractChannel(0).raw().toBuffer();
+    assert.ok(lumaOff(out.data, ref) < 0.01, `luma off on ${(lumaOff(out.data, ref) * 100).toFixed(2)} % of pixels`);
+    let chroma = 0;
+    for (let i = 0; i < ref.length; i++) chroma += Math.abs(out.data[3 * i]! - out.data[3 * i + 2]!);
+    assert.ok(chroma / ref.length > 2, 'the output has colour');
+  });
+
+  test('a small photo runs at its own size (X-Working-Size = its size)', async () => {
+    const gray = await sharp(await colourPhoto()).resize(320, 200, { fit: 'fill' }).grayscale().png().toBuffer();
+    const r = await post('/v1/translate', { image: { data: gray } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['x-working-size'], '320x200');
+  });
+
+  test('a 12 MP phone JPEG colorizes and inpaints at full size; outside the hole exact', async () => {
+    const jpeg = await sharp(await colourPhoto()).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer();
+    const t = await post('/v1/translate', { image: { data: jpeg, type: 'image/jpeg' } });
+    assert.equal(t.statusCode, 200, t.body.slice(0, 300));
+    const tm = await sharp(t.rawPayload).metadata();
+    assert.deepEqual([tm.width, tm.height], [4000, 3000]);
+    const mask = await maskPng(4000, 3000, [[1500, 1000, 600, 500, 255]]);
+    const i = await post('/v1/inpaint', { image: { data: jpeg, type: 'image/jpeg' }, mask: { data: mask, type: 'image/png' } });
+    assert.equal(i.statusCode, 200, i.body.slice(0, 300));
+    const [a, b] = await Promise.all([raw(i.rawPayload), raw(jpeg)]);
+    assert.deepEqual([a.info.width, a.info.height], [4000, 3000]);
+    let outside = 0;
+    for (let y = 0; y < 3000; y += 7) for (let x = 0; x < 4000; x += 7) {
+      if (x >= 1500 && x < 2100 && y >= 1000 && y < 1500) continue;
+      const k = 3 * (y * 4000 + x);
+      if (a.data[k] !== b.data[k] || a.data[k + 1] !== b.data[k + 1] || a.data[k + 2] !== b.data[k + 2]) outside++;
+    }
+    assert.equal(outside, 0);
+  });
+});
