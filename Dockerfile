@@ -44,7 +44,8 @@ ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility EXECUT
 # --- final ----------------------------------------------------------------------------------------------
 FROM runtime-${VARIANT}
 WORKDIR /app
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 MODELS_DIR=/app/models LOG_LEVEL=info HOME=/tmp
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 MODELS_DIR=/app/models LOG_LEVEL=info HOME=/tmp \
+    MALLOC_MMAP_THRESHOLD_=131072
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./

@@ -27,6 +27,8 @@
  * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
  * | `KSERVE_MAX_PIXELS` | 65536 (256²)     | KServe `/v2/.../infer`: largest batch × H × W of one request's JSON tensors, checked on the declared shape before `data` is read; the route's body limit follows (20 B a value, 4 channels) |
  * | `SHUTDOWN_TIMEOUT_MS` | 10000          | on SIGTERM/SIGINT: queued requests get 503 at once, running passes finish; the process exits after at most this |
+ * | `ARENA_MAX_PIXELS` | 262144 (512²)     | passes with more pixels run on an arena-less onnxruntime session, so their memory is given back after them (0 = always the arena) |
+ * | `MEMORY_BUDGET_MB` | 4096               | a replica's memory budget: a pass whose estimate (manifest `serving.peak_mb_per_mp` × its megapixels) does not fit (budget − RSS at ready) / WORKERS is refused with 413 before it runs (0 = no check) |
  * | `IDLE_TIMEOUT_MS`  | 60000              | a connection with no bytes either way for this long is closed (a stalled upload; keep it above the longest inference) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -62,6 +64,8 @@ export interface Config {
   idleTimeoutMs: number;
   kserveMaxPixels: number;
   shutdownTimeoutMs: number;
+  arenaMaxPixels: number;
+  memoryBudgetMb: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -119,6 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idleTimeoutMs: int('IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
     kserveMaxPixels: int('KSERVE_MAX_PIXELS', 256 * 256, 64, 4096 * 4096),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    arenaMaxPixels: int('ARENA_MAX_PIXELS', 512 * 512, 0, 268_402_689),
+    memoryBudgetMb: int('MEMORY_BUDGET_MB', 4096, 0, 1_048_576),
   };
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);

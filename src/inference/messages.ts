@@ -5,7 +5,11 @@
 /** Execution providers in preference order (`cuda` with its device id, then `cpu`). */
 export interface ProviderChoice { providers: ('cuda' | 'cpu')[]; cudaDeviceId: number }
 /** `warmup`: inputs of one forward pass run on the new session before it replaces the old one. */
-export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds }
+/**
+ * `arenaMaxPixels`: passes with more pixels (items × H × W) run on a second, arena-less CPU session of the
+ * model (opened on first use), so their peak memory is given back to the system afterwards (0 = always the arena).
+ */
+export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds; arenaMaxPixels?: number }
 /** Named float32 NCHW input tensors of one run. */
 export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string }

@@ -53,7 +53,9 @@ export class InferencePool {
    * @param size number of worker threads (≥ 1).
    * @param intraOpThreads onnxruntime intra-op threads per session (≥ 1).
    */
-  constructor(size: number, private readonly intraOpThreads: number, private readonly ep: ProviderChoice = { providers: ['cpu'], cudaDeviceId: 0 }) {
+  constructor(size: number, private readonly intraOpThreads: number, private readonly ep: ProviderChoice = { providers: ['cpu'], cudaDeviceId: 0 },
+    /** Passes above this many pixels run on an arena-less CPU session (see worker.ts); 0 = never. */
+    private readonly arenaMaxPixels = 0) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i, true));
   }
 
@@ -92,7 +94,7 @@ export class InferencePool {
     this.slots[index] = slot;
     const reopen = async () => {
       for (const [model, m] of this.loaded) {
-        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: m.threads, ep: this.ep, ...(m.warmup ? { warmup: m.warmup } : {}) });
+        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: m.threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, ...(m.warmup ? { warmup: m.warmup } : {}) });
         if (!reply.ok) throw new Error(reply.error);
       }
     };
@@ -141,7 +143,7 @@ export class InferencePool {
   async load(model: string, onnxPath: string, warmup?: Feeds, maxThreads?: number): Promise<{ provider: string; fallback?: string; warmupMs?: number }> {
     const threads = Math.max(1, Math.min(this.intraOpThreads, maxThreads ?? this.intraOpThreads));
     // each worker gets its own copy of the warm-up inputs (they are copied, not transferred)
-    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: threads, ep: this.ep, ...(warmup ? { warmup } : {}) })));
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, ...(warmup ? { warmup } : {}) })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
     this.loaded.set(model, { onnxPath, threads, ...(warmup ? { warmup } : {}) });

@@ -4,6 +4,12 @@
  *
  * Protocol: see `messages.ts`. `run` takes named float32 NCHW tensors (`feeds`) and replies with one
  * output (`outputName`, default the first) as float32 plus its dims and the inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
+ *
+ * Memory (issue 28): onnxruntime's CPU arena keeps the peak of the largest pass for the session's life
+ * (a 2048² colorization left 6.7 GB resident). Passes larger than the load's `arenaMaxPixels` therefore
+ * run on a second session of the same model opened without the arena and without memory patterns
+ * (`enableCpuMemArena: false`, `enableMemPattern: false`), whose buffers are freed when the pass ends;
+ * small passes keep the arena's speed.
  */
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -12,13 +18,29 @@ import type { WorkerReply, WorkerRequest } from './messages.js';
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
 const port = parentPort;
 /** Live sessions; a replaced (reloaded) session is released only once its in-flight runs finish. */
-interface Live { session: ort.InferenceSession; inflight: number; retired: boolean }
+interface Live {
+  session: ort.InferenceSession; inflight: number; retired: boolean;
+  /** The arena-less twin for large passes (CPU only), opened on first use. */
+  large?: Promise<ort.InferenceSession>;
+  open: { onnxPath: string; intraOpThreads: number; cpu: boolean; arenaMaxPixels: number };
+}
 const sessions = new Map<string, Live>();
+
+async function release(live: Live): Promise<void> {
+  await live.session.release();
+  if (live.large) await (await live.large).release();
+}
 
 function retire(live: Live | undefined): Promise<void> | undefined {
   if (!live) return undefined;
   live.retired = true;
-  return live.inflight === 0 ? live.session.release() : undefined;
+  return live.inflight === 0 ? release(live) : undefined;
+}
+
+/** Items × H × W of a run's first input (1 per item for NC inputs). */
+function pixelsOf(feeds: Record<string, { dims: readonly number[] }>): number {
+  const dims = Object.values(feeds)[0]!.dims;
+  return dims.slice(2).reduce((a, b) => a * b, dims[0]!);
 }
 
 async function handle(msg: WorkerRequest): Promise<WorkerReply> {
@@ -52,7 +74,8 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
         warmupMs = performance.now() - t0;
       }
       const old = sessions.get(msg.model);
-      sessions.set(msg.model, { session, inflight: 0, retired: false });
+      sessions.set(msg.model, { session, inflight: 0, retired: false,
+        open: { onnxPath: msg.onnxPath, intraOpThreads: msg.intraOpThreads, cpu: provider === 'cpu', arenaMaxPixels: msg.arenaMaxPixels ?? 0 } });
       await retire(old);
       return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, warmupMs, ...(fallback ? { fallback } : {}) };
     }
@@ -63,17 +86,24 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
     case 'run': {
       const live = sessions.get(msg.model);
       if (!live) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
-      const { session } = live;
+      let { session } = live;
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
       live.inflight++;
       let out: ort.InferenceSession.OnnxValueMapType;
       const t0 = performance.now();
       try {
+        if (live.open.cpu && live.open.arenaMaxPixels > 0 && pixelsOf(msg.feeds) > live.open.arenaMaxPixels) {
+          live.large ??= ort.InferenceSession.create(live.open.onnxPath, {
+            intraOpNumThreads: live.open.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+            executionProviders: ['cpu'], enableCpuMemArena: false, enableMemPattern: false,
+          });
+          session = await live.large;
+        }
         out = await session.run(feeds);
       } finally {
         live.inflight--;
-        if (live.retired && live.inflight === 0) await session.release();
+        if (live.retired && live.inflight === 0) await release(live);
       }
       const inferMs = performance.now() - t0;
       const first = out[msg.outputName ?? session.outputNames[0]!];

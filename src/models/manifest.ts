@@ -30,8 +30,10 @@ export const Manifest = Type.Object({
   outputs: Type.Array(TensorSpec, { minItems: 1 }),
   serving: Type.Object({
     default: Type.Boolean(),
-    /** inpaint: the longest side the model runs at; larger images are inpainted reduced (routes/inpaint.ts). */
+    /** inpaint and translate: the longest side the model runs at; larger images run reduced (routes/inpaint.ts, routes/translate.ts). */
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
+    /** Peak RSS growth of one forward pass, MiB per megapixel of input (measured by `npm run bench:model-memory`); the memory budget's estimate. */
+    peak_mb_per_mp: Type.Optional(Type.Number({ minimum: 0 })),
     /** inpaint: informational; true when the graph itself averages with the mirrored input's result (export --flip-tta). */
     flip_tta: Type.Optional(Type.Boolean()),
     /**

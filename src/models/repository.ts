@@ -71,7 +71,7 @@ export class ModelRepository {
     private readonly modelsDir: string,
     private readonly pool: InferencePool,
     private readonly log: FastifyBaseLogger,
-    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks } = { batching: true, concurrency: 1 },
+    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number } = { batching: true, concurrency: 1 },
   ) {}
 
   /**
@@ -117,6 +117,7 @@ export class ModelRepository {
     }
     await Promise.all(candidates.map((e) => this.open(e)));
     this.settled = true;
+    this.rssAtReadyMb = process.memoryUsage().rss / 2 ** 20;
   }
 
   private async open(entry: ModelEntry): Promise<void> {
@@ -168,6 +169,19 @@ export class ModelRepository {
     delete entry.error;
     this.log.info({ model: `${name}@${manifest.version}`, previous, loadMs: entry.loadMs }, 'model reloaded');
     return { name, version: manifest.version, previous, loadMs: entry.loadMs! };
+  }
+
+  /** Resident memory (MiB) once the models were loaded: the baseline of the memory budget. */
+  rssAtReadyMb: number | undefined;
+
+  /**
+   * MiB one forward pass may add under MEMORY_BUDGET_MB: (budget − RSS at ready) / WORKERS, or undefined
+   * when there is no budget (0) or the models are not loaded yet.
+   */
+  passBudgetMb(): number | undefined {
+    const budget = this.options.memoryBudgetMb ?? 0;
+    if (budget <= 0 || this.rssAtReadyMb === undefined) return undefined;
+    return (budget - this.rssAtReadyMb) / Math.max(1, this.options.concurrency);
   }
 
   /** The model called `name`, or undefined. */

@@ -5,7 +5,7 @@
  * {@link HttpProblem} that the error plugin turns into problem+json.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CanceledError, DeadlineError, QueueFullError, ShuttingDownError } from '../inference/batcher.js';
+import { CanceledError, DeadlineError, pixelsOf, QueueFullError, ShuttingDownError } from '../inference/batcher.js';
 import type { Feeds } from '../inference/messages.js';
 import { PoolClosedError, WorkerCrashedError, type RunResult } from '../inference/pool.js';
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
@@ -159,13 +159,32 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
 }
 
 /**
+ * The memory budget (MEMORY_BUDGET_MB, issue 28): a pass estimated at the manifest's `serving.peak_mb_per_mp`
+ * × its megapixels that does not fit `passBudgetMb` (MiB one pass may add) is refused before it runs.
+ * No estimate (no `peak_mb_per_mp`) or no budget: no check.
+ * @throws HttpProblem 413 `over-memory-budget` with `estimate_mb` and `budget_mb`.
+ */
+export function checkMemory(entry: ModelEntry, feeds: Feeds, passBudgetMb: number | undefined): void {
+  const perMp = entry.manifest.serving.peak_mb_per_mp;
+  if (passBudgetMb === undefined || perMp === undefined) return;
+  const estimate = perMp * (pixelsOf(feeds) / 1e6);
+  if (estimate > passBudgetMb) {
+    throw new HttpProblem(413, 'Content Too Large', `this pass of model \`${entry.name}\` needs about ${Math.round(estimate)} MiB, over this replica's memory budget per pass (${Math.round(passBudgetMb)} MiB, MEMORY_BUDGET_MB); send a smaller image or batch`,
+      'over-memory-budget', { estimate_mb: Math.round(estimate), budget_mb: Math.round(passBudgetMb) });
+  }
+}
+
+/**
  * Run a ready model through its dynamic batcher (with `request`, its `queue` and `inference` spans are
  * recorded under the request's trace).
- * @throws HttpProblem 503 (`Retry-After` in `extensions.retry_after_s`) when the model's queue is full,
- *   504 when the request waited past its deadline, 503 when the model has no batcher (not ready).
+ * @throws HttpProblem 413 when the pass would not fit the memory budget ({@link checkMemory}); 503
+ *   (`Retry-After` in `extensions.retry_after_s`) when the model's queue is full or its expected wait is past
+ *   the deadline, or the server is shutting down; 504 (with `Retry-After`) when the request waited past its
+ *   deadline; 503 when the model has no batcher (not ready).
  */
 export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRequest): Promise<RunResult & { batchSize: number; queueMs: number }> {
   if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
+  checkMemory(entry, feeds, request?.server.models?.passBudgetMb());
   try {
     const start = Date.now();
     // a client that disconnects while its request waits in the queue frees its slot (its run is skipped)

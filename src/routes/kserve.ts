@@ -171,7 +171,7 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
       return v2Error(reply, 400, (err as Error).message);
     }
     try {
-      const out = await infer(m, feeds);
+      const out = await infer(m, feeds, request);
       return {
         model_name: m.name, model_version: m.manifest.version, id: (body as V2Request).id ?? request.id,
         outputs: [{ name: m.manifest.outputs[0]!.name, shape: out.dims, datatype: 'FP32', data: Array.from(out.data) }],

@@ -1,0 +1,166 @@
+/**
+ * Memory benchmarks (issue 28). Figures, not timed tests; one run, on whatever load the machine has.
+ *
+ * `npm run bench:memory` — the real server (`node --import tsx src/server.ts`, WORKERS=1, default config) in a
+ * child process; one request at a time per route and size, its resident memory (VmRSS of the child, read from
+ * /proc every 25 ms) before, at its peak during the request, and 3 s after. Sizes: 256², 1024², a 4000×3000
+ * phone JPEG and the largest image MAX_PIXELS allows (7071², 50 MP). Prints a Markdown table (MiB) and the
+ * largest peak, which is what a replica needs; exits non-zero if a request fails.
+ *
+ * `npm run bench:model-memory [-- --write]` — each image model alone in a fresh process: the RSS a forward
+ * pass adds per megapixel of input (the first pass at each size, over the idle process, including the image
+ * decoding and encoding around it) at two sizes (512² and the model's working size), the larger of the two
+ * ratios rounded up to 10 MiB/MP. With `--write` it is recorded in `models/NAME/manifest.json` as
+ * `serving.peak_mb_per_mp` (the memory budget's estimate; `MEMORY_BUDGET_MB`).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { multipart } from './multipart.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+/** VmRSS of `pid` in MiB (Linux /proc). */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Sample `pid`'s RSS every 25 ms while `work` runs; returns its result and the peak. */
+async function peakDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peak: number; ms: number }> {
+  let peak = rssMb(pid);
+  const timer = setInterval(() => { peak = Math.max(peak, rssMb(pid)); }, 25);
+  const t0 = performance.now();
+  try {
+    const result = await work();
+    peak = Math.max(peak, rssMb(pid));
+    return { result, peak, ms: performance.now() - t0 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function startServer(env: Record<string, string>): Promise<{ pid: number; base: string; stop: () => Promise<void> }> {
+  const port = 19000 + Math.floor(Math.random() * 500);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'server.ts')], {
+    cwd: root, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', MALLOC_MMAP_THRESHOLD_: '131072', ...env },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${base}/readyz`)).status === 200) break; } catch { /* starting */ }
+    if (i > 1200 || child.exitCode !== null) throw new Error('the server did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { pid: child.pid!, base, stop: async () => { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); } };
+}
+
+const photo = () => sharp(path.join(root, 'test', 'fixtures', 'china-small.jpg'));
+
+async function image(width: number, height: number, jpeg = false): Promise<Buffer> {
+  const s = photo().resize(width, height, { fit: 'fill' });
+  return jpeg ? s.jpeg({ quality: 85 }).toBuffer() : s.png({ compressionLevel: 1 }).toBuffer();
+}
+
+async function mask(width: number, height: number): Promise<Buffer> {
+  const bw = Math.round(width * 0.2), bh = Math.round(height * 0.2);
+  const data = Buffer.alloc(width * height);
+  const x0 = Math.round(width * 0.4), y0 = Math.round(height * 0.35);
+  for (let y = y0; y < y0 + bh; y++) data.fill(255, y * width + x0, y * width + x0 + bw);
+  return sharp(data, { raw: { width, height, channels: 1 } }).png().toBuffer();
+}
+
+async function post(base: string, route: string, files: Record<string, Buffer>): Promise<number> {
+  const { body, type } = multipart(files);
+  const r = await fetch(`${base}${route}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+async function routes(): Promise<void> {
+  const server = await startServer({});
+  const rows: string[] = [];
+  let worst = 0;
+  let failed = false;
+  const ready = rssMb(server.pid);
+  try {
+    const cases: [string, string, number, number, boolean][] = [
+      ['translate', '256²', 256, 256, false], ['inpaint', '256²', 256, 256, false],
+      ['translate', '1024²', 1024, 1024, false], ['inpaint', '1024²', 1024, 1024, false],
+      ['translate', '4000×3000 JPEG', 4000, 3000, true], ['inpaint', '4000×3000 JPEG', 4000, 3000, true],
+      ['translate', '7071² JPEG (50 MP, the largest allowed)', 7071, 7071, true], ['inpaint', '7071² JPEG (50 MP)', 7071, 7071, true],
+    ];
+    for (const [route, label, w, h, jpeg] of cases) {
+      const img = await image(w, h, jpeg);
+      const files: Record<string, Buffer> = route === 'inpaint' ? { image: img, mask: await mask(w, h) } : { image: img };
+      const before = rssMb(server.pid);
+      const { result: status, peak, ms } = await peakDuring(server.pid, () => post(server.base, `/v1/${route}`, files));
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = rssMb(server.pid);
+      worst = Math.max(worst, peak);
+      if (status !== 200) failed = true;
+      rows.push(`| ${route} | ${label} | ${status} | ${Math.round(ms)} | ${Math.round(before)} | **${Math.round(peak)}** | ${Math.round(after)} |`);
+      console.error(rows.at(-1));
+    }
+    const g = await peakDuring(server.pid, async () => (await fetch(`${server.base}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"class":1,"count":64,"size":512}' })).status);
+    worst = Math.max(worst, g.peak);
+    rows.push(`| generate | 64 × 512² grid | ${g.result} | ${Math.round(g.ms)} | — | ${Math.round(g.peak)} | ${Math.round(rssMb(server.pid))} |`);
+  } finally {
+    await server.stop();
+  }
+  console.log(`RSS at ready: ${Math.round(ready)} MiB (WORKERS=1, ${os.cpus().length} cores)\n`);
+  console.log('| route | image | status | ms | RSS before MiB | peak MiB | 3 s after MiB |\n|---|---|---|---|---|---|---|');
+  console.log(rows.join('\n'));
+  console.log(`\nlargest peak: ${Math.round(worst)} MiB`);
+  if (failed) process.exit(1);
+}
+
+async function models(write: boolean): Promise<void> {
+  for (const name of ['colorize-pono', 'colorize-pono-l1', 'inpaint-an']) {
+    const mf = path.join(root, 'models', name, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(mf, 'utf8'));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-mem-'));
+    await cp(path.join(root, 'models', name), path.join(dir, name), { recursive: true });
+    manifest.serving.default = true; // alone in its repository: it must be the task's default
+    delete manifest.serving.peak_mb_per_mp;
+    writeFileSync(path.join(dir, name, 'manifest.json'), JSON.stringify(manifest));
+    const server = await startServer({ MODELS_DIR: dir, MEMORY_BUDGET_MB: '0' });
+    const side = manifest.serving.working_max_side ?? (manifest.task === 'inpaint' ? 512 : 768);
+    const ratios: string[] = [];
+    let worst = 0;
+    try {
+      for (const s of [512, side]) {
+        const img = await image(s, s);
+        const files: Record<string, Buffer> = manifest.task === 'inpaint' ? { image: img, mask: await mask(s, s) } : { image: img };
+        // the first pass at this size, over the idle process: the arena (512²) or the arena-less session
+        // (larger) grows by what the pass needs, so this is the pass's own peak
+        await new Promise((r) => setTimeout(r, 1000));
+        const before = rssMb(server.pid);
+        const { peak, result } = await peakDuring(server.pid, () => post(server.base, manifest.task === 'inpaint' ? '/v1/inpaint' : '/v1/translate', files));
+        if (result !== 200) throw new Error(`${name} ${s}²: HTTP ${result}`);
+        const perMp = (peak - before) / ((s * s) / 1e6);
+        worst = Math.max(worst, perMp);
+        ratios.push(`${s}²: +${Math.round(peak - before)} MiB (${Math.round(perMp)} MiB/MP)`);
+      }
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const value = Math.ceil(worst / 10) * 10;
+    console.log(`${name}: ${ratios.join(', ')} -> peak_mb_per_mp ${value}`);
+    if (write) {
+      // a text edit, so the rest of the trainer-written manifest (its number formatting) is left as it is
+      const text = readFileSync(mf, 'utf8');
+      const next = /"peak_mb_per_mp": [\d.]+/.test(text) ? text.replace(/"peak_mb_per_mp": [\d.]+/, `"peak_mb_per_mp": ${value}`)
+        : text.replace(/("serving": \{\n)(\s*)/, `$1$2"peak_mb_per_mp": ${value},\n$2`);
+      JSON.parse(next);
+      writeFileSync(mf, next);
+    }
+  }
+}
+
+if (process.argv.includes('--models')) await models(process.argv.includes('--write'));
+else await routes();
