@@ -69,3 +69,37 @@ describe('large photos run at the working size', () => {
     assert.equal(outside, 0);
   });
 });
+
+describe('memory budget (MEMORY_BUDGET_MB)', () => {
+  test('a pass that would not fit the budget is refused with 413 before it runs; the estimate is in the answer', async () => {
+    const tight = await buildReadyApp({ MEMORY_BUDGET_MB: String(Math.ceil(process.memoryUsage().rss / 2 ** 20) + 700) });
+    try {
+      const per = tight.models.passBudgetMb()!;
+      assert.ok(per > 0, `budget per pass ${per}`);
+      const perMp = tight.models.get('colorize-pono')!.manifest.serving.peak_mb_per_mp!;
+      assert.ok(perMp > 0, 'the manifest records peak_mb_per_mp');
+      // the largest working-size pass (768²) needs perMp × 0.59 MiB: make the budget just below and above it
+      const side = Math.ceil(Math.sqrt(((per + 50) / perMp) * 1e6) / 4) * 4;
+      assert.ok(side <= 768, `budget per pass ${per} MiB is too large for this test (side ${side})`);
+      const gray = await sharp(await colourPhoto()).resize(side, side, { fit: 'fill' }).grayscale().png().toBuffer();
+      const r = await tight.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }) });
+      assert.equal(r.statusCode, 413, r.body.slice(0, 300));
+      assert.match(r.json().type, /over-memory-budget$/);
+      assert.ok(r.json().estimate_mb > r.json().budget_mb);
+      const small = await sharp(await colourPhoto()).resize(128, 96).grayscale().png().toBuffer();
+      assert.equal((await tight.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: small } }) })).statusCode, 200);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  test('MEMORY_BUDGET_MB=0 turns the check off', async () => {
+    const off = await buildReadyApp({ MEMORY_BUDGET_MB: '0' });
+    try {
+      assert.equal(off.models.passBudgetMb(), undefined);
+    } finally {
+      await off.close();
+    }
+  });
+});
+
