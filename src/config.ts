@@ -21,6 +21,7 @@
  * | `RATE_LIMIT_PER_MIN` | 0 (off)          | requests per minute per configured API key (else per client IP: invented tokens share it) on every non-public route; 429 above |
  * | `JOB_TTL_S`        | 3600               | async jobs (`Prefer: respond-async`): how long a finished job's result is kept |
  * | `JOBS_MAX` / `JOBS_MAX_BYTES` | 100 / 256 MiB | async jobs held at once, and bytes of their bodies + results (503 above) |
+ * | `JOBS_PER_KEY`     | JOBS_MAX / 4       | async jobs one API key (or, without API_KEYS, everyone together) may have queued or running (429 above) |
  * | `JOB_CONCURRENCY`  | 2                  | async jobs run at once (the rest wait, and can be canceled) |
  * | `REQUEST_TIMEOUT_MS` | 120000           | whole request (headers + body) must arrive within this (408 and closed; 0 = off) |
  * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
@@ -66,6 +67,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   arenaMaxPixels: number;
   memoryBudgetMb: number;
+  jobsPerKey: number;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -125,7 +127,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     arenaMaxPixels: int('ARENA_MAX_PIXELS', 512 * 512, 0, 268_402_689),
     memoryBudgetMb: int('MEMORY_BUDGET_MB', 4096, 0, 1_048_576),
+    jobsPerKey: 0,
   };
+  config.jobsPerKey = int('JOBS_PER_KEY', Math.max(1, Math.ceil(config.jobsMax / 4)), 1, 100_000);
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is above REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}: the headers are part of the request`);
   }

@@ -31,3 +31,11 @@ export class HttpProblem extends Error {
     super(detail);
   }
 }
+
+/**
+ * Thrown by `infer` for an async job's validation pass (issue 28): the request got through every check of its
+ * route and would now run the model. The error handler answers it 204 with no body; the job is then accepted.
+ */
+export class DryRunComplete extends Error {
+  override name = 'DryRunComplete';
+}

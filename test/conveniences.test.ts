@@ -160,7 +160,7 @@ describe('async jobs (Prefer: respond-async)', () => {
     throw new Error('job did not finish');
   };
 
-  test('202 → poll → succeeded with the sync route\'s bytes; a bad input ends failed with its problem+json', async () => {
+  test('202 → poll → succeeded with the sync route\'s bytes; a bad input gets its 4xx before any 202', async () => {
     const app = await ready();
     const gray = await grayPhoto();
     const sync = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }) });
@@ -178,13 +178,13 @@ describe('async jobs (Prefer: respond-async)', () => {
     // generate as JSON, with its seed
     const g = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 'Bag', seed: 9 }, headers: { prefer: 'respond-async' } });
     assert.equal((await poll(app, g.json().id)).json().result.seed, 9);
-    // a failing request: the job fails with the route's problem document
+    // a bad body is refused before the 202 (issue 28), with the sync route's problem document
     const bad = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: 'not base64!' }, headers: { prefer: 'respond-async' } });
-    assert.equal(bad.statusCode, 202);
-    const failed = (await poll(app, bad.json().id)).json();
-    assert.equal(failed.status, 'failed');
-    assert.equal(failed.error.status, 415);
-    assert.match(failed.error.detail, /base64/);
+    assert.equal(bad.statusCode, 415);
+    assert.match(String(bad.headers['content-type']), /problem\+json/);
+    assert.match(bad.json().detail, /base64/);
+    const badGen = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 'Bag', seed: '7' }, headers: { prefer: 'respond-async' } });
+    assert.equal(badGen.statusCode, 422);
     assert.equal((await app.inject('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA')).statusCode, 404);
   });
 
@@ -204,19 +204,52 @@ describe('async jobs (Prefer: respond-async)', () => {
     assert.equal((await app.inject({ method: 'DELETE', url: `/v1/jobs/${a.json().id}` })).statusCode, 409);
   });
 
-  test('the store\'s bounds answer 503 + Retry-After; with API_KEYS another key\'s job is 404', async () => {
-    const app = await ready({ JOBS_MAX: '2', JOB_CONCURRENCY: '1', API_KEYS: 'alpha,beta' });
-    const send = (key: string) => app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 0, seed: 3, count: 64 }, headers: { prefer: 'respond-async', authorization: `Bearer ${key}` } });
+  test('each key has its share (429), a store full of active jobs is 503 + Retry-After, finished jobs make room; another key\'s job is 404', async () => {
+    const app = await ready({ JOBS_MAX: '4', JOBS_PER_KEY: '2', JOB_CONCURRENCY: '1', API_KEYS: 'alpha,beta,gamma' });
+    const send = (key: string, seed = 3) => app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 0, seed, count: 64 }, headers: { prefer: 'respond-async', authorization: `Bearer ${key}` } });
     const first = await send('alpha');
     assert.equal(first.statusCode, 202);
     assert.equal((await send('alpha')).statusCode, 202);
-    const full = await send('alpha');
+    const quota = await send('alpha');
+    assert.equal(quota.statusCode, 429, quota.body);
+    assert.match(quota.json().type, /job-quota$/);
+    assert.ok(Number(quota.headers['retry-after']) >= 1);
+    assert.equal((await send('beta')).statusCode, 202);
+    const last = await send('beta');
+    assert.equal(last.statusCode, 202);
+    const full = await send('gamma');
     assert.equal(full.statusCode, 503);
-    assert.ok(Number(full.headers['retry-after']) > 0);
+    assert.ok(Number(full.headers['retry-after']) >= 1);
     assert.match(full.json().detail, /job store is full/);
     const id = first.json().id;
     assert.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: { authorization: 'Bearer beta' } })).statusCode, 404);
     assert.equal((await poll(app, id, { authorization: 'Bearer alpha' })).json().status, 'succeeded');
     assert.equal((await app.inject({ url: `/v1/jobs/${id}` })).statusCode, 401);
+    // once they finished, the four finished jobs do not block new ones: the oldest are evicted
+    await poll(app, last.json().id, { authorization: 'Bearer beta' });
+    assert.equal((await send('gamma', 4)).statusCode, 202);
+    assert.equal((await send('gamma', 5)).statusCode, 202);
+    assert.ok(app.jobs.evicted >= 2);
+    assert.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: { authorization: 'Bearer alpha' } })).statusCode, 404, 'the oldest finished job was evicted');
+  });
+
+  test('JOBS_MAX_BYTES holds for results: older results are evicted, one larger than the limit fails 507', async () => {
+    const app = await ready({ JOBS_MAX_BYTES: '2000', JOB_CONCURRENCY: '1' });
+    const send = (body: object) => app.inject({ method: 'POST', url: '/v1/generate', payload: body, headers: { prefer: 'respond-async' } });
+    const ids: string[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const r = await send({ class: 1, seed });
+      assert.equal(r.statusCode, 202, r.body);
+      ids.push(r.json().id);
+      assert.equal((await poll(app, r.json().id)).json().status, 'succeeded');
+      assert.ok(app.jobs.stats().bytes <= 2000, `store holds ${app.jobs.stats().bytes} bytes`);
+    }
+    assert.equal((await app.inject(`/v1/jobs/${ids[0]}`)).statusCode, 404, 'the oldest result was evicted');
+    assert.equal((await app.inject(`/v1/jobs/${ids.at(-1)}`)).json().status, 'succeeded');
+    const big = await send({ class: 1, seed: 1, count: 64, size: 128 });
+    const failed = (await poll(app, big.json().id)).json();
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error.status, 507);
+    assert.ok(app.jobs.stats().bytes <= 2000);
   });
 });

@@ -3,8 +3,14 @@
  * in the background through the same route (`app.inject` with the request's own body and headers), and
  * whose result is kept for `ttlMs`.
  *
- * - Bounded: at most `maxJobs` jobs and `maxBytes` bytes of request bodies + results are held; a new job
- *   beyond either bound is refused ({@link JobStoreFullError} → 503 + Retry-After).
+ * - Bounded: at most `maxJobs` jobs and `maxBytes` bytes of request bodies + results are held. Finished
+ *   jobs do not block new ones: when a bound is reached the oldest finished jobs are evicted first (their
+ *   results are gone early, as after their TTL); only when the active (queued or running) jobs alone fill
+ *   a bound is a new job refused ({@link JobStoreFullError} → 503, `Retry-After` = the smoothed job time ×
+ *   the jobs ahead / concurrency). A result larger than `maxBytes` on its own is not kept: the job fails
+ *   with 507.
+ * - Fair: one owner may have at most `maxPerOwner` active jobs ({@link JobQuotaError} → 429), so one API
+ *   key cannot fill the store for the others.
  * - Run `concurrency` at a time, first in first out; a job still `queued` can be canceled.
  * - Ids are 128 random bits (base64url), so they cannot be guessed; each job records its owner (the
  *   caller's API-key digest, or `null` without API_KEYS) and is visible only to that owner.
@@ -37,8 +43,13 @@ export class JobStoreFullError extends Error {
   constructor(readonly retryAfterS: number, what: string) { super(`the job store is full (${what}); retry after ${retryAfterS} s`); }
 }
 export class IdempotencyConflictError extends Error {}
+/** The owner already has its share of active jobs. */
+export class JobQuotaError extends Error {
+  constructor(readonly retryAfterS: number, readonly limit: number) { super(`this key already has ${limit} jobs queued or running (JOBS_PER_KEY); retry after ${retryAfterS} s`); }
+}
 
-export interface JobStoreOptions { maxJobs: number; maxBytes: number; ttlMs: number; concurrency: number }
+/** `maxPerOwner`: active jobs one owner may have (default ⌈maxJobs / 4⌉). */
+export interface JobStoreOptions { maxJobs: number; maxBytes: number; ttlMs: number; concurrency: number; maxPerOwner?: number }
 
 export class JobStore {
   private jobs = new Map<string, Job>();
@@ -48,6 +59,8 @@ export class JobStore {
   private closed = false;
   private inflight = new Set<Promise<unknown>>();
   private timer: NodeJS.Timeout;
+  /** Smoothed run time of a job in ms (EWMA, α = 0.3; 5 s until one finished). */
+  avgRunMs = 5000;
 
   /** `run` executes a job's inner request and resolves with its reply (it never rejects for HTTP errors). */
   constructor(private readonly opts: JobStoreOptions, private readonly run: (job: Job) => Promise<JobResult>) {
@@ -70,9 +83,13 @@ export class JobStore {
         return { job: prior, created: false };
       }
     }
-    const retry = Math.max(1, Math.ceil(this.opts.ttlMs / 1000 / 60));
-    if (this.jobs.size >= this.opts.maxJobs) throw new JobStoreFullError(retry, `${this.opts.maxJobs} jobs`);
-    if (this.bytes + request.body.length > this.opts.maxBytes) throw new JobStoreFullError(retry, `${this.opts.maxBytes} bytes`);
+    const active = [...this.jobs.values()].filter((j) => j.status === 'queued' || j.status === 'running');
+    const share = this.opts.maxPerOwner ?? Math.max(1, Math.ceil(this.opts.maxJobs / 4));
+    if (active.filter((j) => j.owner === owner).length >= share) throw new JobQuotaError(this.retryAfterS(), share);
+    if (this.jobs.size >= this.opts.maxJobs) this.evictFinished(() => this.jobs.size < this.opts.maxJobs);
+    if (this.jobs.size >= this.opts.maxJobs) throw new JobStoreFullError(this.retryAfterS(), `${this.opts.maxJobs} jobs queued or running`);
+    if (this.bytes + request.body.length > this.opts.maxBytes) this.evictFinished(() => this.bytes + request.body.length <= this.opts.maxBytes);
+    if (this.bytes + request.body.length > this.opts.maxBytes) throw new JobStoreFullError(this.retryAfterS(), `${this.opts.maxBytes} bytes`);
     const job: Job = {
       id: randomBytes(16).toString('base64url'), owner, status: 'queued', createdAt: Date.now(), route, request,
       idempotency: idempotencyKey ? { key: idempotencyKey, bodyHash } : undefined, bytes: request.body.length,
@@ -83,6 +100,29 @@ export class JobStore {
     this.pump();
     return { job, created: true };
   }
+
+  /** Seconds until a slot frees up, for `Retry-After`: the smoothed job time × (jobs ahead + 1) / concurrency (≥ 1). */
+  retryAfterS(): number {
+    const ahead = this.queue.length + this.running;
+    return Math.max(1, Math.ceil((this.avgRunMs * (ahead + 1)) / this.opts.concurrency / 1000));
+  }
+
+  /**
+   * Evict finished jobs, oldest first, until `enough()` holds (it reads the store's live counts).
+   * `except` is never evicted (the job whose result is being stored).
+   */
+  private evictFinished(enough: () => boolean, except?: Job): void {
+    const finished = [...this.jobs.values()].filter((j) => j.finishedAt !== undefined && j !== except).sort((a, b) => a.finishedAt! - b.finishedAt!);
+    for (const j of finished) {
+      if (enough()) break;
+      this.jobs.delete(j.id);
+      this.bytes -= j.bytes;
+      this.evicted++;
+    }
+  }
+
+  /** Finished jobs evicted before their TTL to make room. */
+  evicted = 0;
 
   /** The job `id` if `owner` may see it (the same owner), else undefined. */
   get(id: string, owner: string | null): Job | undefined {
@@ -118,7 +158,17 @@ export class JobStore {
       const job = this.queue.shift()!;
       job.status = 'running';
       this.running++;
+      const started = Date.now();
       const done = this.run(job).then((result) => {
+        this.avgRunMs = 0.7 * this.avgRunMs + 0.3 * (Date.now() - started);
+        if (result.body.length > this.opts.maxBytes) {
+          // larger than the whole store: not kept (older results are not thrown away for it)
+          job.result = { statusCode: 507, headers: { 'content-type': 'application/problem+json' },
+            body: Buffer.from(JSON.stringify({ type: 'https://normgen.dev/problems/result-too-large', title: 'Insufficient Storage', status: 507,
+              detail: `the result (${result.body.length} bytes) is larger than JOBS_MAX_BYTES (${this.opts.maxBytes}); run the request synchronously` })) };
+          job.status = 'failed';
+          return;
+        }
         job.result = result;
         job.status = result.statusCode < 400 ? 'succeeded' : 'failed';
       }, (err: Error) => {
@@ -128,6 +178,8 @@ export class JobStore {
       }).finally(() => {
         job.finishedAt = Date.now();
         this.release(job, job.result?.body.length ?? 0);
+        // JOBS_MAX_BYTES holds for results too: older finished results make room
+        if (this.bytes > this.opts.maxBytes) this.evictFinished(() => this.bytes <= this.opts.maxBytes, job);
         this.running--;
         this.inflight.delete(done);
         this.pump();

@@ -9,7 +9,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { HttpProblem, PROBLEM_BASE, type ProblemDocument } from '../problem.js';
+import { DryRunComplete, HttpProblem, PROBLEM_BASE, type ProblemDocument } from '../problem.js';
 
 function send(reply: FastifyReply, request: FastifyRequest, doc: ProblemDocument): FastifyReply {
   return reply.code(doc.status).type('application/problem+json').send({ ...doc, instance: request.url });
@@ -17,6 +17,7 @@ function send(reply: FastifyReply, request: FastifyRequest, doc: ProblemDocument
 
 export default fp(async (app) => {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
+    if (error instanceof DryRunComplete) return reply.code(204).send();
     if (error instanceof HttpProblem) {
       if (error.statusCode >= 500) request.log.warn({ problem: error.slug }, error.message);
       const retry = error.extensions?.retry_after_s;

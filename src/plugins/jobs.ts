@@ -10,20 +10,28 @@
  *   `result` is the route's JSON reply, or for an image reply `{ model, data: [{ b64_json, width, height }] }`
  *   (plus `seed` for generate); once failed, `error` is the route's problem+json document.
  * - `DELETE /v1/jobs/{id}` cancels a queued job (200 `{ id, status: "canceled" }`); 409 once it started.
- * With API_KEYS a job belongs to the key that made it: another key gets 404. A full store → 503 +
- * Retry-After. Config: JOB_TTL_S (3600), JOBS_MAX (100), JOBS_MAX_BYTES (256 MiB), JOB_CONCURRENCY (2).
+ * With API_KEYS a job belongs to the key that made it: another key gets 404. The body is validated
+ * before the 202 by a pass through the same route that stops where the model would run, so a bad body gets
+ * its 4xx at once. Each key may have JOBS_PER_KEY active jobs (429 `job-quota` above); finished jobs are
+ * evicted oldest first to make room; a store full of active jobs → 503 + Retry-After from the smoothed job
+ * time. Config: JOB_TTL_S (3600), JOBS_MAX (100), JOBS_PER_KEY (JOBS_MAX / 4), JOBS_MAX_BYTES (256 MiB),
+ * JOB_CONCURRENCY (2).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import { IdempotencyConflictError, JobStore, JobStoreFullError, type Job } from '../jobs/store.js';
+import { IdempotencyConflictError, JobQuotaError, JobStore, JobStoreFullError, type Job } from '../jobs/store.js';
 import { HttpProblem, PROBLEM_BASE } from '../problem.js';
 import { jsonBodyLimit } from '../routes/common.js';
 import { ProblemSchema } from '../routes/schemas.js';
 
 declare module 'fastify' {
-  interface FastifyInstance { jobs: JobStore }
+  interface FastifyInstance {
+    jobs: JobStore;
+    /** The header (name, random per-process value) of an async job's validation pass; see `infer`. */
+    dryRun: { name: string; value: string };
+  }
 }
 
 const ASYNC_ROUTES = new Set(['/v1/translate', '/v1/inpaint', '/v1/generate']);
@@ -31,6 +39,8 @@ const FORWARD = ['content-type', 'authorization', 'accept'];
 
 export interface JobsOptions {
   ttlS: number; maxJobs: number; maxBytes: number; concurrency: number; apiKeys: boolean;
+  /** Active jobs one key (or, without API_KEYS, everyone) may have: JOBS_PER_KEY. */
+  maxPerKey?: number;
   /** Header marking replayed inner requests (random value per process, made by buildApp). */
   internal: { name: string; value: string };
 }
@@ -55,7 +65,9 @@ export default fp<JobsOptions>(async (app, opts) => {
     const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
     return m ? createHash('sha256').update(m[1]!.trim()).digest('hex') : null;
   };
-  const store = new JobStore({ maxJobs: opts.maxJobs, maxBytes: opts.maxBytes, ttlMs: opts.ttlS * 1000, concurrency: opts.concurrency }, async (job) => {
+  const dryRun = { name: 'x-normgen-dry-run', value: randomBytes(18).toString('base64url') };
+  app.decorate('dryRun', dryRun);
+  const store = new JobStore({ maxJobs: opts.maxJobs, maxBytes: opts.maxBytes, ttlMs: opts.ttlS * 1000, concurrency: opts.concurrency, maxPerOwner: opts.maxPerKey }, async (job) => {
     const r = job.request!;
     const res = await app.inject({ method: r.method as 'POST', url: r.url, headers: { ...r.headers, [internal.name]: internal.value }, payload: r.body });
     const headers: Record<string, string> = {};
@@ -75,11 +87,20 @@ export default fp<JobsOptions>(async (app, opts) => {
     const headers: Record<string, string> = {};
     for (const h of FORWARD) if (request.headers[h] !== undefined) headers[h] = String(request.headers[h]);
     const key = request.headers['idempotency-key'];
+    // validate before answering 202: the same route, with this body, up to the point where it would run the
+    // model (`infer` answers 204 to this pass); any other answer is the client's error, now
+    const check = await app.inject({ method: 'POST', url: request.url, payload: body,
+      headers: { ...headers, [internal.name]: internal.value, [dryRun.name]: dryRun.value } });
+    if (check.statusCode !== 204) {
+      for (const h of ['content-type', 'retry-after', 'allow']) if (check.headers[h] !== undefined) reply.header(h, String(check.headers[h]));
+      return reply.code(check.statusCode).send(check.rawPayload);
+    }
     let submitted;
     try {
       submitted = store.submit(owner(request), path, { method: 'POST', url: request.url, headers, body }, typeof key === 'string' && key ? key : undefined);
     } catch (err) {
       if (err instanceof JobStoreFullError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'job-store-full', { retry_after_s: err.retryAfterS });
+      if (err instanceof JobQuotaError) throw new HttpProblem(429, 'Too Many Requests', err.message, 'job-quota', { retry_after_s: err.retryAfterS, limit: err.limit });
       if (err instanceof IdempotencyConflictError) throw new HttpProblem(422, 'Unprocessable Content', err.message, 'idempotency-conflict');
       throw err;
     }

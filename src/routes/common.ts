@@ -11,7 +11,7 @@ import { PoolClosedError, WorkerCrashedError, type RunResult } from '../inferenc
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/encode.js';
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
-import { HttpProblem } from '../problem.js';
+import { DryRunComplete, HttpProblem } from '../problem.js';
 import { recordInference } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
@@ -185,6 +185,9 @@ export function checkMemory(entry: ModelEntry, feeds: Feeds, passBudgetMb: numbe
 export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRequest): Promise<RunResult & { batchSize: number; queueMs: number }> {
   if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
   checkMemory(entry, feeds, request?.server.models?.passBudgetMb());
+  // an async job's validation pass stops here: everything before the model was checked
+  const dry = request?.server.dryRun;
+  if (dry && request!.headers[dry.name] === dry.value) throw new DryRunComplete();
   try {
     const start = Date.now();
     // a client that disconnects while its request waits in the queue frees its slot (its run is skipped)
