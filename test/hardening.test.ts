@@ -104,3 +104,21 @@ describe('low findings', () => {
     }
   });
 });
+
+describe('base64 junk', () => {
+  test('a 25 MB JSON string of junk is refused from its first bytes (415) before it is decoded', async () => {
+    const junk = 'QUJD'.repeat(6_500_000); // "ABC…": valid base64, not an image
+    const payload = `{"image":"${junk}"}`;
+    const t0 = performance.now();
+    const r = await app.inject({ method: 'POST', url: '/v1/translate', payload, headers: { 'content-type': 'application/json' } });
+    const ms = performance.now() - t0;
+    assert.equal(r.statusCode, 415, r.body.slice(0, 200));
+    assert.match(r.json().type, /not-raster$/);
+    assert.match(r.json().detail, /`image` does not start like a raster image/);
+    console.log(`# 25 MB junk refused in ${Math.round(ms)} ms (most of it is JSON.parse)`);
+    // a real image in base64 still works
+    const { colourPhoto } = await import('./helper.js');
+    const ok = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: (await colourPhoto()).toString('base64') } });
+    assert.equal(ok.statusCode, 200);
+  });
+});

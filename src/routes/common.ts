@@ -12,6 +12,7 @@ import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../imaging/enc
 import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { DryRunComplete, HttpProblem } from '../problem.js';
+import { rasterFormat } from '../imaging/decode.js';
 import { recordInference } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
@@ -34,6 +35,12 @@ export function decodeBase64Image(field: string, value: unknown, maxBytes: numbe
     const m = DATA_URL.exec(text);
     if (!m) throw new HttpProblem(415, 'Unsupported Media Type', `\`${field}\`: only base64 data: URLs are accepted (data:image/png;base64,…)`, 'not-base64');
     text = text.slice(m[0].length);
+  }
+  // Junk is refused from its first bytes, before the whole string is scanned and decoded (a 25 MB string
+  // of junk would otherwise hold the event loop): they must start a raster image (decode.ts rasterFormat).
+  const head = text.slice(0, 256).replace(/\s+/g, '').slice(0, 64);
+  if (head.length === 64 && /^[A-Za-z0-9+/_-]+$/.test(head) && !rasterFormat(Buffer.from(head, head.includes('-') || head.includes('_') ? 'base64url' : 'base64'))) {
+    throw new HttpProblem(415, 'Unsupported Media Type', `\`${field}\` does not start like a raster image (PNG, JPEG, WebP, GIF, TIFF, AVIF), decided from its first bytes`, 'not-raster');
   }
   text = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text) || text.length % 4 === 1) {
