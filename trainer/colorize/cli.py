@@ -50,6 +50,17 @@ def register(sub) -> None:
     h.add_argument("--val-crops", type=int, default=64)
     h.add_argument("--val-crop", type=int, default=128)
 
+    v = cli.verb(sub, "evaluate-hints", "trainer.colorize.hints_eval:main",
+                 "hinted colorizer vs Levin et al. 2004 at 0/1/5/10/50 hints: PSNR, SSIM, colourfulness, hue agreement, time")
+    v.add_argument("checkpoint", help="a train-hints run's best.pt or checkpoint.pt")
+    v.add_argument("--split", choices=("test", "val"), default="val")
+    v.add_argument("--short-side", type=int, default=256)
+    v.add_argument("--hints", default="0,1,5,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
+    v.add_argument("--levin", action="store_true", help="also Levin et al. 2004 with the same hints (SciPy sparse solve)")
+    v.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
+    v.add_argument("--threads", type=int, default=1)
+    v.add_argument("--json", help="write the metrics here")
+
     e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main",
                  "PSNR, SSIM, colourfulness ratio and AuC on the held-out test photos (or --split val)")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")

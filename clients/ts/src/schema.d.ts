@@ -974,7 +974,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server readiness: every model loaded (v2 protocol) */
+        /** Server readiness: the default model of every task loaded (v2 protocol; per model: /v2/models/{name}/ready) */
         get: {
             parameters: {
                 query?: never;
@@ -1082,7 +1082,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher */
+        /** Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (65536) */
         post: {
             parameters: {
                 query?: never;

@@ -1,0 +1,156 @@
+"""Evaluation of colour hints (issue 29): our hinted colorizer against Levin, Lischinski & Weiss 2004 with the
+same hints, on whole photos.
+
+Per photo (test or validation split, short side ``--short-side``, H and W cropped to multiples of 16) and per
+hint count n in ``--hints``: hints = :func:`~trainer.colorize.hints.fixed_hints` (n seeded 5 x 5 patches of
+the true mean ab, seed = 1000 + photo index, the same for every method). Outputs are uint8 RGB whose BT.601
+luma is the input's. Metrics on uint8 RGB against the original:
+
+* PSNR (dB), SSIM, colourfulness ratio (as ``colorize evaluate``);
+* **hue agreement** (the issue's definition): of the original's pixels with CIE Lab chroma > 20, the share
+  whose output has chroma > 8 and a hue within 45 degrees of the original's;
+* time per photo (median, ms) of each method.
+
+Levin et al. 2004, "Colorization using Optimization" (SIGGRAPH), eq. 1-2: every pixel's chroma is the
+weighted mean of its 3 x 3 neighbours', with weights ``exp(-(Y_r - Y_s)^2 / (2 sigma_r^2))`` normalised per
+pixel (sigma_r the variance of Y in the window, floored), the hinted pixels fixed; one sparse linear solve per
+chroma channel (SciPy's SuperLU). We solve for CIE a* and b* (the hints' space) and decode like our model
+(L* from the luma, Lab -> sRGB, chroma kept with the input luma).
+"""
+from __future__ import annotations
+
+import json
+import time
+from argparse import Namespace
+
+import numpy as np
+import torch
+
+from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, rgb_to_lab, to_signed, to_u8, ycbcr_to_rgb_in_gamut
+from ..metrics import psnr_u8, ssim_u8
+from .hints import AB_SCALE, fixed_hints, load_hinted
+from .quantize import colourfulness
+
+
+def lab_ab(rgb_u8: np.ndarray) -> np.ndarray:
+    """CIE a*b* of an H x W x 3 uint8 image -> float32 2 x H x W."""
+    t = torch.from_numpy(np.array(rgb_u8, copy=True)).permute(2, 0, 1)[None].float() / 255.0
+    return rgb_to_lab(t)[0, 1:].numpy()
+
+
+def hue_agreement(pred: np.ndarray, true: np.ndarray, min_true: float = 20.0, min_pred: float = 8.0,
+                  max_deg: float = 45.0) -> float:
+    """Share of ``true``'s pixels with Lab chroma > ``min_true`` whose ``pred`` pixel has chroma > ``min_pred``
+    and a hue within ``max_deg`` degrees (both H x W x 3 uint8). nan when no pixel of ``true`` is that colourful."""
+    at, ap = lab_ab(true), lab_ab(pred)
+    ct, cp = np.hypot(at[0], at[1]), np.hypot(ap[0], ap[1])
+    sel = ct > min_true
+    if not sel.any():
+        return float("nan")
+    d = np.degrees(np.abs(np.arctan2(at[1], at[0]) - np.arctan2(ap[1], ap[0])))
+    d = np.minimum(d, 360 - d)
+    return float(((cp > min_pred) & (d <= max_deg))[sel].mean())
+
+
+def decode_ab(gray_u8: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Luma (H x W uint8) + CIE ab (2 x H x W) -> H x W x 3 uint8, decoded like the model (luma kept)."""
+    x = torch.from_numpy(to_signed(gray_u8))[None, None]
+    rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), torch.from_numpy(ab)[None].float()], 1)) * 2 - 1
+    out = ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+    return to_u8(out[0].permute(1, 2, 0).numpy())
+
+
+def levin(gray_u8: np.ndarray, hints: np.ndarray) -> np.ndarray:
+    """Levin et al. 2004 colorization: gray H x W uint8, hints 3 x H x W (a/110, b/110, mask) -> ab 2 x H x W
+    (CIE units); with no hint the result is 0 (gray)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+    h, w = gray_u8.shape
+    n = h * w
+    mask = hints[2] > 0.5
+    if not mask.any():
+        return np.zeros((2, h, w), np.float32)
+    y = gray_u8.astype(np.float64) / 255.0
+    idx = np.arange(n).reshape(h, w)
+    rows, cols, vals = [], [], []
+    pad = np.pad(y, 1, mode="edge")
+    ipad = np.pad(idx, 1, mode="edge")
+    neigh_y = np.stack([pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])
+    neigh_i = np.stack([ipad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])
+    window = np.concatenate([neigh_y, y[None]], 0)
+    var = np.maximum(window.var(0) * 0.6, 2e-6)
+    wgt = np.exp(-((neigh_y - y[None]) ** 2) / (2 * var[None]))
+    wgt /= wgt.sum(0, keepdims=True)
+    # rows of free pixels: U_r - sum_s w_rs U_s = 0; hinted pixels: U_r = hint
+    free = ~mask.ravel()
+    r_idx = np.repeat(idx.ravel()[None], 8, 0)
+    keep = np.repeat(free[None], 8, 0)  # at the border a padded neighbour is the pixel itself: summed into the diagonal
+    rows.append(r_idx[keep]); cols.append(neigh_i.reshape(8, -1)[keep]); vals.append(-wgt.reshape(8, -1)[keep])
+    rows.append(idx.ravel()); cols.append(idx.ravel()); vals.append(np.ones(n))
+    a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    lu = splu(a)
+    out = np.zeros((2, h, w), np.float32)
+    for c in range(2):
+        b = np.where(mask.ravel(), hints[c].ravel() * AB_SCALE, 0.0)
+        out[c] = lu.solve(b).reshape(h, w)
+    return out
+
+
+def photos_for(split: str, short_side: int) -> dict[str, np.ndarray]:
+    """The test or validation photos (``colorize evaluate``'s sets), cropped to multiples of 16."""
+    from .evaluate import photo_set
+    return {k: v[: v.shape[0] // 16 * 16, : v.shape[1] // 16 * 16] for k, v in photo_set(split, short_side).items()}
+
+
+def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: bool) -> dict:
+    """Metrics ``{method@n: {"mean": {...}, "per_photo": {...}}}`` for ``ours`` (and ``levin``) at each hint
+    count, plus ``gray_copy``; ``ms`` = median time per photo."""
+    res: dict[str, dict] = {}
+
+    def add(label, name, pred, true, ms):
+        r = res.setdefault(label, {"per_photo": {}, "times": []})
+        r["per_photo"][name] = {"psnr": round(psnr_u8(true, pred), 3), "ssim": round(ssim_u8(true, pred), 4),
+                                "colourfulness": round(colourfulness(pred) / max(colourfulness(true), 1e-6), 4),
+                                "hue": round(hue_agreement(pred, true), 4)}
+        r["times"].append(ms)
+
+    for i, (name, img) in enumerate(images.items()):
+        gray = luma_u8(img)
+        add("gray_copy", name, np.repeat(gray[..., None], 3, 2), img, 0.0)
+        ab_true = torch.from_numpy(lab_ab(img))[None]
+        x = torch.from_numpy(to_signed(gray))[None, None]
+        for n in counts:
+            hints = fixed_hints(ab_true, n, seed=1000 + i) if n > 0 else torch.zeros(1, 3, *gray.shape)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                out = to_u8(model(x, hints)[0].permute(1, 2, 0).numpy())
+            add(f"ours@{n}", name, out, img, (time.perf_counter() - t0) * 1000)
+            if with_levin and n > 0:
+                t0 = time.perf_counter()
+                ab = levin(gray, hints[0].numpy())
+                add(f"levin@{n}", name, decode_ab(gray, ab), img, (time.perf_counter() - t0) * 1000)
+    for r in res.values():
+        pp = r["per_photo"].values()
+        r["mean"] = {k: round(float(np.nanmean([v[k] for v in pp])), 4) for k in ("psnr", "ssim", "colourfulness", "hue")}
+        r["mean"]["ms"] = round(float(np.median(r.pop("times"))), 1)
+    return res
+
+
+def main(args: Namespace) -> int:
+    """The ``colorize evaluate-hints`` verb: prints one row per method and hint count; ``--json`` writes them."""
+    torch.set_num_threads(args.threads)
+    model, _ = load_hinted(args.checkpoint)
+    counts = [int(c) for c in args.hints.split(",")]
+    images = photos_for(args.split, args.short_side)
+    if args.limit:
+        images = dict(list(images.items())[: args.limit])
+    res = run(model, images, counts, args.levin)
+    gray = res["gray_copy"]["mean"]["psnr"]
+    print(f"{'method':<14}{'PSNR dB':>9}{'gain':>7}{'SSIM':>8}{'colour':>8}{'hue':>7}{'ms':>9}   ({args.split}, {len(images)} photos, short side {args.short_side})")
+    for label, r in res.items():
+        m = r["mean"]
+        print(f"{label:<14}{m['psnr']:>9.2f}{m['psnr'] - gray:>+7.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['hue']:>7.3f}{m['ms']:>9.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"split": args.split, "short_side": args.short_side, "hints": counts, "results": res}, f, indent=2)
+    return 0
