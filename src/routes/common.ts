@@ -101,8 +101,10 @@ function readJsonUpload(body: unknown, fileFields: readonly string[], textFields
     if (fileFields.includes(key)) {
       files.set(key, decodeBase64Image(key, value, maxBytes));
     } else if (textFields.includes(key)) {
-      if (!['string', 'number', 'boolean'].includes(typeof value)) throw new HttpProblem(422, 'Unprocessable Content', `\`${key}\` must be a string`, 'invalid-field');
-      fields.set(key, String(value));
+      // a list or object (e.g. `hint_points`) travels as its JSON text, as it would in a multipart text field
+      if (typeof value === 'object' && value !== null) fields.set(key, JSON.stringify(value));
+      else if (!['string', 'number', 'boolean'].includes(typeof value)) throw new HttpProblem(422, 'Unprocessable Content', `\`${key}\` must be a string`, 'invalid-field');
+      else fields.set(key, String(value));
     } else {
       const allowed = [...fileFields.map((f) => `${f} (base64)`), ...textFields].join(', ');
       throw new HttpProblem(422, 'Unprocessable Content', `unknown field \`${key}\`; accepted fields: ${allowed}`, 'invalid-field');

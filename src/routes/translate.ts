@@ -14,6 +14,12 @@
  * its luma the input's, and the forward pass (memory, time) is bounded by the working size.
  * `X-Working-Size: WxH` says the size the model ran at.
  *
+ * Colour hints (issue 29; models with a `hints` input, e.g. `colorize-hints`): `hints` (an RGBA image of the
+ * input's size; alpha ≥ 128 = hint, its RGB the wanted colour) or `hint_points` (a JSON list of
+ * `{x, y, color: "#rrggbb", radius?}`), turned into the model's input by `imaging/hints.ts`; `X-Hints` = the
+ * hinted working pixels. Hints for a model without that input, both forms at once, a hints image of another
+ * size, a point outside the image, a bad colour or radius → 422.
+ *
  * Errors (problem+json): 400 missing `image` or malformed multipart body; 404 unknown model; 415 not multipart, not an image or
  * undecodable; 413 file over MAX_UPLOAD_BYTES or more than MAX_PIXELS pixels; 422 bad field value
  * or a model of another task; 503 model not loaded (yet, or failed).
@@ -24,6 +30,7 @@ import sharp from 'sharp';
 import { decodeLuma, extendFor, padTo, probe } from '../imaging/decode.js';
 import { workingSize } from '../imaging/mask.js';
 import { chromaOntoLuma } from '../imaging/upsample.js';
+import { decodeHintImage, hintsTensor, parseHintPoints, rasterizePoints } from '../imaging/hints.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
@@ -44,6 +51,8 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),
         model: modelField('translate', 'translator'),
+        hints: Type.Optional(Type.String({ format: 'binary', description: 'colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input\'s size; pixels with alpha ≥ 128 ask for their RGB\'s colour there (its chroma: the luma stays the input\'s). A file (multipart) or base64 (JSON)' })),
+        hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`', examples: ['[{"x": 100, "y": 30, "color": "#4477cc"}]'] })),
         output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
         response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
       }),
@@ -63,7 +72,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     validatorCompiler: () => () => true,
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),
   }, async (request, reply) => {
-    const upload = await readUpload(request, ['image'], ['model', 'output_format', 'response_format']);
+    const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points']);
     const format = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = resolveModel(app.models, 'translate', upload.fields.get('model'));
@@ -72,7 +81,28 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     }
     const info = await probe(image, maxPixels);
-    const spec = entry.manifest.inputs[0]!;
+    const spec = entry.manifest.inputs.find((i) => i.name !== 'hints') ?? entry.manifest.inputs[0]!;
+    const hintSpec = entry.manifest.inputs.find((i) => i.name === 'hints');
+    const hintFile = upload.files.get('hints');
+    const hintPoints = upload.fields.get('hint_points');
+    if ((hintFile || hintPoints) && !hintSpec) {
+      throw new HttpProblem(422, 'Unprocessable Content', `model \`${entry.name}\` does not take colour hints; GET /v1/models lists the models whose inputs include \`hints\``, 'hints-unsupported');
+    }
+    if (hintFile && hintPoints) throw new HttpProblem(422, 'Unprocessable Content', 'give `hints` (an RGBA image) or `hint_points` (a JSON list), not both', 'invalid-hints');
+    const hintImage = hintFile ? await decodeHintImage(hintFile, info.width, info.height, maxPixels)
+      : hintPoints ? rasterizePoints(parseHintPoints(hintPoints, info.width, info.height), info.width, info.height) : undefined;
+    /** The feeds for a gray working copy (padded `pw` × `ph`, image `ww` × `wh` inside it). */
+    const feedsFor = async (gray: { data: Buffer; width: number; height: number }, ww: number, wh: number) => {
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { [spec.name]: toNCHW({ ...gray, channels: 1 }) };
+      if (hintSpec) {
+        if (hintImage) {
+          const t = await hintsTensor(hintImage, { width: ww, height: wh }, { width: gray.width, height: gray.height });
+          reply.header('X-Hints', String(t.count));
+          feeds[hintSpec.name] = t;
+        } else feeds[hintSpec.name] = { data: new Float32Array(3 * gray.width * gray.height), dims: [1, 3, gray.height, gray.width] };
+      }
+      return feeds;
+    };
     const maxSide = entry.manifest.serving.working_max_side ?? DEFAULT_TRANSLATE_WORKING_SIDE;
     const tag = `${entry.name}@${entry.manifest.version}`;
     let body: Buffer;
@@ -80,7 +110,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     if (Math.max(info.width, info.height) <= maxSide) {
       const decoded = await span(request, 'decode', () => decodeLuma(image, maxPixels, spec.size_multiple));
       ({ width, height } = decoded);
-      const result = await infer(entry, { [spec.name]: toNCHW(decoded.luma) }, request);
+      const result = await infer(entry, await feedsFor(decoded.luma, width, height), request);
       inferMs = result.inferMs;
       body = await span(request, 'encode', () => encode(fromNCHW(result.data, result.dims), width, height, format));
       reply.header('X-Working-Size', `${width}x${height}`);
@@ -96,7 +126,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
         .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' })
         .extend({ right, bottom, extendWith: extendFor(size.width, size.height, right, bottom) })
         .extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-      const result = await infer(entry, { [spec.name]: toNCHW({ data: small.data, width: small.info.width, height: small.info.height, channels: 1 }) }, request);
+      const result = await infer(entry, await feedsFor({ data: small.data, width: small.info.width, height: small.info.height }, size.width, size.height), request);
       inferMs = result.inferMs;
       const out = fromNCHW(result.data, result.dims);
       const colour = await sharp(out.data, { raw: { width: out.width, height: out.height, channels: 3 } })

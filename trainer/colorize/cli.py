@@ -61,6 +61,15 @@ def register(sub) -> None:
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--json", help="write the metrics here")
 
+    hx = cli.verb(sub, "export-hints", "trainer.colorize.hints:export", "export the hinted colorizer (ONNX gray + hints -> rgb) + fixture + manifest")
+    hx.add_argument("checkpoint")
+    hx.add_argument("--out-dir", required=True)
+    hx.add_argument("--name", default="colorize-hints")
+    hx.add_argument("--version", required=True)
+    hx.add_argument("--default", action="store_true", help="serving.default (the task's default model)")
+    hx.add_argument("--metrics", help="`colorize evaluate-hints --json` output for the manifest")
+    hx.add_argument("--command", default="", help="the training command, for the manifest")
+
     e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main",
                  "PSNR, SSIM, colourfulness ratio and AuC on the held-out test photos (or --split val)")
     e.add_argument("checkpoints", nargs="*", help="label=path/to/best.pt pairs")

@@ -1,0 +1,99 @@
+/**
+ * Colour hints on `POST /v1/translate` (issue 29) with the real hinted model (`colorize-hints`): points and the
+ * equivalent RGBA image give the same bytes; the output's luma is the input's; a hinted spot moves towards the
+ * hinted hue; without hints the hinted model is the automatic colorizer; each bad hint gets its 422.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { BT601 } from '../src/imaging/decode.js';
+import { buildReadyApp, colourPhoto, multipart, raw } from './helper.js';
+
+let app: FastifyInstance;
+let gray: Buffer;
+const W = 320, H = 208;
+before(async () => {
+  app = await buildReadyApp();
+  gray = await sharp(await colourPhoto()).resize(W, H, { fit: 'fill' }).grayscale().png().toBuffer();
+});
+after(async () => app?.close());
+
+const translate = (fields: Record<string, string>, files: Record<string, Buffer> = {}) =>
+  app.inject({ method: 'POST', url: '/v1/translate', ...multipart(Object.fromEntries([['image', { data: gray }], ...Object.entries(files).map(([k, v]) => [k, { data: v }])]), fields) });
+
+/** Mean Lab-ish blue-yellow (B − (R+G)/2) over a square of the output. */
+async function blueness(png: Buffer, cx: number, cy: number, r: number): Promise<number> {
+  const { data } = await raw(png);
+  let s = 0, n = 0;
+  for (let y = cy - r; y <= cy + r; y++) for (let x = cx - r; x <= cx + r; x++) {
+    const i = 3 * (y * W + x);
+    s += data[i + 2]! - (data[i]! + data[i + 1]!) / 2;
+    n++;
+  }
+  return s / n;
+}
+
+describe('colour hints', () => {
+  test('hint_points and the equivalent RGBA image give identical bytes; luma kept; the spot turns to the hinted hue', async () => {
+    const points = [{ x: 160, y: 60, color: '#2255ee', radius: 3 }, { x: 40, y: 180, color: '#22aa33' }];
+    const byPoints = await translate({ model: 'colorize-hints', hint_points: JSON.stringify(points) });
+    assert.equal(byPoints.statusCode, 200, byPoints.body.slice(0, 300));
+    assert.ok(Number(byPoints.headers['x-hints']) > 0);
+    const rgba = Buffer.alloc(W * H * 4);
+    for (const p of points) {
+      const r = p.radius ?? 2;
+      const c = [1, 3, 5].map((k) => parseInt(p.color.slice(k, k + 2), 16));
+      for (let y = p.y - r; y <= p.y + r; y++) for (let x = p.x - r; x <= p.x + r; x++) rgba.set([c[0]!, c[1]!, c[2]!, 255], 4 * (y * W + x));
+    }
+    const hintPng = await sharp(rgba, { raw: { width: W, height: H, channels: 4 } }).png().toBuffer();
+    const byImage = await translate({ model: 'colorize-hints' }, { hints: hintPng });
+    assert.equal(byImage.statusCode, 200);
+    assert.ok(byImage.rawPayload.equals(byPoints.rawPayload), 'same bytes');
+    // the luma is the input's
+    const out = await raw(byPoints.rawPayload);
+    const ref = await sharp(gray).extractChannel(0).raw().toBuffer();
+    let off = 0;
+    for (let i = 0; i < W * H; i++) {
+      const y = BT601[0] * out.data[3 * i]! + BT601[1] * out.data[3 * i + 1]! + BT601[2] * out.data[3 * i + 2]!;
+      if (Math.abs(y - ref[i]!) > 1.5) off++;
+    }
+    assert.ok(off / (W * H) < 0.01, `luma off on ${off} pixels`);
+    // without hints, the same model: the hinted spot is bluer with the blue hint
+    const none = await translate({ model: 'colorize-hints' });
+    assert.equal(none.statusCode, 200);
+    assert.equal(none.headers['x-hints'], undefined);
+    const withHint = await blueness(byPoints.rawPayload, 160, 60, 3);
+    const without = await blueness(none.rawPayload, 160, 60, 3);
+    assert.ok(withHint > without + 5, `blueness ${without.toFixed(1)} -> ${withHint.toFixed(1)}`);
+  });
+
+  test('JSON body: hint_points as a list, hints as base64', async () => {
+    const r = await app.inject({ method: 'POST', url: '/v1/translate', payload: { image: gray.toString('base64'), model: 'colorize-hints', hint_points: [{ x: 10, y: 10, color: '#ff0000' }] } });
+    assert.equal(r.statusCode, 200, r.body.slice(0, 300));
+    assert.ok(Number(r.headers['x-hints']) > 0);
+  });
+
+  test('bad hints get 422 problem+json', async () => {
+    const rgbaWrong = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } }).png().toBuffer();
+    const opaque = await sharp({ create: { width: W, height: H, channels: 3, background: '#0000ff' } }).png().toBuffer();
+    const cases: [Record<string, string>, Record<string, Buffer>, RegExp][] = [
+      [{ hint_points: '[{"x":1,"y":1,"color":"#ff0000"}]' }, {}, /does not take colour hints/], // default model: no hints input
+      [{ model: 'colorize-hints', hint_points: 'nope' }, {}, /JSON list/],
+      [{ model: 'colorize-hints', hint_points: '{"x":1}' }, {}, /JSON list/],
+      [{ model: 'colorize-hints', hint_points: `[{"x":${W},"y":1,"color":"#ff0000"}]` }, {}, /outside/],
+      [{ model: 'colorize-hints', hint_points: '[{"x":1,"y":1,"color":"red"}]' }, {}, /#rrggbb/],
+      [{ model: 'colorize-hints', hint_points: '[{"x":1,"y":1,"color":"#ff0000","radius":99}]' }, {}, /radius/],
+      [{ model: 'colorize-hints' }, { hints: rgbaWrong }, /must be the input's size/],
+      [{ model: 'colorize-hints' }, { hints: opaque }, /RGBA/],
+      [{ model: 'colorize-hints', hint_points: '[]' }, { hints: rgbaWrong }, /not both/],
+    ];
+    for (const [fields, files, pattern] of cases) {
+      const r = await translate(fields, files);
+      assert.equal(r.statusCode, 422, `${JSON.stringify(fields)} → ${r.statusCode} ${r.body.slice(0, 200)}`);
+      assert.match(String(r.headers['content-type']), /problem\+json/);
+      assert.match(r.json().detail, pattern);
+    }
+    assert.equal((await translate({})).statusCode, 200, 'the server keeps serving');
+  });
+});
