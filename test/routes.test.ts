@@ -3,7 +3,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, cp, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, cp, writeFile, readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -48,7 +48,10 @@ describe('models and health', () => {
     assert.equal((await app.inject('/healthz')).statusCode, 200);
     const ready = await app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json().models, { 'colorize-pono': 'ready', 'colorize-pono-l1': 'ready', 'fashion-an': 'ready', 'fashion-noan': 'ready', 'inpaint-an': 'ready' });
+    // every bundled model (each folder of models/) is loaded and ready
+    const bundled = (await readdir(path.join(repoRoot, 'models'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    assert.deepEqual(ready.json().models, Object.fromEntries(bundled.map((n) => [n, 'ready'])));
+    assert.ok(bundled.includes('colorize-pono') && bundled.includes('inpaint-an') && bundled.includes('fashion-an'));
   });
 
   test('/readyz is 503 before loading, and a model whose sha256 does not match is failed, not served', async () => {

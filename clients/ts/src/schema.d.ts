@@ -481,6 +481,16 @@ export interface paths {
                          * @example colorize-pono
                          */
                         model?: string;
+                        /**
+                         * Format: binary
+                         * @description colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input's size; pixels with alpha ≥ 128 ask for their RGB's colour there (its chroma: the luma stays the input's). A file (multipart) or base64 (JSON)
+                         */
+                        hints?: string;
+                        /**
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
+                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         */
+                        hint_points?: string;
                         /** @default png */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
@@ -500,6 +510,16 @@ export interface paths {
                          * @example colorize-pono
                          */
                         model?: string;
+                        /**
+                         * Format: binary
+                         * @description colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input's size; pixels with alpha ≥ 128 ask for their RGB's colour there (its chroma: the luma stays the input's). A file (multipart) or base64 (JSON)
+                         */
+                        hints?: string;
+                        /**
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
+                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         */
+                        hint_points?: string;
                         /** @default png */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
