@@ -61,14 +61,21 @@ def register(sub) -> None:
     e.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
     e.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
     e.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
-    e.add_argument("--masks", choices=["legacy", "box", "stroke", "mixed", "all"], default="legacy",
+    e.add_argument("--masks", choices=["legacy", "box", "stroke", "mixed", "object", "all"], default="legacy",
                    help="legacy: 10-50 %% masks at short side 256 (issue 3); box/stroke/mixed: user-like masks on photos "
-                        "at longer side 384 (issue 15); all: one table each")
+                        "at longer side 384 (issue 15); object: tuxpaint silhouettes (issue 30); all: one table each")
     e.add_argument("--timing", action="store_true", help="time Telea, Navier-Stokes and the checkpoints at 256/512/1024 px")
     e.add_argument("--repeats", type=int, default=3, help="--timing: runs per size (median)")
     e.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
 
-    cli.add_curve(sub, "rec,val_l1_hole,val_psnr")
+    pr = cli.verb(sub, "probe-an", "trainer.inpaint.probe_an:main", "why AN's rho stays small: term scales, loss vs rho, dL/drho")
+    pr.add_argument("checkpoint")
+    pr.add_argument("--crops", type=int, default=32)
+    pr.add_argument("--rhos", default="0,0.01,0.05,0.1,0.2,0.5,1")
+    pr.add_argument("--threads", type=int, default=1)
+    pr.add_argument("--json")
+
+    cli.add_curve(sub, "rec,val_l1_hole,val_psnr,val_detail")
 
     x = cli.verb(sub, "export", "trainer.inpaint.export:main", "export ONNX (image + mask) + fixture + manifest")
     cli.add_export(x, "inpaint-an")

@@ -37,7 +37,41 @@ MASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_masks"
 MASK_SEED = 2024
 USER_MASK_SEED = 2025
 USER_LONGER_SIDE = 384  # the photos of issue 15's hidden set
-MASK_SETS = ("legacy",) + MASK_KINDS  # legacy: issue 3's 10-50 % masks at short side 256
+MASK_SETS = ("legacy",) + MASK_KINDS + ("object",)  # legacy: issue 3's 10-50 % masks at short side 256; object: tuxpaint silhouettes
+
+
+def detail_sums(out: np.ndarray, true: np.ndarray, mask: np.ndarray, erode: int = 2) -> tuple[float, float]:
+    """Issue 30's detail measure, as two sums to pool over photos: sum of |4-neighbour Laplacian| of the BT.601
+    luma of ``out`` and of ``true`` (H x W x 3 uint8) over the hole (``mask`` 1 = hole) eroded by ``erode`` px.
+    The detail ratio is sum(out) / sum(true) over a set (1 = as detailed as the photo, 0 = flat)."""
+    from scipy import ndimage
+    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float64)
+    inner = ndimage.binary_erosion(mask > 0, structure=np.ones((2 * erode + 1, 2 * erode + 1)), border_value=0) if erode else mask > 0
+    lap = lambda im: np.abs(ndimage.convolve(im[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]), k, mode="nearest"))
+    return float(lap(out)[inner].sum()), float(lap(true)[inner].sum())
+
+
+def object_mask(h: int, w: int, rng: np.random.Generator, stamps: list) -> np.ndarray:
+    """An object-shaped hole for an h x w photo: a tuxpaint silhouette (trainer.inpaint.adversarial.stamp_masks)
+    sized 20-45 % of the shorter side, placed in an h x w canvas (uint8, 1 = hole)."""
+    from .adversarial import stamp_masks
+    side = min(h, w)
+    m = stamp_masks(side, rng, stamps)
+    out = np.zeros((h, w), np.uint8)
+    y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    out[y0:y0 + side, x0:x0 + side] = m
+    return out
+
+
+def make_object_masks() -> None:
+    """Write ``<MASK_DIR>/object/<photo>.png`` for the test photos (seed USER_MASK_SEED + 10; photos at longer side 384)."""
+    from .adversarial import load_stamps
+    stamps = load_stamps()
+    os.makedirs(os.path.join(MASK_DIR, "object"), exist_ok=True)
+    rng = np.random.default_rng(USER_MASK_SEED + 10)
+    for name in test_photos.NAMES:
+        h, w = longer_side(test_photos.load(name, None)).shape[:2]
+        Image.fromarray(object_mask(h, w, rng, stamps) * 255).save(os.path.join(MASK_DIR, "object", f"{name}.png"), optimize=True)
 
 
 def longer_side(img: np.ndarray, side: int = USER_LONGER_SIDE, multiple: int = 8) -> np.ndarray:
@@ -82,6 +116,8 @@ def cases(split: str, kind: str = "legacy", collections: tuple[str, ...] | None 
     if kind not in MASK_SETS:
         raise ValueError(f"mask set must be one of {MASK_SETS}, not {kind!r}")
     if split == "test":
+        if kind == "object" and not os.path.exists(os.path.join(MASK_DIR, "object", f"{test_photos.NAMES[0]}.png")):
+            make_object_masks()
         if kind == "legacy":
             return [(name, test_photos.load(name), load_mask(name)) for name in test_photos.NAMES]
         return [(name, longer_side(test_photos.load(name, None)), load_mask(name, kind)) for name in test_photos.NAMES]
@@ -89,6 +125,9 @@ def cases(split: str, kind: str = "legacy", collections: tuple[str, ...] | None 
         raise ValueError(f"split must be test or val, not {split!r}")
     from ..data import photos
     rng = np.random.default_rng(VAL_MASK_SEED)
+    if kind == "object":
+        from .adversarial import load_stamps
+        stamps = load_stamps()
     coll = collections or (photos.DEFAULT_COLLECTIONS if kind == "legacy" else photos.ALL_COLLECTIONS)
     out = []
     for q in photos.split(photos.index(coll))[1]:
@@ -96,6 +135,9 @@ def cases(split: str, kind: str = "legacy", collections: tuple[str, ...] | None 
             a = photos.load_rgb(q.path, short_side=256)
             h, w = a.shape[0] // 4 * 4, a.shape[1] // 4 * 4
             out.append((q.image_id, a[:h, :w], random_mask(h, w, rng)))
+        elif kind == "object":
+            a = longer_side(photos.load_rgb(q.path))
+            out.append((q.image_id, a, object_mask(*a.shape[:2], rng, stamps)))
         else:
             a = longer_side(photos.load_rgb(q.path))
             out.append((q.image_id, a, user_mask(*a.shape[:2], rng, kind)))
@@ -124,7 +166,8 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     from .train import build_model
     ck = torch.load(path, map_location="cpu")
     net = build_model(ck["args"])
-    net.load_state_dict(ck["model"])
+    # a training checkpoint.pt holds the raw weights and their EMA: evaluate the EMA, as best.pt does
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck.get("ema", ck["model"]).items()})
     net.eval()
     infer = net.flip_averaged if flip_tta else (lambda image, mask: net(image, mask)[1])
 
@@ -250,17 +293,23 @@ def evaluate_set(a: Namespace) -> dict:
             rows.append(np.concatenate([square(holed), *[square(fn(img, mask)) for fn in fns.values()], square(img)], 1))
         Image.fromarray(np.concatenate(rows, 0)).save(a.figure, optimize=True)
         print(f"[figure] {a.figure}: columns input | {' | '.join(fns)} | original", flush=True)
+    data = cases(a.split, a.masks)
     for label, fn in fns.items():
         per = {}
-        for name, img, mask in cases(a.split, a.masks):
+        d_out = d_true = 0.0
+        for name, img, mask in data:
             out = fn(img, mask)
+            so, st = detail_sums(out, img, mask)
+            d_out, d_true = d_out + so, d_true + st
             assert np.array_equal(out[mask == 0], img[mask == 0]) or label in ("telea", "navier_stokes")
             per[name] = {"psnr": round(psnr_u8(img, out), 3), "ssim": round(ssim_u8(img, out), 4),
                          "mae": round(float(np.abs(out.astype(np.float64) - img).mean() / 255), 5),
                          "hole_fraction": round(float(mask.mean()), 3)}
+            per[name]["detail"] = round(so / st, 4) if st > 0 else None
         mean = {k: round(float(np.mean([v[k] for v in per.values()])), 5) for k in ("psnr", "ssim", "mae")}
+        mean["detail_ratio"] = round(d_out / d_true, 4) if d_true > 0 else None
         res[label] = {"per_photo": per, "mean": mean}
-        print(f"{label:<14} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}", flush=True)
+        print(f"{label:<14} PSNR {mean['psnr']:.2f} dB  SSIM {mean['ssim']:.4f}  MAE {mean['mae']:.4f}  detail {mean['detail_ratio']}", flush=True)
     return res
 
 
