@@ -1,8 +1,11 @@
 /**
  * Entry point (`npm start`): load the config, build the app, listen on HOST:PORT, log the URL,
  * and close gracefully on SIGINT/SIGTERM (in-flight requests finish, workers stop).
- * Exits with code 1 and a clear message on a bad configuration.
+ * Exits with code 1 and a clear message on a bad configuration or a port already in use. Writes its PID
+ * to `.normgen/server-<PORT>.pid` (for `npm stop`) and removes it on exit.
  */
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startTracing } from './tracing.js';
@@ -21,7 +24,23 @@ try {
 const stopTracing = await startTracing();
 const app = await buildApp(config);
 if (stopTracing) app.addHook('onClose', async () => stopTracing());
-const url = await app.listen({ port: config.port, host: config.host });
+let url: string;
+try {
+  url = await app.listen({ port: config.port, host: config.host });
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    // one clear line on the terminal (not buried in a JSON log), and a non-zero exit
+    console.error(`port ${config.port} is already in use (another normgen? \`PORT=${config.port} npm stop\` stops the one \`npm start\` started; or set PORT)`);
+    await app.close().catch(() => undefined);
+    process.exit(1);
+  }
+  throw err;
+}
+// The PID file lets `npm stop` stop this server and no other (.normgen/server-<port>.pid, removed on exit).
+const pidFile = path.join(process.cwd(), '.normgen', `server-${config.port}.pid`);
+mkdirSync(path.dirname(pidFile), { recursive: true });
+writeFileSync(pidFile, `${process.pid}\n`);
+process.on('exit', () => { try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ } });
 app.log.info(`normgen listening on ${url} (docs: ${url}/docs, models from ${config.modelsDir})`);
 app.models.load().then(() => {
   const ready = app.models.list().filter((m) => m.state === 'ready').map((m) => `${m.name}@${m.manifest.version}`);
