@@ -41,6 +41,8 @@ def register(sub) -> None:
     t.add_argument("--fm-weight", type=float, default=0.0, help="sn-luma: discriminator feature-matching weight")
     t.add_argument("--d-lr-mult", type=float, default=1.0, help="sn-luma: the critic's learning rate / --lr")
     t.add_argument("--ndf", type=int, default=24, help="sn-luma: the critic's base width")
+    t.add_argument("--chroma-lowpass", type=int, default=0, choices=[0, 2, 4, 8],
+                   help="fill-refine: low-pass the correction's chroma over k x k blocks (texture only in luma; 0 = off)")
     t.add_argument("--object-masks", type=float, default=0.0,
                    help="share of training and validation masks that are object silhouettes (tuxpaint-stamps-default)")
     t.add_argument("--scales", default=None,

@@ -168,6 +168,20 @@ class _GlobalContext(nn.Module):
         return x + self.b(F.leaky_relu(self.a(x.mean((2, 3), keepdim=True)), 0.2))
 
 
+_Y = (0.299, 0.587, 0.114)
+
+
+def lowpass_chroma(rgb: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the BT.601 luma of ``rgb`` (B x 3 x H x W; H, W multiples of ``k``) and low-pass its chroma: the
+    colour differences R - Y, G - Y, B - Y are averaged over k x k blocks and upsampled bilinearly, so the
+    result has the same luma, and its colour varies only smoothly (issue 30: an adversarial texture term
+    must not buy detail with colour stripes; a photo's fine detail is in its luma)."""
+    y = _Y[0] * rgb[:, 0:1] + _Y[1] * rgb[:, 1:2] + _Y[2] * rgb[:, 2:3]
+    diff = rgb - y
+    smooth = F.interpolate(F.avg_pool2d(diff, k), scale_factor=float(k), mode="bilinear", align_corners=False)
+    return y + smooth
+
+
 class FillRefineInpainter(nn.Module):
     """Push-pull fill + full-resolution U-Net refinement with AN (issue 15).
 
@@ -185,18 +199,23 @@ class FillRefineInpainter(nn.Module):
         dilated residual blocks d = 2, 4, 8, 16, global context, dilated d = 2   (receptive field > 500 px)
         Up(8w, 4w, 4w) | Up(4w, 2w, 2w) | Up(2w, w, w) | conv3x3(w, 3) -> delta
     LeakyReLU(0.2) throughout; no other normalization (the network runs on whole photos at inference and
-    on crops in training, so no statistics over H x W except AN's / IN's at H/8).
+    on crops in training, so no statistics over H x W except AN's / IN's at H/8). With ``chroma_lowpass`` k
+    (issue 30's adversarial stage) the correction's chroma is low-passed over k x k blocks
+    (:func:`lowpass_chroma`): texture only in luma.
 
     Raises ValueError for ``norm`` not "an"/"in", or H/W not multiples of 8 (with Python int shapes).
     """
 
     arch = "fill-refine"
 
-    def __init__(self, width: int = 16, norm: str = "an", n: int = 16) -> None:
+    def __init__(self, width: int = 16, norm: str = "an", n: int = 16, chroma_lowpass: int = 0) -> None:
         super().__init__()
         if norm not in ("an", "in"):
             raise ValueError(f"norm must be 'an' or 'in', got {norm!r}")
+        if chroma_lowpass not in (0, 2, 4, 8):
+            raise ValueError(f"chroma_lowpass must be 0, 2, 4 or 8, got {chroma_lowpass}")
         self.norm, w = norm, width
+        self.chroma_lowpass = chroma_lowpass
         self.stem = nn.Sequential(nn.Conv2d(4, w, 3, 1, 1), nn.LeakyReLU(0.2, True))
         self.down1, self.down2, self.down3 = _Down(w, 2 * w), _Down(2 * w, 4 * w), _Down(4 * w, 8 * w)
         self.mid = AttentiveNormalization(8 * w, n=n) if norm == "an" else instance_norm(8 * w)
@@ -217,7 +236,10 @@ class FillRefineInpainter(nn.Module):
         s2 = self.down2(s1)
         x = self.context(self.mid(self.down3(s2)))
         x = self.up1(self.up2(self.up3(x, s2), s1), s0)
-        out = torch.clamp(fill + self.head(x), -1.0, 1.0)
+        delta = self.head(x)
+        if self.chroma_lowpass:
+            delta = lowpass_chroma(delta, self.chroma_lowpass)
+        out = torch.clamp(fill + delta, -1.0, 1.0)
         return fill, out * mask + image * (1 - mask)
 
     def flip_averaged(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -49,8 +49,9 @@ def build_model(a: Namespace | dict) -> Inpainter | FillRefineInpainter:
     """Inpainter from saved hyper-parameters (``arch``, ``width``, ``norm``, ``entities``; runs saved before
     ``--arch`` existed are two-stage)."""
     a = a if isinstance(a, dict) else vars(a)
-    cls = FillRefineInpainter if a.get("arch", "two-stage") == "fill-refine" else Inpainter
-    return cls(width=a["width"], norm=a["norm"], n=a["entities"])
+    if a.get("arch", "two-stage") == "fill-refine":
+        return FillRefineInpainter(width=a["width"], norm=a["norm"], n=a["entities"], chroma_lowpass=a.get("chroma_lowpass", 0) or 0)
+    return Inpainter(width=a["width"], norm=a["norm"], n=a["entities"])
 
 
 def parse_scales(text: str | None) -> tuple[int, ...]:

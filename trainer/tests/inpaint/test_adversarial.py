@@ -76,3 +76,22 @@ def test_object_masks_are_seeded_and_never_empty():
 def test_stamp_masks_need_stamps():
     with pytest.raises(ValueError):
         stamp_masks(64, np.random.default_rng(0), [])
+
+
+def test_lowpass_chroma_keeps_luma_and_smooths_colour():
+    from trainer.inpaint.model import FillRefineInpainter, lowpass_chroma
+    torch.manual_seed(2)
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    y = lowpass_chroma(x, 8)
+    assert torch.allclose(luma(y), luma(x), atol=1e-5)
+    hf = lambda t: (t - luma(t))[..., :, 1:].sub((t - luma(t))[..., :, :-1]).abs().mean()
+    assert hf(y) < 0.25 * hf(x)
+    # in the network: known pixels exact, and the option is saved for build_model
+    net = FillRefineInpainter(width=8, norm="an", n=4, chroma_lowpass=8).eval()
+    torch.nn.init.normal_(net.head.weight, std=0.1)
+    m = torch.zeros(2, 1, 32, 48)
+    m[..., 8:24, 8:40] = 1
+    _, out = net(x, m)
+    assert torch.equal(out * (1 - m), x * (1 - m))
+    with pytest.raises(ValueError):
+        FillRefineInpainter(width=8, chroma_lowpass=3)
