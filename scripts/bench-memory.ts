@@ -7,6 +7,8 @@
  * phone JPEG and the largest image MAX_PIXELS allows (7071², 50 MP). Prints a Markdown table (MiB) and the
  * largest peak, which is what a replica needs; exits non-zero if a request fails.
  *
+ * `npm run bench:overload` — fairness behind a large photo, and 40 concurrent 1024² translates (see `overload`).
+ *
  * `npm run bench:model-memory [-- --write]` — each image model alone in a fresh process: the RSS a forward
  * pass adds per megapixel of input (the first pass at each size, over the idle process, including the image
  * decoding and encoding around it) at two sizes (512² and the model's working size), the larger of the two
@@ -162,5 +164,43 @@ async function models(write: boolean): Promise<void> {
   }
 }
 
+/**
+ * `--overload`: fairness and load shedding on the real server (WORKERS=1). (1) A 64² translate sent 1 s after
+ * a 4000×3000 one: its latency (before issue 28 it waited 14 s behind one huge pass). (2) 40 concurrent 1024²
+ * translates: the answers by status, when the 503s came (median, max), their Retry-After, and how many 504s.
+ */
+async function overload(): Promise<void> {
+  const server = await startServer({});
+  try {
+    const big = await image(4000, 3000, true);
+    const small = await image(64, 64);
+    const t0 = performance.now();
+    const bigReq = post(server.base, '/v1/translate', { image: big }).then((s) => ({ s, ms: performance.now() - t0 }));
+    await new Promise((r) => setTimeout(r, 1000));
+    const t1 = performance.now();
+    const smallStatus = await post(server.base, '/v1/translate', { image: small });
+    const smallMs = performance.now() - t1;
+    const b = await bigReq;
+    console.log(`fairness: 64² sent 1 s after a 4000×3000 photo: ${smallStatus} in ${Math.round(smallMs)} ms (the photo: ${b.s} in ${Math.round(b.ms)} ms)`);
+    const img = await image(1024, 1024);
+    const { body, type } = multipart({ image: img });
+    const t2 = performance.now();
+    const res = await Promise.all(Array.from({ length: 40 }, async () => {
+      const r = await fetch(`${server.base}/v1/translate`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
+      await r.arrayBuffer();
+      return { status: r.status, ms: performance.now() - t2, retry: r.headers.get('retry-after') };
+    }));
+    const by = (s: number) => res.filter((r) => r.status === s);
+    const med = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
+    const shed = by(503);
+    console.log(`overload: 40 concurrent 1024² translates: ${by(200).length} × 200 (last at ${Math.round(Math.max(...by(200).map((r) => r.ms)))} ms), `
+      + `${shed.length} × 503 (median ${Math.round(med(shed.map((r) => r.ms)))} ms, max ${Math.round(Math.max(...shed.map((r) => r.ms)))} ms, Retry-After ${[...new Set(shed.map((r) => r.retry))].join('/')}), `
+      + `${by(504).length} × 504, others ${res.filter((r) => ![200, 503, 504].includes(r.status)).length}`);
+  } finally {
+    await server.stop();
+  }
+}
+
 if (process.argv.includes('--models')) await models(process.argv.includes('--write'));
+else if (process.argv.includes('--overload')) await overload();
 else await routes();
