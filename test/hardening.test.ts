@@ -122,3 +122,17 @@ describe('base64 junk', () => {
     assert.equal(ok.statusCode, 200);
   });
 });
+
+describe('issue 31 conveniences', () => {
+  test('POST /v1/colorize is /v1/translate (same bytes); GET /v1/models/{name} is small, photo lists as counts', async () => {
+    const { grayPhoto, multipart } = await import('./helper.js');
+    const photo = await grayPhoto();
+    const a = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: photo } }) });
+    const b = await app.inject({ method: 'POST', url: '/v1/colorize', ...multipart({ image: { data: photo } }) });
+    assert.equal(b.statusCode, 200);
+    assert.ok(a.rawPayload.equals(b.rawPayload));
+    const m = await app.inject('/v1/models/colorize-pono');
+    assert.ok(m.body.length < 50_000, `${m.body.length} bytes`);
+    assert.ok(m.json().training.data.train_photos.count > 100);
+  });
+});

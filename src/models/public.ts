@@ -28,3 +28,20 @@ export function stripPaths<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * A manifest for a public answer: {@link stripPaths}, and the training photo lists (`training.data.train_photos`,
+ * hundreds of entries with licences) replaced by their counts per Debian package — the full list stays in the
+ * manifest file and the model's NOTICE (`GET /v1/models/colorize-pono` went from 385 KB to a few KB).
+ */
+export function publicManifest<T>(manifest: T): T {
+  const out = stripPaths(manifest) as Record<string, unknown>;
+  const data = (out.training as { data?: Record<string, unknown> } | undefined)?.data;
+  if (data && Array.isArray(data.train_photos)) {
+    const byPackage: Record<string, number> = {};
+    for (const p of data.train_photos as { package?: string }[]) byPackage[p.package ?? 'unknown'] = (byPackage[p.package ?? 'unknown'] ?? 0) + 1;
+    data.train_photos = { count: data.train_photos.length, by_package: byPackage, list: 'in the model folder: manifest.json and NOTICE' };
+  }
+  if (data && Array.isArray(data.validation_photos)) data.validation_photos = { count: data.validation_photos.length };
+  return out as T;
+}

@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { stripPaths } from '../models/public.js';
+import { publicManifest, stripPaths } from '../models/public.js';
 import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 import { ProblemSchema } from './schemas.js';
@@ -51,7 +51,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const m = app.models.get(request.params.name);
     if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
-    return { ...stripPaths(m.manifest), state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
+    return { ...publicManifest(m.manifest), state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
   });
 
   app.post('/v1/models/:name/reload', {

@@ -43,10 +43,11 @@ export const DEFAULT_TRANSLATE_WORKING_SIDE = 768;
 
 const translate: FastifyPluginAsyncTypebox = async (app) => {
   const { maxPixels } = app.limits;
-  app.post('/v1/translate', {
+  // `POST /v1/colorize` is an alias (the default translator colorizes): same fields, same answers.
+  for (const url of ['/v1/translate', '/v1/colorize'] as const) app.post(url, {
     schema: {
       tags: ['tasks'],
-      summary: 'Translate an image (default: colorize a grayscale photo with PONO-MS)',
+      summary: url === '/v1/translate' ? 'Translate an image (default: colorize a grayscale photo with PONO-MS)' : 'Colorize a grayscale photo: an alias of POST /v1/translate',
       consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),

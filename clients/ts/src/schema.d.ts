@@ -594,6 +594,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/colorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Colorize a grayscale photo: an alias of POST /v1/translate */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)
+                         */
+                        image: string;
+                        /**
+                         * @description model name (GET /v1/models); empty or absent: the default translator
+                         * @example colorize-pono
+                         */
+                        model?: string;
+                        /**
+                         * Format: binary
+                         * @description colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input's size; pixels with alpha ≥ 128 ask for their RGB's colour there (its chroma: the luma stays the input's). A file (multipart) or base64 (JSON)
+                         */
+                        hints?: string;
+                        /**
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
+                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         */
+                        hint_points?: string;
+                        /** @default png */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /**
+                         * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
+                         * @default image
+                         */
+                        response_format?: "image" | "b64_json";
+                    };
+                    "application/json": {
+                        /**
+                         * Format: binary
+                         * @description the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)
+                         */
+                        image: string;
+                        /**
+                         * @description model name (GET /v1/models); empty or absent: the default translator
+                         * @example colorize-pono
+                         */
+                        model?: string;
+                        /**
+                         * Format: binary
+                         * @description colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input's size; pixels with alpha ≥ 128 ask for their RGB's colour there (its chroma: the luma stays the input's). A file (multipart) or base64 (JSON)
+                         */
+                        hints?: string;
+                        /**
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
+                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         */
+                        hint_points?: string;
+                        /** @default png */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /**
+                         * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
+                         * @default image
+                         */
+                        response_format?: "image" | "b64_json";
+                    };
+                };
+            };
+            responses: {
+                /** @description the translated image, same width and height as the input (or b64_json); header X-Model: name@version */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/png": string;
+                        "image/jpeg": string;
+                        "image/webp": string;
+                        "application/json": {
+                            /** @description name@version */
+                            model: string;
+                            data: {
+                                /** Format: byte */
+                                b64_json: string;
+                                width: number;
+                                height: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/inpaint": {
         parameters: {
             query?: never;
