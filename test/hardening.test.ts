@@ -136,3 +136,21 @@ describe('issue 31 conveniences', () => {
     assert.ok(m.json().training.data.train_photos.count > 100);
   });
 });
+
+describe('raw image bodies', () => {
+  test('/v1/translate takes the image as the body (fields in the query); other routes and types say what to send', async () => {
+    const { colourPhoto } = await import('./helper.js');
+    const jpeg = await colourPhoto();
+    const r = await app.inject({ method: 'POST', url: '/v1/translate?output_format=jpeg', payload: jpeg, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(r.statusCode, 200, r.body.slice(0, 200));
+    assert.equal(r.headers['content-type'], 'image/jpeg');
+    const bad = await app.inject({ method: 'POST', url: '/v1/translate?quality=9', payload: jpeg, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(bad.statusCode, 422);
+    const inp = await app.inject({ method: 'POST', url: '/v1/inpaint', payload: jpeg, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(inp.statusCode, 415);
+    assert.match(inp.json().detail, /multipart\/form-data files/);
+    const text = await app.inject({ method: 'POST', url: '/v1/translate', payload: 'hello', headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.statusCode, 415);
+    assert.match(text.json().detail, /image itself as the body/);
+  });
+});

@@ -10,4 +10,8 @@ export default fp<{ maxUploadBytes: number }>(async (app, opts) => {
     limits: { fileSize: opts.maxUploadBytes, files: 4, fields: 8, fieldSize: 1024, parts: 12 },
     throwFileSizeLimit: true,
   });
+  // Raw image bodies (`Content-Type: image/jpeg`, `curl --data-binary @photo.jpg`): read as bytes here;
+  // `readUpload` accepts them on the routes that take one image (`/v1/translate`) and names the fields to use
+  // elsewhere. Bounded like a file upload.
+  app.addContentTypeParser(/^image\//i, { parseAs: 'buffer', bodyLimit: opts.maxUploadBytes }, (_request, body, done) => done(null, body));
 }, { name: 'multipart' });

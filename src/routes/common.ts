@@ -63,12 +63,25 @@ export function decodeBase64Image(field: string, value: unknown, maxBytes: numbe
  *   multipart body; 422 for an unknown or repeated field or a wrong JSON type; 413 when a file is over
  *   MAX_UPLOAD_BYTES (the plugin's, or decoded base64), or a JSON body over the route's body limit.
  */
-export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[]): Promise<MultipartUpload> {
-  if (/^application\/json\b/i.test(String(request.headers['content-type'] ?? ''))) {
+export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage = false): Promise<MultipartUpload> {
+  const contentType = String(request.headers['content-type'] ?? '');
+  if (/^application\/json\b/i.test(contentType)) {
     return readJsonUpload(request.body, fileFields, textFields, request.server.limits.maxUploadBytes);
   }
+  if (/^image\//i.test(contentType)) {
+    if (!rawImage || !Buffer.isBuffer(request.body)) {
+      throw new HttpProblem(415, 'Unsupported Media Type', `this route takes ${fileFields.map((f) => `\`${f}\``).join(' and ')} as multipart/form-data files (curl -F ${fileFields[0]}=@file …) or as base64 in JSON; a raw image body is accepted by POST /v1/translate only`, 'raw-body-unsupported');
+    }
+    // the image is the body; the other fields come from the query string
+    const fields = new Map<string, string>();
+    for (const [key, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
+      if (!textFields.includes(key)) throw new HttpProblem(422, 'Unprocessable Content', `unknown query field \`${key}\`; with a raw image body the fields are query parameters: ${textFields.join(', ')}`, 'invalid-field');
+      fields.set(key, String(value));
+    }
+    return { files: new Map([[fileFields[0]!, request.body]]), fields };
+  }
   if (!request.isMultipart()) {
-    throw new HttpProblem(415, 'Unsupported Media Type', 'send the request as multipart/form-data with an `image` file field, or as application/json with `image` as base64 or a data: URL', 'not-multipart');
+    throw new HttpProblem(415, 'Unsupported Media Type', `Content-Type ${JSON.stringify(contentType || '(none)')} is not accepted: send multipart/form-data with ${fileFields.map((f) => `a \`${f}\` file`).join(' and ')} (curl -F ${fileFields[0]}=@file …), application/json with base64 or data: URLs${rawImage ? ', or the image itself as the body (Content-Type: image/…)' : ''}`, 'unsupported-content-type');
   }
   const files = new Map<string, Buffer>();
   const fields = new Map<string, string>();

@@ -73,7 +73,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     validatorCompiler: () => () => true,
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),
   }, async (request, reply) => {
-    const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points']);
+    const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points'], true);
     const format = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = resolveModel(app.models, 'translate', upload.fields.get('model'));
