@@ -130,6 +130,8 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
             authors = ", ".join(a.get("Name", "") for a in kp.get("Authors", []))
             return {"copyright": authors or "KDE Visual Design Group", "license": kp.get("License", "unknown"),
                     "source": meta}
+    if is_dir_collection(photo.package):
+        return {"copyright": "the user's own image", "license": "unknown (the user's)", "source": photo.package}
     found = {"copyright": "unknown", "license": "unknown", "source": f"/usr/share/doc/{photo.package}/copyright"}
     if photo.package in PLAIN_PROVENANCE:
         return {**found, **PLAIN_PROVENANCE[photo.package]}
@@ -154,32 +156,78 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
     return found
 
 
+#: Extensions of the images ``--photos DIR`` indexes (anything PIL opens among them; others are skipped).
+OWN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+
+def is_dir_collection(name: str) -> bool:
+    """A collection that is a folder of the user's own images (``dir:PATH``, see :func:`parse_collections`)."""
+    return name.startswith("dir:")
+
+
 def packages_of(collections: tuple[str, ...] | list[str]) -> list[str]:
-    """Debian packages behind the named collections (ValueError for an unknown name)."""
-    unknown = [c for c in collections if c not in COLLECTION_PACKAGES]
+    """Debian packages behind the named collections (ValueError for an unknown name); folders (``dir:``) have none."""
+    unknown = [c for c in collections if c not in COLLECTION_PACKAGES and not is_dir_collection(c)]
     if unknown:
         raise ValueError(f"unknown photo collection(s) {unknown}; known: {', '.join(COLLECTION_PACKAGES)}")
-    return [p for c in collections for p in COLLECTION_PACKAGES[c]]
+    return [p for c in collections if not is_dir_collection(c) for p in COLLECTION_PACKAGES[c]]
 
 
 def parse_collections(text: str | None) -> tuple[str, ...]:
-    """``--photos`` value: comma-separated collection names, ``all``, or None/"" for :data:`DEFAULT_COLLECTIONS`.
+    """``--photos`` value: comma-separated collection names, ``all``, folders of the user's own images (a path
+    to an existing directory, or ``dir:PATH``; combinable: ``all,~/photos``), or None/"" for
+    :data:`DEFAULT_COLLECTIONS`. Folders become ``dir:<absolute path>``.
 
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name (neither a collection nor an existing folder).
     """
     if not text:
         return DEFAULT_COLLECTIONS
-    names = ALL_COLLECTIONS if text.strip() == "all" else tuple(n.strip() for n in text.split(",") if n.strip())
-    packages_of(names)
-    return names
+    names: list[str] = []
+    for n in (n.strip() for n in text.split(",") if n.strip()):
+        if n == "all":
+            names += [c for c in ALL_COLLECTIONS if c not in names]
+        elif n in COLLECTION_PACKAGES:
+            names.append(n)
+        else:
+            path = os.path.expanduser(n[4:] if n.startswith("dir:") else n)
+            if not os.path.isdir(path):
+                raise ValueError(f"--photos: {n!r} is neither a collection ({', '.join(COLLECTION_PACKAGES)}, all) nor a folder")
+            names.append("dir:" + os.path.abspath(path))
+    return tuple(names)
+
+
+def _own(folder: str) -> list[PhotoFile]:
+    """The images of a user's folder (recursively, sorted; id ``dir-<relative path>``). A file PIL cannot open is
+    skipped with a message on stderr."""
+    import sys
+
+    from PIL import Image
+    out = []
+    for root, _, files in sorted(os.walk(folder)):
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            if not f.lower().endswith(OWN_EXTENSIONS):
+                continue
+            try:
+                with Image.open(path) as im:
+                    im.verify()
+            except Exception as err:  # noqa: BLE001 - any unreadable file is skipped, with the reason
+                print(f"[data] skipped {path}: {err}", file=sys.stderr)
+                continue
+            rel = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "-")
+            out.append(PhotoFile("dir-" + rel, "dir:" + folder, path))
+    return out
 
 
 def is_validation(image_id: str) -> bool:
-    """Whether an image id is held out for validation: :data:`VALIDATION_IDS`, or for the collections added
-    in issue 14 one id in 16 by the first byte of its sha256 (stable across machines and sessions)."""
-    return image_id in VALIDATION_IDS or (image_id.startswith(NEW_ID_PREFIXES)
-                                          and hashlib.sha256(image_id.encode()).digest()[0] % 16 == 0)
+    """Whether an image id is held out for validation: :data:`VALIDATION_IDS`, for the collections added
+    in issue 14 one id in 16 by the first byte of its sha256 (stable across machines and sessions), for a
+    user's folder (``dir-`` ids) one in 8 the same way (:func:`split` holds out at least one)."""
+    digest = hashlib.sha256(image_id.encode()).digest()[0]
+    if image_id.startswith("dir-"):
+        return digest % 8 == 0
+    return image_id in VALIDATION_IDS or (image_id.startswith(NEW_ID_PREFIXES) and digest % 16 == 0)
 
 
 def _gcompris(out: list[PhotoFile]) -> None:
@@ -274,6 +322,9 @@ def index(collections: tuple[str, ...] | list[str] = DEFAULT_COLLECTIONS) -> lis
             f = f"/usr/share/backgrounds/mate/nature/{name}.jpg"
             if os.path.exists(f):
                 out.append(PhotoFile(name, "mate-backgrounds", f))
+    for c in collections:
+        if is_dir_collection(c):
+            out += _own(c[4:])
     return _checked(out + _opencv(collections))
 
 
@@ -294,6 +345,11 @@ def split(photos: list[PhotoFile]) -> tuple[list[PhotoFile], list[PhotoFile]]:
     """Split by whole image id: ``(train, validation)``; validation ids by :func:`is_validation`."""
     train = [p for p in photos if not is_validation(p.image_id)]
     val = [p for p in photos if is_validation(p.image_id)]
+    # a user's folder always gives validation at least one photo (the one whose id hashes lowest), if it has two
+    own = [p for p in train if p.image_id.startswith("dir-")]
+    if own and not any(p.image_id.startswith("dir-") for p in val) and len(own) >= 2:
+        pick = min(own, key=lambda p: hashlib.sha256(p.image_id.encode()).digest())
+        train, val = [p for p in train if p is not pick], sorted(val + [pick], key=lambda p: p.image_id)
     return train, val
 
 
