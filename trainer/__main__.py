@@ -1,16 +1,17 @@
 """Command line of the trainer: ``/usr/bin/python3 -m trainer TASK VERB [options]``.
 
 Tasks and verbs (``--help`` at each level lists them):
-  colorize  train | evaluate | export                      PONO-MS grayscale -> colour translator
-  inpaint   train | evaluate | export                      Attentive Normalization inpainter
+  colorize  train | evaluate | curve | export               PONO-MS grayscale -> colour translator
+            train-hints | evaluate-hints | export-hints    its colour-hints path (Zhang et al. 2017)
+  inpaint   train | evaluate | probe-an | curve | export   Attentive Normalization inpainter
   generate  train | train-evaluator | evaluate | curve | export   class-conditional Fashion-MNIST GAN (+ its evaluator)
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
 
-Examples:
-  python3 -m trainer colorize train --out runs/colorize --steps 8000 --threads 1
-  python3 -m trainer inpaint evaluate an=runs/inpaint-an/best.pt --working-side 160
-  python3 -m trainer generate export runs/gen-an/final.pt --out-dir models/fashion-an
+Examples (``npm run train -- …`` is the same command):
+  /usr/bin/python3 -m trainer colorize train --out runs/colorize --steps 8000 --threads 1 --photos all,~/my-photos
+  /usr/bin/python3 -m trainer inpaint evaluate an=runs/inpaint-an/best.pt --masks mixed
+  /usr/bin/python3 -m trainer generate export runs/gen-an/final.pt --out-dir models/fashion-an
 
 The old flat names (train, train-inpaint, train-gan, train-classifier, evaluate, evaluate-gan, export,
 data) still work for one release: they print the new form and run it.
