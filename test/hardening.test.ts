@@ -154,3 +154,23 @@ describe('raw image bodies', () => {
     assert.match(text.json().detail, /image itself as the body/);
   });
 });
+
+describe('OpenAPI document (Swagger "Try it out")', () => {
+  test('error answers are declared application/problem+json; every path parameter has an example; KServe infer has a runnable example', async () => {
+    const doc = (await app.inject('/openapi.json')).json();
+    const wrong: string[] = [];
+    const noExample: string[] = [];
+    for (const [p, ops] of Object.entries(doc.paths) as [string, Record<string, { parameters?: { in: string; name: string; example?: unknown }[]; responses?: Record<string, { content?: Record<string, unknown> }> }>][]) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [code, r] of Object.entries(op.responses ?? {})) if (/^[45]/.test(code) && r.content?.['application/json']) wrong.push(`${method} ${p} ${code}`);
+        for (const prm of op.parameters ?? []) if (prm.in === 'path' && prm.example === undefined) noExample.push(`${method} ${p} ${prm.name}`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+    assert.deepEqual(noExample, []);
+    const infer = doc.paths['/v2/models/{name}/infer'].post;
+    const example = infer.requestBody.content['application/json'].example;
+    const r = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: example });
+    assert.equal(r.statusCode, 200, r.body.slice(0, 200));
+  });
+});

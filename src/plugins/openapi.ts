@@ -7,8 +7,35 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { markPublic } from './auth.js';
 
+interface OpenApiDoc { paths?: Record<string, Record<string, { parameters?: { in: string; name: string; example?: unknown; schema?: Record<string, unknown> }[]; responses?: Record<string, { content?: Record<string, unknown> }> }>> }
+
+/** Path-parameter examples, so every Swagger UI "Try it out" runs pre-filled (issue 31). */
+const PARAM_EXAMPLES: Record<string, string> = { name: 'colorize-pono', id: 'AAAAAAAAAAAAAAAAAAAAAA' };
+
+/**
+ * Post-process the generated document: error answers (4xx, 5xx) are declared `application/problem+json`
+ * (RFC 9457, what the server sends) instead of `application/json`, and path parameters get examples.
+ * Mutates and returns `doc`.
+ */
+export function problemJson(doc: OpenApiDoc): OpenApiDoc {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      for (const p of op.parameters ?? []) {
+        if (p.in === 'path' && PARAM_EXAMPLES[p.name] !== undefined && p.example === undefined) p.example = PARAM_EXAMPLES[p.name];
+      }
+      for (const [code, res] of Object.entries(op.responses ?? {})) {
+        if (!/^[45]/.test(code) || !res.content?.['application/json']) continue;
+        res.content['application/problem+json'] = res.content['application/json'];
+        delete res.content['application/json'];
+      }
+    }
+  }
+  return doc;
+}
+
 export default fp(async (app) => {
   await app.register(swagger, {
+    transformObject: (documentObject) => problemJson((documentObject as { openapiObject: OpenApiDoc }).openapiObject) as never,
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -145,7 +145,16 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     return reply.code(ready(m) ? 200 : 503).send({ name: m.name, ready: ready(m) });
   });
-  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', { bodyLimit: kserveBodyLimit(maxPixels), schema: { tags: ['kserve-v2'], summary: `Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (${maxPixels})` } }, async (request, reply) => {
+  app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', {
+    bodyLimit: kserveBodyLimit(maxPixels),
+    schema: {
+      tags: ['kserve-v2'], summary: `Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (${maxPixels})`,
+      // documents the body and gives Swagger UI a runnable example (a 16×16 gray ramp for colorize-pono); the
+      // handler checks the body itself (checkEnvelope, toFeed) and answers in the protocol's { error } form
+      body: { type: 'object', examples: [{ inputs: [{ name: 'gray', shape: [1, 1, 16, 16], datatype: 'UINT8', data: Array.from({ length: 256 }, (_, i) => i) }] }] },
+    },
+    validatorCompiler: () => () => true,
+  }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
     if (!ready(m)) return v2Error(reply, 503, `model ${m.name} is not ready`);

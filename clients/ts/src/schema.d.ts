@@ -84,6 +84,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example AAAAAAAAAAAAAAAAAAAAAA */
                     id: string;
                 };
                 cookie?: never;
@@ -96,7 +97,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -117,6 +118,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example AAAAAAAAAAAAAAAAAAAAAA */
                     id: string;
                 };
                 cookie?: never;
@@ -129,7 +131,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -146,7 +148,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -239,7 +241,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             status: string;
                             models: {
                                 [key: string]: string;
@@ -328,6 +330,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example colorize-pono */
                     name: string;
                 };
                 cookie?: never;
@@ -353,7 +356,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -389,6 +392,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example colorize-pono */
                     name: string;
                 };
                 cookie?: never;
@@ -415,7 +419,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -432,7 +436,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -558,7 +562,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -575,7 +579,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -701,7 +705,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -718,7 +722,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -837,7 +841,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -854,7 +858,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -948,7 +952,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -965,7 +969,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -1060,7 +1064,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -1077,7 +1081,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
+                        "application/problem+json": {
                             type: string;
                             title: string;
                             status: number;
@@ -1177,6 +1181,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example colorize-pono */
                     name: string;
                 };
                 cookie?: never;
@@ -1213,6 +1218,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example colorize-pono */
                     name: string;
                 };
                 cookie?: never;
@@ -1251,11 +1257,290 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example colorize-pono */
                     name: string;
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "inputs": [
+                     *         {
+                     *           "name": "gray",
+                     *           "shape": [
+                     *             1,
+                     *             1,
+                     *             16,
+                     *             16
+                     *           ],
+                     *           "datatype": "UINT8",
+                     *           "data": [
+                     *             0,
+                     *             1,
+                     *             2,
+                     *             3,
+                     *             4,
+                     *             5,
+                     *             6,
+                     *             7,
+                     *             8,
+                     *             9,
+                     *             10,
+                     *             11,
+                     *             12,
+                     *             13,
+                     *             14,
+                     *             15,
+                     *             16,
+                     *             17,
+                     *             18,
+                     *             19,
+                     *             20,
+                     *             21,
+                     *             22,
+                     *             23,
+                     *             24,
+                     *             25,
+                     *             26,
+                     *             27,
+                     *             28,
+                     *             29,
+                     *             30,
+                     *             31,
+                     *             32,
+                     *             33,
+                     *             34,
+                     *             35,
+                     *             36,
+                     *             37,
+                     *             38,
+                     *             39,
+                     *             40,
+                     *             41,
+                     *             42,
+                     *             43,
+                     *             44,
+                     *             45,
+                     *             46,
+                     *             47,
+                     *             48,
+                     *             49,
+                     *             50,
+                     *             51,
+                     *             52,
+                     *             53,
+                     *             54,
+                     *             55,
+                     *             56,
+                     *             57,
+                     *             58,
+                     *             59,
+                     *             60,
+                     *             61,
+                     *             62,
+                     *             63,
+                     *             64,
+                     *             65,
+                     *             66,
+                     *             67,
+                     *             68,
+                     *             69,
+                     *             70,
+                     *             71,
+                     *             72,
+                     *             73,
+                     *             74,
+                     *             75,
+                     *             76,
+                     *             77,
+                     *             78,
+                     *             79,
+                     *             80,
+                     *             81,
+                     *             82,
+                     *             83,
+                     *             84,
+                     *             85,
+                     *             86,
+                     *             87,
+                     *             88,
+                     *             89,
+                     *             90,
+                     *             91,
+                     *             92,
+                     *             93,
+                     *             94,
+                     *             95,
+                     *             96,
+                     *             97,
+                     *             98,
+                     *             99,
+                     *             100,
+                     *             101,
+                     *             102,
+                     *             103,
+                     *             104,
+                     *             105,
+                     *             106,
+                     *             107,
+                     *             108,
+                     *             109,
+                     *             110,
+                     *             111,
+                     *             112,
+                     *             113,
+                     *             114,
+                     *             115,
+                     *             116,
+                     *             117,
+                     *             118,
+                     *             119,
+                     *             120,
+                     *             121,
+                     *             122,
+                     *             123,
+                     *             124,
+                     *             125,
+                     *             126,
+                     *             127,
+                     *             128,
+                     *             129,
+                     *             130,
+                     *             131,
+                     *             132,
+                     *             133,
+                     *             134,
+                     *             135,
+                     *             136,
+                     *             137,
+                     *             138,
+                     *             139,
+                     *             140,
+                     *             141,
+                     *             142,
+                     *             143,
+                     *             144,
+                     *             145,
+                     *             146,
+                     *             147,
+                     *             148,
+                     *             149,
+                     *             150,
+                     *             151,
+                     *             152,
+                     *             153,
+                     *             154,
+                     *             155,
+                     *             156,
+                     *             157,
+                     *             158,
+                     *             159,
+                     *             160,
+                     *             161,
+                     *             162,
+                     *             163,
+                     *             164,
+                     *             165,
+                     *             166,
+                     *             167,
+                     *             168,
+                     *             169,
+                     *             170,
+                     *             171,
+                     *             172,
+                     *             173,
+                     *             174,
+                     *             175,
+                     *             176,
+                     *             177,
+                     *             178,
+                     *             179,
+                     *             180,
+                     *             181,
+                     *             182,
+                     *             183,
+                     *             184,
+                     *             185,
+                     *             186,
+                     *             187,
+                     *             188,
+                     *             189,
+                     *             190,
+                     *             191,
+                     *             192,
+                     *             193,
+                     *             194,
+                     *             195,
+                     *             196,
+                     *             197,
+                     *             198,
+                     *             199,
+                     *             200,
+                     *             201,
+                     *             202,
+                     *             203,
+                     *             204,
+                     *             205,
+                     *             206,
+                     *             207,
+                     *             208,
+                     *             209,
+                     *             210,
+                     *             211,
+                     *             212,
+                     *             213,
+                     *             214,
+                     *             215,
+                     *             216,
+                     *             217,
+                     *             218,
+                     *             219,
+                     *             220,
+                     *             221,
+                     *             222,
+                     *             223,
+                     *             224,
+                     *             225,
+                     *             226,
+                     *             227,
+                     *             228,
+                     *             229,
+                     *             230,
+                     *             231,
+                     *             232,
+                     *             233,
+                     *             234,
+                     *             235,
+                     *             236,
+                     *             237,
+                     *             238,
+                     *             239,
+                     *             240,
+                     *             241,
+                     *             242,
+                     *             243,
+                     *             244,
+                     *             245,
+                     *             246,
+                     *             247,
+                     *             248,
+                     *             249,
+                     *             250,
+                     *             251,
+                     *             252,
+                     *             253,
+                     *             254,
+                     *             255
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": Record<string, never>;
+                };
+            };
             responses: {
                 /** @description Default Response */
                 200: {
