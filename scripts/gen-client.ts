@@ -1,5 +1,5 @@
 /**
- * Generate the typed TypeScript client's API types (`clients/ts/src/schema.d.ts`) and the OpenAPI
+ * Generate the typed TypeScript client's API types (`clients/ts/src/schema.ts`) and the OpenAPI
  * document they come from (`clients/ts/openapi.json`) from the service's own route schemas, with
  * openapi-typescript. `npm run client:gen` after an API change; a test fails while they are stale.
  * Exports {@link generate} for that test.
@@ -29,6 +29,6 @@ export async function generate(): Promise<{ openapi: string; schema: string }> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const { openapi, schema } = await generate();
   await writeFile(path.join(CLIENT_DIR, 'openapi.json'), openapi);
-  await writeFile(path.join(CLIENT_DIR, 'src', 'schema.d.ts'), schema);
-  console.log(`wrote ${path.join(CLIENT_DIR, 'openapi.json')} and src/schema.d.ts`);
+  await writeFile(path.join(CLIENT_DIR, 'src', 'schema.ts'), schema);
+  console.log(`wrote ${path.join(CLIENT_DIR, 'openapi.json')} and src/schema.ts`);
 }

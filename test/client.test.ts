@@ -21,7 +21,7 @@ after(async () => app.close());
 test('the committed client types and OpenAPI copy match the service (npm run client:gen)', async () => {
   const { openapi, schema } = await generate();
   assert.equal(await readFile(path.join(CLIENT_DIR, 'openapi.json'), 'utf8'), openapi, 'clients/ts/openapi.json is stale: npm run client:gen');
-  assert.equal(await readFile(path.join(CLIENT_DIR, 'src', 'schema.d.ts'), 'utf8'), schema, 'clients/ts/src/schema.d.ts is stale: npm run client:gen');
+  assert.equal(await readFile(path.join(CLIENT_DIR, 'src', 'schema.ts'), 'utf8'), schema, 'clients/ts/src/schema.ts is stale: npm run client:gen');
 });
 
 test('the generated client calls all three tasks and lists the models', async () => {
