@@ -41,6 +41,6 @@ test('the generated client calls all three tasks and lists the models', async ()
   assert.deepEqual([(await sharp(Buffer.from(await g.image.arrayBuffer())).metadata()).width], [64]);
   const { models } = await normgen.models();
   assert.deepEqual(models.filter((m) => m.default).map((m) => m.task).sort(), ['generate', 'inpaint', 'translate']);
-  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'translate', 'translate']); // + the colorize-pono-l1 and fashion-noan ablations
+  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'translate', 'translate', 'translate']); // + colorize-pono-l1, colorize-hints and the fashion-noan ablation
   await assert.rejects(normgen.generate({ class: 'Hat' }), (err: unknown) => err instanceof NormgenError && err.status === 422 && /unknown class/.test(err.problem.detail ?? ''));
 });
