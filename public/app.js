@@ -89,6 +89,7 @@ async function chooseColorize(file) {
   $('colorize-input').src = gray;
   $('colorize-compare-before').src = gray;
   $('colorize-output').removeAttribute('src');
+  $('colorize-row').hidden = false;
   $('colorize-compare').hidden = true;
   $('colorize-download').hidden = true;
   $('colorize-run').disabled = false;
@@ -121,6 +122,8 @@ $('colorize-run').addEventListener('click', () => busy($('colorize-run'), $('col
   await loadImage(url);
   $('colorize-output').src = url;
   $('colorize-compare-output').src = url;
+  // the result is shown once: in the before/after slider (the side-by-side row is the preview before it)
+  $('colorize-row').hidden = true;
   $('colorize-compare').hidden = false;
   $('colorize-download').href = url;
   $('colorize-download').hidden = false;
@@ -181,9 +184,9 @@ function maskBlob() {
   return new Promise((resolve) => c.toBlob(resolve, 'image/png'));
 }
 
-$('inpaint-file').addEventListener('change', async (e) => {
-  const file = e.target.files[0];
-  if (!file) return;
+$('inpaint-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseInpaint(e.target.files[0]); });
+
+async function chooseInpaint(file) {
   try {
     const img = await loadImage(URL.createObjectURL(file));
     inpaintFile = file;
@@ -199,7 +202,7 @@ $('inpaint-file').addEventListener('change', async (e) => {
   } catch (err) {
     say($('inpaint-status'), `Error: ${err.message}`, true);
   }
-});
+}
 
 const toImage = (e) => {
   const r = maskCanvas.getBoundingClientRect();
@@ -278,3 +281,19 @@ $('generate-run').addEventListener('click', () => busy($('generate-run'), $('gen
   $('generate-output').src = url;
   $('generate-seed-used').textContent = `seed ${res.headers.get('x-seed')} — the same seed and settings give the same picture`;
 }));
+
+// --- Sample photos (public/samples/): the same paths as a chosen file ----------------------------------
+async function sampleFile(button) {
+  const res = await fetch(button.dataset.sample);
+  if (!res.ok) throw new Error(`could not load the sample (${res.status})`);
+  const blob = await res.blob();
+  return new File([blob], button.dataset.sample.split('/').pop(), { type: blob.type });
+}
+for (const id of ['colorize-sample', 'colorize-sample-china']) {
+  $(id).addEventListener('click', async () => {
+    try { await chooseColorize(await sampleFile($(id))); } catch (err) { say($('colorize-status'), `Error: ${err.message}`, true); }
+  });
+}
+$('inpaint-sample').addEventListener('click', async () => {
+  try { await chooseInpaint(await sampleFile($('inpaint-sample'))); } catch (err) { say($('inpaint-status'), `Error: ${err.message}`, true); }
+});

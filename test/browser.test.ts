@@ -95,6 +95,27 @@ describe('try-it page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('Sample photos: one click loads a photo into each panel; the colorize result is shown once; a favicon, no 404', async () => {
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
+    const missing: string[] = [];
+    page.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
+    assert.equal((await page.goto(base))?.status(), 200);
+    await page.click('#colorize-sample');
+    await page.waitForFunction(() => (document.getElementById('colorize-input') as HTMLImageElement).naturalWidth > 0);
+    assert.equal(await page.isVisible('#colorize-row'), true);
+    await page.click('#colorize-run');
+    await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
+    assert.equal(await page.isVisible('#colorize-compare'), true);
+    assert.equal(await page.isVisible('#colorize-row'), false, 'the result is not shown a second time');
+    await page.click('#inpaint-sample');
+    await page.waitForFunction(() => !(document.getElementById('inpaint-painter') as HTMLElement).hidden);
+    assert.match(await page.textContent('#inpaint-status') ?? '', /china\.jpg/);
+    assert.equal(await page.$eval('link[rel=icon]', (l) => (l as HTMLLinkElement).href.endsWith('/favicon.svg')), true);
+    assert.equal((await page.request.get(`${base}/favicon.svg`)).status(), 200);
+    assert.deepEqual(missing, []);
+    await page.close();
+  });
+
   test('Inpaint: paint a stroke with the mouse, undo and clear work, the hole is filled and nothing else changes', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     assert.equal((await page.goto(base))?.status(), 200);
