@@ -10,7 +10,7 @@ APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil
   python3-sklearn python3-matplotlib python3-scipy python3-opencv
   lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
   endless-sky-high-dpi gcompris-qt-data tuxpaint-data tuxpaint-stamps-default tuxtype-data lxqt-themes palapeli-data
-  dataset-fashion-mnist python3-venv python3-pip python3-setuptools
+  dataset-fashion-mnist python3-venv python3-pip python3-setuptools python3-wheel
   chromium)  # the browser tests (test/browser.test.ts) drive Debian's Chromium with playwright-core
 
 if [[ "${1:-}" == "--trainer" ]]; then

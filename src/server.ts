@@ -37,10 +37,15 @@ try {
   throw err;
 }
 // The PID file lets `npm stop` stop this server and no other (.normgen/server-<port>.pid, removed on exit).
+// Best effort: in a container the working directory is read-only for the server's user, and nothing needs it there.
 const pidFile = path.join(process.cwd(), '.normgen', `server-${config.port}.pid`);
-mkdirSync(path.dirname(pidFile), { recursive: true });
-writeFileSync(pidFile, `${process.pid}\n`);
-process.on('exit', () => { try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ } });
+try {
+  mkdirSync(path.dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, `${process.pid}\n`);
+  process.on('exit', () => { try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ } });
+} catch (err) {
+  app.log.debug({ err: (err as Error).message }, 'no PID file (npm stop will not find this server)');
+}
 app.log.info(`normgen listening on ${url} (docs: ${url}/docs, models from ${config.modelsDir})`);
 app.models.load().then(() => {
   const ready = app.models.list().filter((m) => m.state === 'ready').map((m) => `${m.name}@${m.manifest.version}`);
