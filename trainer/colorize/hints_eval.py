@@ -52,6 +52,32 @@ def hue_agreement(pred: np.ndarray, true: np.ndarray, min_true: float = 20.0, mi
     return float(((cp > min_pred) & (d <= max_deg))[sel].mean())
 
 
+SECTORS = (-180, -135, -90, -45, 0, 45, 90, 135, 180)
+
+
+def hue_sectors(pairs: list[tuple[np.ndarray, np.ndarray]], min_true: float = 20.0, min_pred: float = 8.0) -> dict:
+    """Where the colour goes (issue 29, item 3: the sepia cast): over ``(pred, true)`` uint8 image pairs, the share
+    of the clearly coloured true pixels (Lab chroma > ``min_true``) in each 45-degree Lab hue sector, and the
+    share of the outputs' coloured pixels (chroma > ``min_pred``) in each sector, with the share of outputs
+    that are coloured at all. Sectors: [-180, -135) ... [135, 180) degrees (a*b* angle)."""
+    t_hist = np.zeros(len(SECTORS) - 1)
+    p_hist = np.zeros(len(SECTORS) - 1)
+    coloured = total = 0
+    for pred, true in pairs:
+        at, ap = lab_ab(true), lab_ab(pred)
+        sel = np.hypot(at[0], at[1]) > min_true
+        ht = np.degrees(np.arctan2(at[1], at[0]))[sel]
+        cp = np.hypot(ap[0], ap[1])[sel]
+        hp = np.degrees(np.arctan2(ap[1], ap[0]))[sel][cp > min_pred]
+        t_hist += np.histogram(ht, SECTORS)[0]
+        p_hist += np.histogram(hp, SECTORS)[0]
+        coloured += int((cp > min_pred).sum())
+        total += int(sel.sum())
+    names = [f"{a}..{b}" for a, b in zip(SECTORS[:-1], SECTORS[1:])]
+    return {"sectors_deg": names, "truth": [round(v, 4) for v in t_hist / max(t_hist.sum(), 1)],
+            "output": [round(v, 4) for v in p_hist / max(p_hist.sum(), 1)], "output_coloured_share": round(coloured / max(total, 1), 4)}
+
+
 def decode_ab(gray_u8: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Luma (H x W uint8) + CIE ab (2 x H x W) -> H x W x 3 uint8, decoded like the model (luma kept)."""
     x = torch.from_numpy(to_signed(gray_u8))[None, None]
@@ -145,9 +171,23 @@ def main(args: Namespace) -> int:
     if args.limit:
         images = dict(list(images.items())[: args.limit])
     res = run(model, images, counts, args.levin)
+    if args.sectors:
+        pairs = []
+        for name, img in images.items():
+            gray = luma_u8(img)
+            with torch.no_grad():
+                out = to_u8(model(torch.from_numpy(to_signed(gray))[None, None], torch.zeros(1, 3, *gray.shape))[0].permute(1, 2, 0).numpy())
+            pairs.append((out, img))
+        sec = hue_sectors(pairs)
+        res["hue_sectors_no_hints"] = sec
+        print("hue sector (Lab deg) " + "  ".join(f"{n:>10}" for n in sec["sectors_deg"]))
+        print("truth               " + "  ".join(f"{v:>10.3f}" for v in sec["truth"]))
+        print("output (no hints)   " + "  ".join(f"{v:>10.3f}" for v in sec["output"]) + f"   (coloured: {sec['output_coloured_share']:.2f})")
     gray = res["gray_copy"]["mean"]["psnr"]
     print(f"{'method':<14}{'PSNR dB':>9}{'gain':>7}{'SSIM':>8}{'colour':>8}{'hue':>7}{'ms':>9}   ({args.split}, {len(images)} photos, short side {args.short_side})")
     for label, r in res.items():
+        if "mean" not in r:
+            continue
         m = r["mean"]
         print(f"{label:<14}{m['psnr']:>9.2f}{m['psnr'] - gray:>+7.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['hue']:>7.3f}{m['ms']:>9.0f}")
     if args.json:
