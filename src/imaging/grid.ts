@@ -32,12 +32,15 @@ export async function encodeTile(tile: RawImage, format: OutputFormat): Promise<
 export async function encodeGrid(tiles: RawImage[], columns: number, format: OutputFormat): Promise<Buffer> {
   if (tiles.length === 0) throw new RangeError('no tiles');
   const { width: w, height: h } = tiles[0]!;
-  if (tiles.some((t) => t.width !== w || t.height !== h)) throw new RangeError('tiles differ in size');
+  if (tiles.some((t) => t.width !== w || t.height !== h || t.channels !== 1)) throw new RangeError('tiles differ in size');
   const rows = Math.ceil(tiles.length / columns);
-  const canvas = sharp({ create: { width: columns * w, height: rows * h, channels: 3, background: '#000000' } })
-    .composite(tiles.map((t, i) => ({ input: t.data, raw: { width: w, height: h, channels: 1 as const }, left: (i % columns) * w, top: Math.floor(i / columns) * h })));
-  // Two passes: libvips applies `composite` last in a pipeline, so a gray conversion in the same pass
-  // would act on the empty canvas (verified: one pass gives 3-channel / wrong pixels).
-  const flat = await canvas.toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
-  return encodeWith(sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } }).toColourspace('b-w'), format);
+  // One buffer (row copies; black where the last row is short) and one encode (issue 32: 64 sharp
+  // composites and a second pass cost tens of ms).
+  const W = columns * w;
+  const grid = Buffer.alloc(W * rows * h);
+  tiles.forEach((t, i) => {
+    const left = (i % columns) * w, top = Math.floor(i / columns) * h;
+    for (let y = 0; y < h; y++) t.data.copy(grid, (top + y) * W + left, y * w, (y + 1) * w);
+  });
+  return encodeWith(sharp(grid, { raw: { width: W, height: rows * h, channels: 1 } }).toColourspace('b-w'), format);
 }

@@ -181,7 +181,9 @@ export class Batcher {
     const ready = same.reduce((s, p) => s + p.items, 0);
     const readyPixels = same.reduce((s, p) => s + p.pixels, 0);
     const waited = performance.now() - head.enqueuedAt;
-    if (ready >= this.config.maxBatchSize || readyPixels >= this.config.maxBatchPixels || waited >= this.config.maxQueueDelayMs
+    // Nothing running: go at once (no request is about to join one that waits for a free worker; issue 32).
+    // While passes run, requests queue and leave together as the next batch.
+    if (this.running === 0 || ready >= this.config.maxBatchSize || readyPixels >= this.config.maxBatchPixels || waited >= this.config.maxQueueDelayMs
       || this.config.maxBatchSize <= 1) {
       this.dispatch();
       return;
