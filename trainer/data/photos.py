@@ -192,7 +192,7 @@ def parse_collections(text: str | None) -> tuple[str, ...]:
         else:
             path = os.path.expanduser(n[4:] if n.startswith("dir:") else n)
             if not os.path.isdir(path):
-                raise ValueError(f"--photos: {n!r} is neither a collection ({', '.join(COLLECTION_PACKAGES)}, all) nor a folder")
+                raise ValueError(f"--photos: unknown photo collection {n!r} and not a folder (collections: {', '.join(COLLECTION_PACKAGES)}, all)")
             names.append("dir:" + os.path.abspath(path))
     return tuple(names)
 
