@@ -28,6 +28,9 @@ def register(sub) -> None:
                         "the 1.0.0 model used wallpapers,opencv")
     t.add_argument("--luma-jitter", type=float, default=0.0, help="per-crop gamma exp(U(-g, g)) on RGB (hue kept)")
     t.add_argument("--prior-crops", type=int, default=2000, help="training crops counted for the ab prior (classify)")
+    t.add_argument("--rebalance-lambda", type=float, default=0.5,
+                   help="classify: lambda of the class rebalancing (Zhang 2016 eq. 4; smaller = rarer colours weigh more)")
+    t.add_argument("--init", help="fine-tune: start from this checkpoint's EMA weights (and ab prior), fresh optimizer and schedule")
     t.add_argument("--gan-weight", type=float, default=0.0, help="PatchGAN term weight (0 = L1 alone)")
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for validation/export")

@@ -159,12 +159,21 @@ def train(args: Namespace) -> dict:
         best.setdefault("val_loss", best.get("val_l1", float("inf")))
         start, elapsed_before = ck["step"], ck["elapsed_s"]
         print(f"[resume] from step {start}", flush=True)
+    elif getattr(args, "init", None):
+        ck = torch.load(args.init, map_location=device)
+        for k in ("ngf", "n_blocks", "pono_ms", "loss"):
+            if ck["args"].get(k) != vars(args).get(k):
+                raise ValueError(f"--init {args.init}: {k} differs (checkpoint {ck['args'].get(k)!r}, this run {vars(args).get(k)!r})")
+        model.load_state_dict(ck.get("ema", ck["model"]))
+        ema.load_state_dict(ck.get("ema", ck["model"]))
+        prior = ck.get("ab_prior")
+        print(f"[init] weights from {args.init} (its step {ck['step']}); fresh optimizer and schedule", flush=True)
     if classify:
         if prior is None:
             prior_crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed + 7)
             prior_crops.pyramid = crops.pyramid
             prior = ab_prior(prior_crops, args.prior_crops, 64, bins)
-        weights = torch.from_numpy(quantize.rebalance_weights(prior)).to(device)
+        weights = torch.from_numpy(quantize.rebalance_weights(prior, getattr(args, "rebalance_lambda", quantize.LAMBDA))).to(device)
         print(f"[prior] Q = {len(bins)} ab bins; prior from {args.prior_crops} crops: max p~ {prior.max():.4f}, "
               f"weights {weights.min().item():.2f}..{weights.max().item():.2f}", flush=True)
 
