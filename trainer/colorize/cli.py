@@ -61,6 +61,8 @@ def register(sub) -> None:
     v.add_argument("--hints", default="0,1,5,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
     v.add_argument("--levin", action="store_true", help="also Levin et al. 2004 with the same hints (SciPy sparse solve)")
     v.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
+    v.add_argument("--figure", help="write a gray | Levin | ours (10 hints) | ours (none) | original PNG grid here")
+    v.add_argument("--figure-only", action="store_true", help="with --figure: only the figure")
     v.add_argument("--sectors", action="store_true", help="also the Lab hue-sector shares of truth vs output without hints (the sepia analysis)")
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--json", help="write the metrics here")

@@ -162,6 +162,38 @@ def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: boo
     return res
 
 
+def figure(model, images: dict[str, np.ndarray], path: str, n: int = 10) -> None:
+    """A PNG grid, one row per photo: gray | Levin 2004 with n hints | ours with n hints | ours without hints | the
+    original; the hint patches are outlined in white on the gray column (the issue's figure)."""
+    from PIL import Image, ImageDraw
+    rows = []
+    for i, (name, img) in enumerate(images.items()):
+        gray = luma_u8(img)
+        hints = fixed_hints(torch.from_numpy(lab_ab(img))[None], n, seed=1000 + i)
+        with torch.no_grad():
+            x = torch.from_numpy(to_signed(gray))[None, None]
+            ours = to_u8(model(x, hints)[0].permute(1, 2, 0).numpy())
+            auto = to_u8(model(x, torch.zeros_like(hints))[0].permute(1, 2, 0).numpy())
+        lev = decode_ab(gray, levin(gray, hints[0].numpy()))
+        g = Image.fromarray(np.repeat(gray[..., None], 3, 2))
+        d = ImageDraw.Draw(g)
+        ys, xs = np.nonzero(hints[0, 2].numpy())
+        for y, x_ in zip(ys[::25], xs[::25]):
+            d.rectangle([x_ - 3, y - 3, x_ + 3, y + 3], outline=(255, 255, 255))
+        rows.append([np.asarray(g), lev, ours, auto, img])
+    h = max(r[0].shape[0] for r in rows)
+    w = max(r[0].shape[1] for r in rows)
+    labels = ["gray + hints", f"Levin 2004, {n} hints", f"ours, {n} hints", "ours, no hints", "original"]
+    canvas = Image.new("RGB", (5 * (w + 4) + 4, 18 + len(rows) * (h + 4) + 4), "white")
+    d = ImageDraw.Draw(canvas)
+    for j, label in enumerate(labels):
+        d.text((4 + j * (w + 4) + 2, 3), label, fill="black")
+    for i, row in enumerate(rows):
+        for j, a in enumerate(row):
+            canvas.paste(Image.fromarray(a), (4 + j * (w + 4), 18 + i * (h + 4)))
+    canvas.convert("RGB").save(path, **({"quality": 85} if path.lower().endswith((".jpg", ".jpeg")) else {"optimize": True}))
+
+
 def main(args: Namespace) -> int:
     """The ``colorize evaluate-hints`` verb: prints one row per method and hint count; ``--json`` writes them."""
     torch.set_num_threads(args.threads)
@@ -170,6 +202,11 @@ def main(args: Namespace) -> int:
     images = photos_for(args.split, args.short_side)
     if args.limit:
         images = dict(list(images.items())[: args.limit])
+    if args.figure:
+        figure(model, images, args.figure)
+        print(f"[figure] {args.figure}", flush=True)
+        if args.figure_only:
+            return 0
     res = run(model, images, counts, args.levin)
     if args.sectors:
         pairs = []
