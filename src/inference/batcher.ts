@@ -73,6 +73,8 @@ interface Pending {
 export interface BatcherHooks {
   onBatch?: (model: string, items: number, requests: number, inferMs: number) => void;
   onQueueDepth?: (model: string, depth: number) => void;
+  /** Forward passes of the model running now (at dispatch and when one ends). */
+  onRunning?: (model: string, running: number) => void;
 }
 
 export class Batcher {
@@ -226,6 +228,7 @@ export class Batcher {
       feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
     }
     this.running++;
+    this.hooks.onRunning?.(this.model, this.running);
     this.runningPixels += pixels;
     this.runs++;
     const started = performance.now();
@@ -244,6 +247,7 @@ export class Batcher {
       for (const p of batch) p.reject(err);
     }).finally(() => {
       this.running--;
+      this.hooks.onRunning?.(this.model, this.running);
       this.runningPixels -= pixels;
       if (!this.closed) this.schedule();
     });

@@ -35,6 +35,7 @@ export default fp(async (app) => {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   });
   const queue = new Gauge({ name: 'normgen_queue_depth', help: 'requests waiting in the model queue', labelNames: ['model'], registers: [registry] });
+  const running = new Gauge({ name: 'normgen_inference_running', help: 'forward passes of the model running now', labelNames: ['model'], registers: [registry] });
   const batch = new Histogram({ name: 'normgen_batch_size', help: 'items per forward pass', labelNames: ['model'], registers: [registry], buckets: [1, 2, 4, 8, 16, 32, 64] });
   const inference = new Histogram({
     name: 'normgen_inference_seconds', help: 'onnxruntime session.run time in seconds', labelNames: ['model'], registers: [registry],
@@ -46,6 +47,7 @@ export default fp(async (app) => {
   const hooks: BatcherHooks = {
     onBatch: (model, items, _requests, inferMs) => { batch.observe({ model }, items); inference.observe({ model }, inferMs / 1000); },
     onQueueDepth: (model, depth) => queue.set({ model }, depth),
+    onRunning: (model, n) => running.set({ model }, n),
   };
   const clientErrors = new Counter({
     name: 'normgen_client_errors_total', help: 'connections cut before a route answered: request-timeout (headers or body too slow), idle-timeout, bad-request, reset',

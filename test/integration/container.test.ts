@@ -177,6 +177,11 @@ describe('the container image', { skip }, () => {
       assert.ok(i < 300, 'the requests never reached the server');
       await new Promise((r) => setTimeout(r, 20));
     }
+    // ... and a pass is running (normgen_inference_running), so SIGTERM meets one running and the rest queued
+    for (let i = 0; !/normgen_inference_running\{model="colorize-pono"\} [1-9]/.test(await (await fetch(`${base}/metrics`)).text()); i++) {
+      assert.ok(i < 600, 'no pass started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const { getContainerRuntimeClient } = await import('testcontainers');
     const id = container.getId();
     const stopped = container.stop({ timeout: 30_000, remove: false }); // SIGTERM, SIGKILL only after 30 s
