@@ -70,6 +70,68 @@ const loadImage = (src) => new Promise((resolve, reject) => {
 
 // --- Colorize -------------------------------------------------------------------------------------
 let colorizeFile = null;
+/** Colour hints (issue 29): points in the image's pixels, sent as hint_points to the colorize-hints model. */
+let hints = [];
+let hintCursor = null;
+const hintCanvas = $('colorize-hints');
+
+function drawHints() {
+  const img = $('colorize-input');
+  hintCanvas.width = img.naturalWidth || 1;
+  hintCanvas.height = img.naturalHeight || 1;
+  hintCanvas.style.height = `${img.clientHeight}px`;
+  const ctx = hintCanvas.getContext('2d');
+  ctx.clearRect(0, 0, hintCanvas.width, hintCanvas.height);
+  const r = Math.max(3, Math.round(hintCanvas.width / 120));
+  for (const h of hints) {
+    ctx.fillStyle = h.color;
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = Math.max(1, r / 3);
+    ctx.fillRect(h.x - r, h.y - r, 2 * r + 1, 2 * r + 1);
+    ctx.strokeRect(h.x - r, h.y - r, 2 * r + 1, 2 * r + 1);
+  }
+  if (hintCursor) {
+    ctx.strokeStyle = '#f0f';
+    ctx.strokeRect(hintCursor.x - 2 * r, hintCursor.y - 2 * r, 4 * r + 1, 4 * r + 1);
+  }
+  $('colorize-hint-count').textContent = hints.length ? `${hints.length} hint${hints.length > 1 ? 's' : ''}: colorize-hints will follow them` : 'no hints: the automatic colours';
+}
+
+function addHint(x, y) {
+  const img = $('colorize-input');
+  if (!img.naturalWidth) return;
+  x = Math.max(0, Math.min(img.naturalWidth - 1, Math.round(x)));
+  y = Math.max(0, Math.min(img.naturalHeight - 1, Math.round(y)));
+  hints.push({ x, y, color: $('colorize-hint-colour').value, radius: 2 });
+  if (hints.length > 1000) hints.shift();
+  drawHints();
+}
+
+const hintPoint = (e) => {
+  const rect = hintCanvas.getBoundingClientRect();
+  return [(e.clientX - rect.left) * hintCanvas.width / rect.width, (e.clientY - rect.top) * hintCanvas.height / rect.height];
+};
+let hintDragging = false;
+hintCanvas.addEventListener('pointerdown', (e) => { hintDragging = true; addHint(...hintPoint(e)); });
+hintCanvas.addEventListener('pointermove', (e) => { if (hintDragging && e.buttons) addHint(...hintPoint(e)); });
+window.addEventListener('pointerup', () => { hintDragging = false; });
+hintCanvas.addEventListener('keydown', (e) => {
+  const img = $('colorize-input');
+  if (!img.naturalWidth) return;
+  hintCursor ??= { x: Math.round(img.naturalWidth / 2), y: Math.round(img.naturalHeight / 2) };
+  const step = Math.max(2, Math.round(img.naturalWidth / 50));
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[e.key]) {
+    e.preventDefault();
+    hintCursor = { x: Math.max(0, Math.min(img.naturalWidth - 1, hintCursor.x + moves[e.key][0])), y: Math.max(0, Math.min(img.naturalHeight - 1, hintCursor.y + moves[e.key][1])) };
+    drawHints();
+  } else if (e.key === ' ') {
+    e.preventDefault();
+    addHint(hintCursor.x, hintCursor.y);
+  }
+});
+$('colorize-hint-clear').addEventListener('click', () => { hints = []; drawHints(); });
+window.addEventListener('resize', drawHints);
 
 async function chooseColorize(file) {
   colorizeFile = file;
@@ -89,7 +151,10 @@ async function chooseColorize(file) {
   $('colorize-input').src = gray;
   $('colorize-compare-before').src = gray;
   $('colorize-output').removeAttribute('src');
-  $('colorize-row').hidden = false;
+  $('colorize-output-figure').hidden = false;
+  hints = [];
+  hintCursor = null;
+  requestAnimationFrame(drawHints);
   $('colorize-compare').hidden = true;
   $('colorize-download').hidden = true;
   $('colorize-run').disabled = false;
@@ -117,13 +182,19 @@ window.addEventListener('resize', syncCompare);
 $('colorize-run').addEventListener('click', () => busy($('colorize-run'), $('colorize-status'), 'Colorizing…', async () => {
   const form = new FormData();
   form.append('image', colorizeFile, colorizeFile.name);
+  if (hints.length) {
+    form.append('model', 'colorize-hints');
+    form.append('hint_points', JSON.stringify(hints));
+  }
   const res = await api('/v1/translate', { method: 'POST', body: form }, $('colorize-status'));
+  $('colorize-run').dataset.model = res.headers.get('x-model') ?? '';
+  $('colorize-run').dataset.hints = res.headers.get('x-hints') ?? '0';
   const url = URL.createObjectURL(await res.blob());
   await loadImage(url);
   $('colorize-output').src = url;
   $('colorize-compare-output').src = url;
-  // the result is shown once: in the before/after slider (the side-by-side row is the preview before it)
-  $('colorize-row').hidden = true;
+  // the result is shown once, in the before/after slider; the input stays visible for more hints
+  $('colorize-output-figure').hidden = true;
   $('colorize-compare').hidden = false;
   $('colorize-download').href = url;
   $('colorize-download').hidden = false;

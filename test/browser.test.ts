@@ -102,17 +102,49 @@ describe('try-it page in Chromium', { skip }, () => {
     assert.equal((await page.goto(base))?.status(), 200);
     await page.click('#colorize-sample');
     await page.waitForFunction(() => (document.getElementById('colorize-input') as HTMLImageElement).naturalWidth > 0);
-    assert.equal(await page.isVisible('#colorize-row'), true);
+    assert.equal(await page.isVisible('#colorize-output-figure'), true);
     await page.click('#colorize-run');
     await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
     assert.equal(await page.isVisible('#colorize-compare'), true);
-    assert.equal(await page.isVisible('#colorize-row'), false, 'the result is not shown a second time');
+    assert.equal(await page.isVisible('#colorize-output-figure'), false, 'the result is not shown a second time');
     await page.click('#inpaint-sample');
     await page.waitForFunction(() => !(document.getElementById('inpaint-painter') as HTMLElement).hidden);
     assert.match(await page.textContent('#inpaint-status') ?? '', /china\.jpg/);
     assert.equal(await page.$eval('link[rel=icon]', (l) => (l as HTMLLinkElement).href.endsWith('/favicon.svg')), true);
     assert.equal((await page.request.get(`${base}/favicon.svg`)).status(), 200);
     assert.deepEqual(missing, []);
+    await page.close();
+  });
+
+  test('Colour hints: click the gray photo with a blue brush, colorize-hints answers and the spot is bluer', async () => {
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
+    assert.equal((await page.goto(base))?.status(), 200);
+    await page.click('#colorize-sample');
+    await page.waitForFunction(() => (document.getElementById('colorize-input') as HTMLImageElement).naturalWidth > 0);
+    await page.click('#colorize-run'); // automatic first
+    await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
+    const auto = await pixels(page, '#colorize-compare-output');
+    assert.equal(await page.getAttribute('#colorize-run', 'data-hints'), '0');
+    await page.$eval('#colorize-hint-colour', (el) => { (el as HTMLInputElement).value = '#1144ff'; });
+    const box = (await page.locator('#colorize-hints').boundingBox())!;
+    for (const [fx, fy] of [[0.3, 0.3], [0.35, 0.3], [0.3, 0.35]]) await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
+    // keyboard: focus the picture, move, Space places one more
+    await page.focus('#colorize-hints');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('Space');
+    assert.match(await page.textContent('#colorize-hint-count') ?? '', /^4 hints/);
+    await page.$eval('#colorize-compare-output', (el) => (el as HTMLImageElement).removeAttribute('src'));
+    await page.click('#colorize-run');
+    await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
+    assert.match(String(await page.getAttribute('#colorize-run', 'data-model')), /^colorize-hints@/);
+    assert.ok(Number(await page.getAttribute('#colorize-run', 'data-hints')) > 0);
+    const hinted = await pixels(page, '#colorize-compare-output');
+    const blue = (p: { w: number; data: number[] }, fx: number, fy: number) => {
+      const x = Math.round(fx * p.w), y = Math.round(fy * (p.data.length / 4 / p.w));
+      const i = 4 * (y * p.w + x);
+      return p.data[i + 2]! - (p.data[i]! + p.data[i + 1]!) / 2;
+    };
+    assert.ok(blue(hinted, 0.31, 0.31) > blue(auto, 0.31, 0.31) + 5, `blueness ${blue(auto, 0.31, 0.31)} -> ${blue(hinted, 0.31, 0.31)}`);
     await page.close();
   });
 
