@@ -39,11 +39,14 @@ test('SIGTERM: running passes answered, queued requests 503 at once, exit 0 with
     const photo = await grayPhoto();
     const send = () => fetch(`${base}/v1/translate`, { method: 'POST', body: formData({ image: { data: photo, type: 'image/png' } }) });
     const inflight = Array.from({ length: 12 }, () => send());
-    // SIGTERM once a pass is running (the others wait in the queue or are still being read)
-    for (let i = 0; !/normgen_inference_running\{model="colorize-pono"\} [1-9]/.test(await (await fetch(`${base}/metrics`)).text()); i++) {
-      assert.ok(i < 1000, 'no pass started');
+    // SIGTERM once a pass is running and others wait in the queue (every request has then been sent on a
+    // local socket; a few more ms let the last ones finish their upload)
+    const busy = (m: string) => /normgen_inference_running\{model="colorize-pono"\} [1-9]/.test(m) && /normgen_queue_depth\{model="colorize-pono"\} [1-9]/.test(m);
+    for (let i = 0; !busy(await (await fetch(`${base}/metrics`)).text()); i++) {
+      assert.ok(i < 1000, 'no pass started with others queued');
       await new Promise((r) => setTimeout(r, 10));
     }
+    await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
     child.kill('SIGTERM');
     const replies = await Promise.all(inflight);
