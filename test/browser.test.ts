@@ -127,7 +127,7 @@ describe('try-it page in Chromium', { skip }, () => {
     assert.equal(await page.getAttribute('#colorize-run', 'data-hints'), '0');
     await page.$eval('#colorize-hint-colour', (el) => { (el as HTMLInputElement).value = '#1144ff'; });
     const box = (await page.locator('#colorize-hints').boundingBox())!;
-    for (const [fx, fy] of [[0.3, 0.3], [0.35, 0.3], [0.3, 0.35]]) await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
+    for (const [fx, fy] of [[0.3, 0.3], [0.35, 0.3], [0.3, 0.35]] as const) await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
     // keyboard: focus the picture, move, Space places one more
     await page.focus('#colorize-hints');
     await page.keyboard.press('ArrowLeft');
