@@ -8,8 +8,8 @@
 #    background (log: /var/log/normgen-dockerd.log) when `docker info` fails. Needs root, as on these machines.
 # 2. Base image ($BASE_IMAGE, default normgen-base:bookworm-node20): a Debian bookworm rootfs made by
 #    `debootstrap --variant=minbase` from Debian's mirror, plus this machine's Node 20 (`node` and npm copied to
-#    /usr/local, the layout of the official node:20-slim image) and this machine's CA bundle (this sandbox's
-#    egress proxy re-signs TLS; NODE_EXTRA_CA_CERTS lets npm inside the build reach the registry), then
+#    /usr/local, the layout of the official node:20-slim image) and the host's CA bundle (NODE_EXTRA_CA_CERTS: npm inside
+#    the build trusts what the host trusts, e.g. a TLS-inspecting proxy), then
 #    `docker import`. Skipped when the image exists (REBUILD_BASE=1 forces it).
 # 3. `docker build --build-arg BASE_IMAGE=$BASE_IMAGE -t $IMAGE .` with BuildKit (only the stages the target
 #    needs are built, so the CUDA stage's base is never pulled), then prints the image size.

@@ -20,13 +20,16 @@ FP16_KEYS = ("ema",)
 BF16_KEYS = ("opt", "opt_g", "opt_d")
 
 
-def _cast(obj, dtype: torch.dtype):
+def cast_floats(obj, dtype: torch.dtype):
+    """A copy of a (nested dict/list) state with every floating tensor of rank >= 1 cast to ``dtype`` (scalars, e.g.
+    Adam's step, and integer tensors unchanged). Used by :func:`compact` and by trainers that keep a critic's
+    resumable state in bfloat16."""
     if isinstance(obj, torch.Tensor):
         return obj.to(dtype) if obj.is_floating_point() and obj.dim() > 0 else obj
     if isinstance(obj, dict):
-        return {k: _cast(v, dtype) for k, v in obj.items()}
+        return {k: cast_floats(v, dtype) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_cast(v, dtype) for v in obj)
+        return type(obj)(cast_floats(v, dtype) for v in obj)
     return obj
 
 
@@ -41,14 +44,14 @@ def compact(src: str, dst: str) -> tuple[int, int]:
     is_best = "opt" not in ck and "opt_g" not in ck and "ema" not in ck
     out = dict(ck)
     if is_best:
-        out["model"] = _cast(ck["model"], torch.float16)
+        out["model"] = cast_floats(ck["model"], torch.float16)
     else:
         for k in FP16_KEYS:
             if k in out:
-                out[k] = _cast(out[k], torch.float16)
+                out[k] = cast_floats(out[k], torch.float16)
         for k in BF16_KEYS:
             if out.get(k) is not None:
-                out[k] = _cast(out[k], torch.bfloat16)
+                out[k] = cast_floats(out[k], torch.bfloat16)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     torch.save(out, dst + ".tmp")
     os.replace(dst + ".tmp", dst)

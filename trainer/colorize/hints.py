@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, rgb_to_lab, ycbcr_to_rgb_in_gamut
+from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, rgb_to_lab, rgb_to_luma, ycbcr_to_rgb_in_gamut
 from ..data import photos
 from ..loop import ema_update, lr_at, psnr, stop_step
 from .model import Translator
@@ -230,7 +230,6 @@ def train(args: Namespace) -> dict:
 
     def pair(u8):
         y = u8.float().div(127.5).sub(1)
-        from ..color import rgb_to_luma
         x = torch.round((rgb_to_luma(y) + 1) * 127.5).clamp(0, 255) / 127.5 - 1
         return x.to(device), y.to(device)
 

@@ -26,16 +26,16 @@ from argparse import Namespace
 import numpy as np
 import torch
 
-from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, rgb_to_lab, to_signed, to_u8, ycbcr_to_rgb_in_gamut
+from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, to_signed, to_u8, ycbcr_to_rgb_in_gamut
 from ..metrics import psnr_u8, ssim_u8
-from .hints import AB_SCALE, fixed_hints, load_hinted
+from .hints import AB_SCALE, fixed_hints, load_hinted, true_ab
 from .quantize import colourfulness
 
 
 def lab_ab(rgb_u8: np.ndarray) -> np.ndarray:
-    """CIE a*b* of an H x W x 3 uint8 image -> float32 2 x H x W."""
-    t = torch.from_numpy(np.array(rgb_u8, copy=True)).permute(2, 0, 1)[None].float() / 255.0
-    return rgb_to_lab(t)[0, 1:].numpy()
+    """CIE a*b* of an H x W x 3 uint8 image -> float32 2 x H x W (:func:`~trainer.colorize.hints.true_ab`)."""
+    t = torch.from_numpy(np.array(rgb_u8, copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return true_ab(t)[0].numpy()
 
 
 def hue_agreement(pred: np.ndarray, true: np.ndarray, min_true: float = 20.0, min_pred: float = 8.0,

@@ -121,17 +121,20 @@ def laplacian_abs(y: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), k).abs()
 
 
-def detail_ratio(out: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, erode: int = 2) -> float:
-    """Issue 30's detail measure: mean |Laplacian| of the luma inside the hole eroded by ``erode`` px, pooled
-    over the batch, of ``out`` relative to ``truth`` (1 = as detailed as the photo, 0 = flat). out, truth
-    B x 3 x H x W in [-1, 1]; mask B x 1 x H x W {0, 1}. nan when the eroded hole is empty or the truth flat."""
+def detail_sums(out: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, erode: int = 2) -> tuple[float, float]:
+    """Issue 30's detail measure as two sums, to pool over images: the sum of |Laplacian| of the luma of ``out`` and
+    of ``truth`` (B x 3 x H x W in [-1, 1]) over the hole (``mask`` B x 1 x H x W, {0, 1}) eroded by ``erode`` px (a
+    pixel stays if its (2 erode + 1)^2 neighbourhood, inside the image, is all hole)."""
     inner = 1 - F.max_pool2d(1 - mask, 2 * erode + 1, 1, erode) if erode > 0 else mask
     lo, lt = laplacian_abs(luma(out)), laplacian_abs(luma(truth))
-    n = inner.sum()
-    den = (lt * inner).sum()
-    if n < 1 or den <= 0:
-        return float("nan")
-    return float((lo * inner).sum() / den)
+    return float((lo * inner).sum()), float((lt * inner).sum())
+
+
+def detail_ratio(out: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, erode: int = 2) -> float:
+    """Issue 30's detail ratio: :func:`detail_sums` of ``out`` over those of ``truth``, pooled over the batch
+    (1 = as detailed as the photo, 0 = flat). nan when the eroded hole is empty or the truth is flat there."""
+    so, st = detail_sums(out, truth, mask, erode)
+    return so / st if st > 0 else float("nan")
 
 
 def stamp_masks(size: int, rng: np.random.Generator, stamps: list[np.ndarray], min_frac: float = 0.2,

@@ -41,14 +41,11 @@ MASK_SETS = ("legacy",) + MASK_KINDS + ("object",)  # legacy: issue 3's 10-50 % 
 
 
 def detail_sums(out: np.ndarray, true: np.ndarray, mask: np.ndarray, erode: int = 2) -> tuple[float, float]:
-    """Issue 30's detail measure, as two sums to pool over photos: sum of |4-neighbour Laplacian| of the BT.601
-    luma of ``out`` and of ``true`` (H x W x 3 uint8) over the hole (``mask`` 1 = hole) eroded by ``erode`` px.
-    The detail ratio is sum(out) / sum(true) over a set (1 = as detailed as the photo, 0 = flat)."""
-    from scipy import ndimage
-    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float64)
-    inner = ndimage.binary_erosion(mask > 0, structure=np.ones((2 * erode + 1, 2 * erode + 1)), border_value=0) if erode else mask > 0
-    lap = lambda im: np.abs(ndimage.convolve(im[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]), k, mode="nearest"))
-    return float(lap(out)[inner].sum()), float(lap(true)[inner].sum())
+    """:func:`trainer.inpaint.adversarial.detail_sums` for one photo as the evaluation holds it: ``out`` and ``true``
+    H x W x 3 uint8, ``mask`` H x W (1 = hole). The detail ratio of a set is sum(out) / sum(true) over its photos."""
+    from .adversarial import detail_sums as sums
+    t = lambda a: torch.from_numpy(np.array(a[..., :3], copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return sums(t(out), t(true), torch.from_numpy(mask.astype(np.float32))[None, None], erode)
 
 
 def object_mask(h: int, w: int, rng: np.random.Generator, stamps: list) -> np.ndarray:

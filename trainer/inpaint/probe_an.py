@@ -25,6 +25,8 @@ from .train import build_model, masks_for, parse_scales
 
 
 def main(a: Namespace) -> int:
+    """The ``inpaint probe-an`` verb: prints the probe of ``a.checkpoint``'s first AN layer on ``a.crops`` validation
+    crops (``a.rhos``: the forced values); writes ``a.json``. Returns 1 for an IN model (no AN layer), else 0."""
     torch.set_num_threads(a.threads)
     ck = torch.load(a.checkpoint, map_location="cpu")
     args = ck["args"]

@@ -41,6 +41,7 @@ from .data import random_mask, training_mask
 from ..loop import ema_update, lr_at, lsgan_step, psnr, stop_step
 from .model import FillRefineInpainter, Inpainter
 from ..patchgan import PatchGAN
+from ..checkpoint import cast_floats
 from .adversarial import SNPatchGAN, detail_ratio, hinge_step, load_stamps, stamp_masks
 from ..normalization import orthogonality_loss
 
@@ -79,18 +80,6 @@ def masks_for(n: int, size: int, rng: np.random.Generator, user: bool = False, s
             return stamp_masks(size, rng, stamps)
         return training_mask(size, rng) if user else random_mask(size, size, rng)
     return torch.from_numpy(np.stack([draw() for _ in range(n)])).float()[:, None]
-
-
-def _to_state(sd: dict, dtype) -> dict:
-    """A (nested) state dict with its floating tensors cast to ``dtype`` (bfloat16 keeps the critic's
-    resumable state small; float32 back on load)."""
-    if isinstance(sd, dict):
-        return {k: _to_state(v, dtype) for k, v in sd.items()}
-    if isinstance(sd, list):
-        return [_to_state(v, dtype) for v in sd]
-    if torch.is_tensor(sd) and sd.is_floating_point():
-        return sd.to(dtype)
-    return sd
 
 
 def an_state(model) -> dict:
@@ -145,7 +134,7 @@ def train(args: Namespace) -> dict:
         ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
         if disc is not None and ck.get("disc"):
-            disc.load_state_dict(_to_state(ck["disc"], torch.float32)); opt_d.load_state_dict(_to_state(ck["opt_d"], torch.float32))
+            disc.load_state_dict(cast_floats(ck["disc"], torch.float32)); opt_d.load_state_dict(cast_floats(ck["opt_d"], torch.float32))
         crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
@@ -221,8 +210,8 @@ def train(args: Namespace) -> dict:
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "step": done,
-                        "disc": _to_state(disc.state_dict(), torch.bfloat16) if disc else None,
-                        "opt_d": _to_state(opt_d.state_dict(), torch.bfloat16) if opt_d else None, "best": best,
+                        "disc": cast_floats(disc.state_dict(), torch.bfloat16) if disc else None,
+                        "opt_d": cast_floats(opt_d.state_dict(), torch.bfloat16) if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
     if stop < args.steps:
