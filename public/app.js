@@ -3,6 +3,8 @@
  * - Colorize: POST /v1/translate with the chosen photo; gray preview, side-by-side and before/after slider.
  * - Inpaint: paint a mask over the photo (mouse, touch or keyboard), POST /v1/inpaint with the photo and
  *   the mask as a PNG (white = fill, black = keep, at the photo's own resolution).
+ * - Upscale: POST /v1/upscale with the chosen photo and scale; a before/after slider over the input enlarged
+ *   by the browser (pixelated) and the result, at the result's size.
  * - Generate: class names from GET /v1/models, POST /v1/generate (JSON); shows the seed used (X-Seed).
  * Errors show the problem+json `detail`; a 503 with Retry-After shows "busy, retrying in N s" and retries
  * once. With API_KEYS on the server, the token field (kept in sessionStorage) is sent as a bearer token.
@@ -323,6 +325,52 @@ $('inpaint-run').addEventListener('click', () => busy($('inpaint-run'), $('inpai
   $('inpaint-download').hidden = false;
 }));
 
+// --- Upscale --------------------------------------------------------------------------------------
+let upscaleFile = null;
+async function chooseUpscale(file) {
+  const img = await loadImage(URL.createObjectURL(file));
+  upscaleFile = file;
+  $('upscale-compare').hidden = true;
+  $('upscale-download').hidden = true;
+  $('upscale-run').disabled = false;
+  $('upscale-compare-before').src = img.src;
+  say($('upscale-status'), `${file.name}: ${img.naturalWidth} × ${img.naturalHeight} px. Press Upscale.`);
+}
+function syncUpscale() {
+  const before = $('upscale-compare-before');
+  $('upscale-compare-output').style.width = `${before.clientWidth}px`;
+  $('upscale-compare-after').style.width = `${$('upscale-slider').value}%`;
+}
+$('upscale-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseUpscale(e.target.files[0]).catch((err) => say($('upscale-status'), `Error: ${err.message}`, true)); });
+const upDrop = $('upscale-drop');
+upDrop.addEventListener('dragover', (e) => { e.preventDefault(); upDrop.classList.add('over'); });
+upDrop.addEventListener('dragleave', () => upDrop.classList.remove('over'));
+upDrop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  upDrop.classList.remove('over');
+  const file = e.dataTransfer.files[0];
+  if (file) chooseUpscale(file).catch((err) => say($('upscale-status'), `Error: ${err.message}`, true));
+});
+$('upscale-slider').addEventListener('input', syncUpscale);
+window.addEventListener('resize', syncUpscale);
+$('upscale-run').addEventListener('click', () => busy($('upscale-run'), $('upscale-status'), 'Upscaling…', async () => {
+  const form = new FormData();
+  form.append('image', upscaleFile, upscaleFile.name);
+  form.append('scale', $('upscale-scale').value);
+  const res = await api('/v1/upscale', { method: 'POST', body: form }, $('upscale-status'));
+  $('upscale-run').dataset.model = res.headers.get('x-model') ?? '';
+  const url = URL.createObjectURL(await res.blob());
+  const out = await loadImage(url);
+  $('upscale-compare-output').src = url;
+  // the input is shown at the result's size (enlarged by the browser, pixelated), so the two line up
+  $('upscale-compare').style.setProperty('--upscale-width', `${out.naturalWidth}px`);
+  $('upscale-compare').hidden = false;
+  $('upscale-compare').dataset.size = `${out.naturalWidth}x${out.naturalHeight}`;
+  $('upscale-download').href = url;
+  $('upscale-download').hidden = false;
+  requestAnimationFrame(syncUpscale);
+}));
+
 // --- Generate -------------------------------------------------------------------------------------
 async function loadClasses() {
   const res = await api('/v1/models', {}, $('generate-status'));
@@ -365,6 +413,9 @@ for (const id of ['colorize-sample', 'colorize-sample-china']) {
     try { await chooseColorize(await sampleFile($(id))); } catch (err) { say($('colorize-status'), `Error: ${err.message}`, true); }
   });
 }
+$('upscale-sample').addEventListener('click', async () => {
+  try { await chooseUpscale(await sampleFile($('upscale-sample'))); } catch (err) { say($('upscale-status'), `Error: ${err.message}`, true); }
+});
 $('inpaint-sample').addEventListener('click', async () => {
   try { await chooseInpaint(await sampleFile($('inpaint-sample'))); } catch (err) { say($('inpaint-status'), `Error: ${err.message}`, true); }
 });

@@ -29,13 +29,14 @@ import generate from './routes/generate.js';
 import inpaint from './routes/inpaint.js';
 import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
+import upscale from './routes/upscale.js';
 
 // One pool of Ajv compilers for the validator factories below (see `schemaController`).
 const ajvFactory = AjvCompiler() as unknown as (external: unknown, options: unknown) => (route: unknown) => unknown;
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { maxUploadBytes: number; maxPixels: number };
+    limits: { maxUploadBytes: number; maxPixels: number; maxOutputPixels: number; upscaleTile: number | undefined };
   }
 }
 
@@ -93,7 +94,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+  app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels, maxOutputPixels: config.maxOutputPixels, upscaleTile: config.upscaleTile });
   // OpenTelemetry request spans (@fastify/otel; a no-op unless a tracer provider is registered, see tracing.ts).
   // First, so that it sees every route; health, metrics and docs are not traced.
   await app.register(new FastifyOtelInstrumentation({
@@ -173,6 +174,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(models);
   await app.register(translate);
   await app.register(inpaint);
+  await app.register(upscale);
   await app.register(generate);
   await app.register(kserve, { maxPixels: config.kserveMaxPixels });
   // The try-it page (public/: index.html, app.js, style.css; no build step), at GET /.

@@ -30,6 +30,8 @@
  * | `SHUTDOWN_TIMEOUT_MS` | 10000          | on SIGTERM/SIGINT: queued requests get 503 at once, running passes finish; the process exits after at most this |
  * | `ARENA_MAX_PIXELS` | 262144 (512²)     | passes with more pixels run on an arena-less onnxruntime session, so their memory is given back after them (0 = always the arena) |
  * | `MEMORY_BUDGET_MB` | 4096               | a replica's memory budget: a pass whose estimate (manifest `serving.peak_mb_per_mp` × its megapixels) does not fit (budget − RSS at ready) / WORKERS is refused with 413 before it runs (0 = no check) |
+ * | `MAX_OUTPUT_PIXELS` | 16777216 (4096²) | `POST /v1/upscale`: largest output width×height (input × scale), refused with 413 from the header, before decoding |
+ * | `UPSCALE_TILE`     | (the manifest's `serving.tile`) | `POST /v1/upscale`: largest input side of one pass; larger inputs run in overlapping tiles of this side (memory is bounded by it) |
  * | `IDLE_TIMEOUT_MS`  | 60000              | a connection with no bytes either way for this long is closed (a stalled upload; keep it above the longest inference) |
  *
  * @throws ConfigError with one line per bad variable, naming it and the accepted values.
@@ -68,6 +70,8 @@ export interface Config {
   arenaMaxPixels: number;
   memoryBudgetMb: number;
   jobsPerKey: number;
+  maxOutputPixels: number;
+  upscaleTile: number | undefined;
 }
 
 /** Raised by {@link loadConfig} when an environment variable is invalid; `message` lists every problem. */
@@ -128,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     arenaMaxPixels: int('ARENA_MAX_PIXELS', 512 * 512, 0, 268_402_689),
     memoryBudgetMb: int('MEMORY_BUDGET_MB', 4096, 0, 1_048_576),
     jobsPerKey: 0,
+    maxOutputPixels: int('MAX_OUTPUT_PIXELS', 4096 * 4096, 64, 268_402_689),
+    upscaleTile: env.UPSCALE_TILE?.trim() ? int('UPSCALE_TILE', 256, 16, 4096) : undefined,
   };
   config.jobsPerKey = int('JOBS_PER_KEY', Math.max(1, Math.ceil(config.jobsMax / 4)), 1, 100_000);
   if (config.requestTimeoutMs > 0 && config.headersTimeoutMs > config.requestTimeoutMs) {

@@ -1,7 +1,7 @@
 /**
  * The try-it page (`GET /`, public/) in a real browser: Playwright (playwright-core from npm) driving
  * Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH) against the real app listening on a port.
- * For each panel it does what a person does (choose a file, paint a stroke with mouse events, click or
+ * For each panel (colorize, hints, inpaint, upscale, generate) it does what a person does (choose a file, paint a stroke with mouse events, click or
  * use the keyboard), waits for the result and checks the displayed image: its size, and that it differs
  * from the input where it should (colour added; inpainted only inside the painted hole). Also: problem
  * details shown in words, "busy, retrying" on a 503 with Retry-After, the API token field with
@@ -113,6 +113,33 @@ describe('try-it page in Chromium', { skip }, () => {
     assert.equal(await page.$eval('link[rel=icon]', (l) => (l as HTMLLinkElement).href.endsWith('/favicon.svg')), true);
     assert.equal((await page.request.get(`${base}/favicon.svg`)).status(), 200);
     assert.deepEqual(missing, []);
+    await page.close();
+  });
+
+  test('Upscale: the sample JPEG, scale 4 then 2: the result is that many times the input, the slider compares, download', async () => {
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
+    assert.equal((await page.goto(base))?.status(), 200);
+    await page.click('#upscale-sample');
+    await page.waitForFunction(() => !(document.getElementById('upscale-run') as HTMLButtonElement).disabled);
+    const input = await pixels(page, '#upscale-compare-before');
+    await page.click('#upscale-run');
+    await page.waitForFunction(() => (document.getElementById('upscale-compare-output') as HTMLImageElement).naturalWidth > 0);
+    await page.waitForFunction(() => /Done/.test(document.getElementById('upscale-status')!.textContent ?? ''));
+    const out = await pixels(page, '#upscale-compare-output');
+    assert.deepEqual([out.w, out.h], [4 * input.w, 4 * input.h]);
+    assert.match(await page.getAttribute('#upscale-run', 'data-model') ?? '', /^upscale-pono@/);
+    assert.equal(await page.isVisible('#upscale-compare'), true);
+    assert.equal(await page.isVisible('#upscale-download'), true);
+    // the before image is shown at the result's size, so the two halves of the slider line up
+    const sizes = await page.evaluate(() => [document.getElementById('upscale-compare-before')!.clientWidth, document.getElementById('upscale-compare-output')!.clientWidth]);
+    assert.equal(sizes[0], sizes[1]);
+    await page.fill('#upscale-slider', '80');
+    const w = await page.$eval('#upscale-compare-after', (el) => (el as HTMLElement).style.width);
+    assert.equal(w, '80%');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'upscale.png') });
+    await page.selectOption('#upscale-scale', '2');
+    await page.click('#upscale-run');
+    await page.waitForFunction((w2) => (document.getElementById('upscale-compare-output') as HTMLImageElement).naturalWidth === w2, 2 * input.w);
     await page.close();
   });
 

@@ -4,6 +4,7 @@ Tasks and verbs (``--help`` at each level lists them):
   colorize  train | evaluate | curve | export               PONO-MS grayscale -> colour translator
             train-hints | evaluate-hints | export-hints    its colour-hints path (Zhang et al. 2017)
   inpaint   train | evaluate | probe-an | curve | export   Attentive Normalization inpainter
+  upscale   train | evaluate | curve | export               PONO-MS x4 photo upscaler
   generate  train | train-evaluator | evaluate | curve | export   class-conditional Fashion-MNIST GAN (+ its evaluator)
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
@@ -25,6 +26,7 @@ from . import cli
 from .colorize import cli as colorize_cli
 from .generate import cli as generate_cli
 from .inpaint import cli as inpaint_cli
+from .upscale import cli as upscale_cli
 
 # old flat command -> (task, verb); kept for one release
 ALIASES = {"train": ("colorize", "train"), "evaluate": ("colorize", "evaluate"), "export": ("colorize", "export"),
@@ -39,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, mod, help in (("colorize", colorize_cli, "PONO-MS colorizer (translate task)"),
                             ("inpaint", inpaint_cli, "Attentive Normalization inpainter"),
+                            ("upscale", upscale_cli, "PONO-MS x4 photo upscaler (upscale task)"),
                             ("generate", generate_cli, "class-conditional Fashion-MNIST GAN and its evaluator"),
                             ("data", None, "training data from Debian packages"),
                             ("checkpoint", None, "committable copies of training checkpoints")):

@@ -119,3 +119,28 @@ export async function decodeLuma(bytes: Buffer, maxPixels: number, multiple: num
     throw new HttpProblem(415, 'Unsupported Media Type', `the image could not be decoded (${(err as Error).message})`, 'unsupported-image');
   }
 }
+
+/**
+ * Decode to sRGB, three uint8 channels, EXIF orientation applied, alpha flattened onto white, padded on the
+ * right and bottom by mirroring to multiples of `multiple` and to at least {@link MIN_SIDE} px (the upscaler's
+ * input; {@link decodeLuma} is the same for one channel).
+ * @returns the padded H' x W' x 3 pixels and the unpadded display size.
+ * @throws HttpProblem 415 when decoding fails part-way (truncated file).
+ */
+export async function decodeRgbPadded(bytes: Buffer, maxPixels: number, multiple: number): Promise<{ rgb: RawImage; width: number; height: number }> {
+  try {
+    const rgb = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+      .autoOrient().flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { width, height } = rgb.info;
+    const padRight = padTo(width, multiple) - width;
+    const padBottom = padTo(height, multiple) - height;
+    if (padRight === 0 && padBottom === 0 && rgb.info.channels === 3) return { rgb: { data: rgb.data, width, height, channels: 3 }, width, height };
+    const padded = await sharp(rgb.data, { raw: { width, height, channels: rgb.info.channels } })
+      .extend({ right: padRight, bottom: padBottom, extendWith: extendFor(width, height, padRight, padBottom) })
+      .raw().toBuffer({ resolveWithObject: true });
+    return { rgb: { data: padded.data, width: padded.info.width, height: padded.info.height, channels: 3 }, width, height };
+  } catch (err) {
+    if (err instanceof HttpProblem) throw err;
+    throw new HttpProblem(415, 'Unsupported Media Type', `the image could not be decoded (${(err as Error).message})`, 'unsupported-image');
+  }
+}

@@ -23,7 +23,7 @@ export type TensorSpec = Static<typeof TensorSpec>;
 export const Manifest = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
   version: Type.String(),
-  task: Type.Union([Type.Literal('translate'), Type.Literal('inpaint'), Type.Literal('generate')]),
+  task: Type.Union([Type.Literal('translate'), Type.Literal('inpaint'), Type.Literal('generate'), Type.Literal('upscale')]),
   description: Type.Optional(Type.String()),
   onnx: Type.Object({ file: Type.String(), sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }), opset: Type.Integer() }),
   inputs: Type.Array(TensorSpec, { minItems: 1 }),
@@ -34,6 +34,12 @@ export const Manifest = Type.Object({
     working_max_side: Type.Optional(Type.Integer({ minimum: 16 })),
     /** Peak RSS growth of one forward pass, MiB per megapixel of input (measured by `npm run bench:model-memory`); the memory budget's estimate. */
     peak_mb_per_mp: Type.Optional(Type.Number({ minimum: 0 })),
+    /** upscale: the model's output is this many times the input's width and height. */
+    scale: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+    /** upscale: the largest input side (px) one pass takes; larger inputs run in overlapping tiles of this side (routes/upscale.ts). */
+    tile: Type.Optional(Type.Integer({ minimum: 16 })),
+    /** upscale: input px each tile extends past the part of the output it gives (>= the network's reach, so tiles join seamlessly). */
+    tile_overlap: Type.Optional(Type.Integer({ minimum: 0 })),
     /** inpaint: informational; true when the graph itself averages with the mirrored input's result (export --flip-tta). */
     flip_tta: Type.Optional(Type.Boolean()),
     /**

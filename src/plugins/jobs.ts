@@ -34,7 +34,7 @@ declare module 'fastify' {
   }
 }
 
-const ASYNC_ROUTES = new Set(['/v1/translate', '/v1/colorize', '/v1/inpaint', '/v1/generate']);
+const ASYNC_ROUTES = new Set(['/v1/translate', '/v1/colorize', '/v1/inpaint', '/v1/upscale', '/v1/generate']);
 const FORWARD = ['content-type', 'authorization', 'accept'];
 
 export interface JobsOptions {

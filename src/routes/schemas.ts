@@ -15,7 +15,7 @@ export const ProblemSchema = Type.Object({
  * fields in the OpenAPI document, so that Swagger UI's "Try it out" sends a model that exists. A test
  * checks they are the repository's defaults.
  */
-export const BUNDLED_DEFAULTS = { translate: 'colorize-pono', inpaint: 'inpaint-an', generate: 'fashion-an' } as const;
+export const BUNDLED_DEFAULTS = { translate: 'colorize-pono', inpaint: 'inpaint-an', generate: 'fashion-an', upscale: 'upscale-pono' } as const;
 
 /** The optional `model` field of a task route: empty or absent = the task's default model. */
 export function modelField(task: keyof typeof BUNDLED_DEFAULTS, what: string) {

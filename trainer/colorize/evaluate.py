@@ -10,7 +10,10 @@ metrics are computed on RGB uint8 against the colour original:
 * SSIM (Wang et al. 2004): Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 255, mean over RGB;
 * colourfulness ratio: Hasler & Suesstrunk (2003) M3 of the output divided by the original's (0 for a
   gray output, 1 = as colourful as the photo);
-* AuC: area under the cumulative per-pixel ab-error curve, thresholds 0..150 (Zhang et al. 2016, 3.1).
+* AuC: area under the cumulative per-pixel ab-error curve, thresholds 0..150 (Zhang et al. 2016, 3.1);
+* hue agreement (issue 29): share of the original's pixels with Lab chroma > 20 whose output pixel has chroma
+  > 8 and a hue within 45 degrees (:func:`~trainer.colorize.hints_eval.hue_agreement`; photos without such
+  pixels are left out of the mean).
 
 Rows: every ``label=checkpoint`` given (one per ``--chroma-gain``, labelled ``label@gG``, when gains other
 than 1 are given: the saturation calibration is chosen on ``--split val`` this way), every ``--outputs label=DIR`` (files ``DIR/<photo>.out.png`` made
@@ -97,10 +100,13 @@ def photo_set(split: str, short_side: int = 256, collections: tuple[str, ...] | 
 
 
 def score(pred: np.ndarray, true: np.ndarray) -> dict:
-    """PSNR, SSIM, colourfulness ratio and AuC of one output against its original (both H x W x 3 uint8)."""
+    """PSNR, SSIM, colourfulness ratio, AuC and hue agreement (None without clearly coloured pixels) of one
+    output against its original (both H x W x 3 uint8)."""
+    from .hints_eval import hue_agreement
+    hue = hue_agreement(pred, true)
     return {"psnr": round(psnr_u8(true, pred), 3), "ssim": round(ssim_u8(true, pred), 4),
             "colourfulness": round(colourfulness(pred) / max(colourfulness(true), 1e-6), 4),
-            "auc": round(ab_error_auc(pred, true), 4)}
+            "auc": round(ab_error_auc(pred, true), 4), "hue": None if np.isnan(hue) else round(hue, 4)}
 
 
 def evaluate(fns: dict[str, Colorizer], images: dict[str, np.ndarray]) -> dict:
@@ -109,7 +115,7 @@ def evaluate(fns: dict[str, Colorizer], images: dict[str, np.ndarray]) -> dict:
     out = {}
     for label, fn in fns.items():
         per = {name: score(fn(name, img), img) for name, img in images.items()}
-        mean = {k: round(float(np.mean([v[k] for v in per.values()])), 4) for k in ("psnr", "ssim", "colourfulness", "auc")}
+        mean = {k: round(float(np.mean([v[k] for v in per.values() if v[k] is not None] or [np.nan])), 4) for k in ("psnr", "ssim", "colourfulness", "auc", "hue")}
         out[label] = {"per_photo": per, "mean": mean}
     return out
 
@@ -158,11 +164,11 @@ def main(args: Namespace) -> int:
         fns[label] = (lambda name, img, f=folder: outputs_fn(f)(f"{name}@{min(img.shape[:2])}", img))
     images = photo_set(args.split, args.short_side)
     res = evaluate(fns, images)
-    print(f"{'model':<18}{'PSNR dB':>9}{'SSIM':>8}{'colour':>8}{'AuC':>8}   ({args.split}, {len(images)} photos, "
+    print(f"{'model':<18}{'PSNR dB':>9}{'SSIM':>8}{'colour':>8}{'AuC':>8}{'hue':>7}   ({args.split}, {len(images)} photos, "
           f"short side {args.short_side})")
     for label, r in res.items():
         m = r["mean"]
-        print(f"{label:<18}{m['psnr']:>9.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['auc']:>8.3f}")
+        print(f"{label:<18}{m['psnr']:>9.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['auc']:>8.3f}{m['hue']:>7.3f}")
     if args.per_photo:
         for label, r in res.items():
             print(label + ": " + "  ".join(f"{n} {v['psnr']:.1f}/{v['colourfulness']:.2f}x" for n, v in r["per_photo"].items()))

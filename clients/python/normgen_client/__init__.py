@@ -72,6 +72,12 @@ class Normgen:
                               data=data, timeout=self.timeout)
         return self._check(r).content
 
+    def upscale(self, image: bytes, scale: int = 4, model: Optional[str] = None, output_format: str = "png") -> bytes:
+        """The photo ``scale`` (4 or 2) times larger -> image bytes (exactly scale x its width and height)."""
+        data = {"scale": str(scale), "output_format": output_format, **({"model": model} if model else {})}
+        r = self.session.post(f"{self.base_url}/v1/upscale", files={"image": ("image", image)}, data=data, timeout=self.timeout)
+        return self._check(r).content
+
     def generate(self, cls: Union[str, int], seed: Optional[int] = None, count: int = 1, size: Optional[int] = None,
                  model: Optional[str] = None) -> tuple[bytes, int]:
         """Class-conditional samples (a grid PNG for count > 1) -> (PNG bytes, the seed used). Same seed, same bytes."""

@@ -6,6 +6,7 @@
  * const normgen = createNormgenClient({ baseUrl: 'http://localhost:8080', token: process.env.NORMGEN_TOKEN });
  * const colour = await normgen.translate(new Blob([await readFile('gray.png')]));           // Blob (PNG)
  * const filled = await normgen.inpaint(photoBlob, maskBlob, { output_format: 'webp' });     // Blob
+ * const large = await normgen.upscale(smallBlob, { scale: '4' });                          // Blob, 4x the size
  * const { image, seed } = await normgen.generate({ class: 'Sneaker', count: 16, seed: 42 }); // Blob + seed
  * const { models } = await normgen.models();                                                // typed JSON
  * ```
@@ -66,6 +67,13 @@ export function createNormgenClient(opts: NormgenOptions) {
     async inpaint(image: Blob, mask: Blob, o: { model?: string; output_format?: OutputFormat } = {}): Promise<Blob> {
       const { data, error, response } = await raw.POST('/v1/inpaint', {
         body: { image: image as unknown as string, mask: mask as unknown as string, ...o }, bodySerializer: (b) => toForm(b as never), parseAs: 'blob',
+      });
+      return error !== undefined || !response.ok ? fail(response, error) : (data as unknown as Blob);
+    },
+    /** POST /v1/upscale: the photo `scale` (4, default, or 2) times larger; resolves with the image bytes. */
+    async upscale(image: Blob, o: { scale?: '2' | '4'; model?: string; output_format?: OutputFormat } = {}): Promise<Blob> {
+      const { data, error, response } = await raw.POST('/v1/upscale', {
+        body: { image: image as unknown as string, ...o }, bodySerializer: (b) => toForm(b as never), parseAs: 'blob',
       });
       return error !== undefined || !response.ok ? fail(response, error) : (data as unknown as Blob);
     },

@@ -877,6 +877,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/upscale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upscale a photo 4× (or 2×) with the PONO-MS super-resolution model; copes with JPEG artefacts and noise
+         * @description The reply is exactly scale × the input's width and height. Inputs larger than the model's tile run in overlapping tiles (memory bounded by the tile); outputs over MAX_OUTPUT_PIXELS are refused with 413 before any work.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)
+                         */
+                        image: string;
+                        /**
+                         * @description 4: the model's own ×4; 2: the ×4 result resized with Lanczos-3
+                         * @default 4
+                         */
+                        scale?: "2" | "4";
+                        /**
+                         * @description model name (GET /v1/models); empty or absent: the default upscaler
+                         * @example upscale-pono
+                         */
+                        model?: string;
+                        /** @default png */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /**
+                         * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
+                         * @default image
+                         */
+                        response_format?: "image" | "b64_json";
+                    };
+                    "application/json": {
+                        /**
+                         * Format: binary
+                         * @description the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)
+                         */
+                        image: string;
+                        /**
+                         * @description 4: the model's own ×4; 2: the ×4 result resized with Lanczos-3
+                         * @default 4
+                         */
+                        scale?: "2" | "4";
+                        /**
+                         * @description model name (GET /v1/models); empty or absent: the default upscaler
+                         * @example upscale-pono
+                         */
+                        model?: string;
+                        /** @default png */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /**
+                         * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
+                         * @default image
+                         */
+                        response_format?: "image" | "b64_json";
+                    };
+                };
+            };
+            responses: {
+                /** @description the upscaled image, scale × the input's width and height (or b64_json); headers X-Model, X-Tiles */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/png": string;
+                        "image/jpeg": string;
+                        "image/webp": string;
+                        "application/json": {
+                            /** @description name@version */
+                            model: string;
+                            data: {
+                                /** Format: byte */
+                                b64_json: string;
+                                width: number;
+                                height: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/generate": {
         parameters: {
             query?: never;

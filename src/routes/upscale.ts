@@ -1,0 +1,126 @@
+/**
+ * `POST /v1/upscale`: a photo → the same photo 4× (or 2×) larger, with an upscaler model (default
+ * `upscale-pono`, the PONO-MS ×4 super-resolution translator of issue 33).
+ *
+ * multipart/form-data fields, or the same as a JSON object (`image` as base64 or a `data:` URL), or the image
+ * itself as the body (fields in the query string): `image` (required; any format sharp reads, EXIF
+ * orientation applied, alpha flattened onto white), `scale` (`4`, the model's own factor, default; or `2`:
+ * the ×4 result resized with Lanczos-3), `model`, `output_format` (`png` | `jpeg` | `webp`, default `png`),
+ * `response_format` (`image` | `b64_json`). The reply is exactly `scale ×` the input's width and height,
+ * header `X-Model: name@version`, `X-Tiles` (passes run) and `Server-Timing: infer` (their sum).
+ *
+ * Memory and time are bounded by design: the output size (input × scale) is checked against
+ * MAX_OUTPUT_PIXELS from the image header, before anything is decoded (413); an input larger than the
+ * model's `serving.tile` (or UPSCALE_TILE, raised to 2 × `serving.tile_overlap` + {@link MIN_CORE} if smaller) runs in
+ * overlapping tiles of that side (`imaging/tiles.ts`), each a pass through the model's batcher, so a pass never
+ * holds more than one tile's activations; the overlap is the network's reach, so the tiles join exactly.
+ *
+ * Errors (problem+json): 400 missing `image`, malformed multipart; 404 unknown model; 413 file over
+ * MAX_UPLOAD_BYTES, input over MAX_PIXELS, output over MAX_OUTPUT_PIXELS (`output-too-large`); 415 not an
+ * image; 422 bad `scale` or other field, model of another task; 503 model not loaded, queue full.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import sharp from 'sharp';
+import { decodeRgbPadded, probe, type RawImage } from '../imaging/decode.js';
+import { CONTENT_TYPES, encode, encodeWith, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { fromNCHW, toNCHW } from '../imaging/tensor.js';
+import { crop, pasteCore, planTiles } from '../imaging/tiles.js';
+import { HttpProblem } from '../problem.js';
+import { span } from '../tracing.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
+import { B64Json, modelField, ProblemSchema } from './schemas.js';
+
+/** The scales `scale` may ask for. */
+export const UPSCALE_FACTORS = [2, 4] as const;
+/** Tile side (input px) when neither UPSCALE_TILE nor the manifest says. */
+export const DEFAULT_TILE = 256;
+/** Smallest core (input px) a tile gives: a smaller UPSCALE_TILE is raised to 2 × overlap + this. */
+export const MIN_CORE = 32;
+
+/** Validate `scale` against the model's own factor. @throws HttpProblem 422 for anything but 2 or 4 (≤ the model's). */
+export function parseScale(value: string | undefined, modelScale: number): number {
+  if (value === undefined || value === '') return modelScale;
+  const n = Number(value);
+  if (!(UPSCALE_FACTORS as readonly number[]).includes(n) || n > modelScale) {
+    throw new HttpProblem(422, 'Unprocessable Content', `scale must be one of ${UPSCALE_FACTORS.filter((f) => f <= modelScale).join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
+  }
+  return n;
+}
+
+const upscale: FastifyPluginAsyncTypebox = async (app) => {
+  const { maxPixels, maxOutputPixels } = app.limits;
+  app.post('/v1/upscale', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Upscale a photo 4× (or 2×) with the PONO-MS super-resolution model; copes with JPEG artefacts and noise',
+      description: 'The reply is exactly scale × the input\'s width and height. Inputs larger than the model\'s tile run in overlapping tiles (memory bounded by the tile); outputs over MAX_OUTPUT_PIXELS are refused with 413 before any work.',
+      consumes: ['multipart/form-data', 'application/json'],
+      body: Type.Object({
+        image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),
+        scale: Type.Optional(Type.Union(UPSCALE_FACTORS.map((f) => Type.Literal(String(f))), { default: '4', description: '4: the model\'s own ×4; 2: the ×4 result resized with Lanczos-3' })),
+        model: modelField('upscale', 'upscaler'),
+        output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
+        response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
+      }),
+      response: {
+        200: {
+          description: 'the upscaled image, scale × the input\'s width and height (or b64_json); headers X-Model, X-Tiles',
+          content: {
+            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+            'application/json': { schema: B64Json },
+          },
+        },
+        '4xx': ProblemSchema,
+        '5xx': ProblemSchema,
+      },
+    },
+    validatorCompiler: () => () => true,
+    bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),
+  }, async (request, reply) => {
+    const upload = await readUpload(request, ['image'], ['model', 'scale', 'output_format', 'response_format'], true);
+    const format = parseOutputFormat(upload.fields.get('output_format'));
+    const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
+    const entry = resolveModel(app.models, 'upscale', upload.fields.get('model'));
+    const modelScale = entry.manifest.serving.scale ?? 4;
+    const scale = parseScale(upload.fields.get('scale'), modelScale);
+    const image = upload.files.get('image');
+    if (!image || image.length === 0) throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
+    const info = await probe(image, maxPixels);
+    const outW = info.width * scale, outH = info.height * scale;
+    if (outW * outH > maxOutputPixels) {
+      throw new HttpProblem(413, 'Content Too Large', `the output would be ${outW}×${outH} = ${outW * outH} pixels; the limit is MAX_OUTPUT_PIXELS = ${maxOutputPixels} (send an image of at most ${Math.floor(maxOutputPixels / (scale * scale))} pixels, or scale=2)`,
+        'output-too-large', { width: outW, height: outH, max_output_pixels: maxOutputPixels });
+    }
+    const spec = entry.manifest.inputs[0]!;
+    const multiple = spec.size_multiple;
+    const { rgb } = await span(request, 'decode', () => decodeRgbPadded(image, maxPixels, multiple));
+    // the overlap is the network's reach (so tiles join exactly); a tile keeps a core of at least MIN_CORE px
+    const overlap = Math.ceil((entry.manifest.serving.tile_overlap ?? 32) / multiple) * multiple;
+    const asked = app.limits.upscaleTile ?? entry.manifest.serving.tile ?? DEFAULT_TILE;
+    const tileSide = Math.max(Math.floor(asked / multiple) * multiple, 2 * overlap + Math.ceil(MIN_CORE / multiple) * multiple);
+    const tiles = planTiles(rgb.width, rgb.height, tileSide, overlap, multiple);
+    const whole: RawImage = { data: Buffer.alloc(rgb.width * rgb.height * modelScale * modelScale * 3), width: rgb.width * modelScale, height: rgb.height * modelScale, channels: 3 };
+    let inferMs = 0;
+    for (const t of tiles) {
+      const region = tiles.length === 1 ? rgb : crop(rgb, t.x, t.y, t.width, t.height);
+      const result = await infer(entry, { [spec.name]: toNCHW(region) }, request);
+      inferMs += result.inferMs;
+      const out = fromNCHW(result.data, result.dims);
+      if (out.width !== t.width * modelScale || out.height !== t.height * modelScale) {
+        throw new Error(`model ${entry.name} answered ${out.width}x${out.height} for a ${t.width}x${t.height} tile; serving.scale says ×${modelScale}`);
+      }
+      if (tiles.length === 1) whole.data = out.data;
+      else pasteCore(whole, out, t, modelScale);
+    }
+    const body = await span(request, 'encode', () => (scale === modelScale ? encode(whole, outW, outH, format)
+      : encodeWith(sharp(whole.data, { raw: { width: whole.width, height: whole.height, channels: 3 } })
+        .extract({ left: 0, top: 0, width: info.width * modelScale, height: info.height * modelScale })
+        .resize(outW, outH, { fit: 'fill', kernel: 'lanczos3' }), format)));
+    const tag = `${entry.name}@${entry.manifest.version}`;
+    reply.header('X-Model', tag).header('X-Tiles', String(tiles.length)).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
+    return sendImage(reply, body, format, responseFormat, tag, outW, outH);
+  });
+};
+
+export default upscale;
