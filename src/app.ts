@@ -30,6 +30,7 @@ import inpaint from './routes/inpaint.js';
 import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
 import upscale from './routes/upscale.js';
+import explain from './routes/explain.js';
 
 // One pool of Ajv compilers for the validator factories below (see `schemaController`).
 const ajvFactory = AjvCompiler() as unknown as (external: unknown, options: unknown) => (route: unknown) => unknown;
@@ -175,6 +176,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(translate);
   await app.register(inpaint);
   await app.register(upscale);
+  await app.register(explain);
   await app.register(generate);
   await app.register(kserve, { maxPixels: config.kserveMaxPixels });
   // The try-it page (public/: index.html, app.js, style.css; no build step), at GET /.

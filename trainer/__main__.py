@@ -7,6 +7,7 @@ Tasks and verbs (``--help`` at each level lists them):
   upscale   train | evaluate | curve | export               PONO-MS x4 photo upscaler
   generate  train | train-evaluator | evaluate | curve | export   class-conditional Fashion-MNIST GAN (+ its evaluator)
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
+  explain   export | fixture                               explain.onnx: PONO mu/sigma, AN layouts as outputs
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
 
 Examples (``npm run train -- …`` is the same command):
@@ -44,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
                             ("upscale", upscale_cli, "PONO-MS x4 photo upscaler (upscale task)"),
                             ("generate", generate_cli, "class-conditional Fashion-MNIST GAN and its evaluator"),
                             ("data", None, "training data from Debian packages"),
-                            ("checkpoint", None, "committable copies of training checkpoints")):
+                            ("checkpoint", None, "committable copies of training checkpoints"),
+                            ("explain", None, "explain.onnx: a model's PONO moments and AN layouts as extra outputs")):
         tp = tasks.add_parser(name, help=help, description=(mod.__doc__ if mod else help),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
         verbs = tp.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -53,6 +55,14 @@ def parser() -> argparse.ArgumentParser:
         elif name == "data":
             cli.verb(verbs, "fetch", "trainer.data.photos:fetch_main",
                      "install the photo packages of every collection; print the photo index (train/validation)")
+        elif name == "explain":
+            x = cli.verb(verbs, "export", "trainer.explain:main",
+                         "write models/NAME/explain.onnx (the model's graph + its PONO mu/sigma and AN layouts as outputs) and its manifest entry")
+            x.add_argument("model_dirs", nargs="+", help="model folders (models/NAME)")
+            fx = cli.verb(verbs, "fixture", "trainer.explain:fixture_main",
+                          "PyTorch's maps for a model's parity fixture (forward hooks), for test/explain.test.ts")
+            fx.add_argument("model_dir", help="models/NAME (with fixture/ and an explain entry)")
+            fx.add_argument("--checkpoint", required=True, help="the checkpoint model.onnx was exported from")
         else:
             c = cli.verb(verbs, "compact", "trainer.checkpoint:compact_main",
                          "resumable copy with EMA in float16 and optimizer moments in bfloat16 (trainer/checkpoint.py)")

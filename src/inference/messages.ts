@@ -12,12 +12,13 @@ export interface ProviderChoice { providers: ('cuda' | 'cpu')[]; cudaDeviceId: n
 export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds; arenaMaxPixels?: number }
 /** Named float32 NCHW input tensors of one run. */
 export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
-export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string }
+/** `fetch`: run only these outputs and reply with all of them (`outputs`); else the one `outputName` (default the first). */
+export interface RunRequest { kind: 'run'; id: number; model: string; feeds: Feeds; outputName?: string; fetch?: string[] }
 export interface UnloadRequest { kind: 'unload'; id: number; model: string }
 /** Test hook (NORMGEN_TEST_HOOKS=1 only): the worker exits as if it had crashed. */
 export interface CrashRequest { kind: 'crash'; id: number }
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;
 
-export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
+export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; outputs?: Record<string, { data: Float32Array; dims: number[] }>; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
 export interface WorkerFail { id: number; ok: false; error: string }
 export type WorkerReply = WorkerOk | WorkerFail;

@@ -171,6 +171,22 @@ export class InferencePool {
   }
 
   /**
+   * One forward pass that computes and returns only the outputs named in `fetch` (onnxruntime skips the rest
+   * of the graph), e.g. the PONO moments and AN layouts of a model's `explain.onnx`.
+   * @returns `{ outputs: { name: { data, dims } }, inferMs }`.
+   * @throws as {@link run}; Error when an output name is unknown.
+   */
+  async runOutputs(model: string, feeds: Feeds, fetch: string[]): Promise<{ outputs: Record<string, { data: Float32Array; dims: number[] }>; inferMs: number }> {
+    const ready = this.slots.filter((s) => s.ready);
+    if (ready.length === 0) throw new WorkerCrashedError('no inference worker is ready (one is restarting); retry shortly');
+    const slot = ready.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+    const reply = await this.send(slot, { kind: 'run', model, feeds, fetch }, transfer);
+    if (!reply.ok) throw new Error(reply.error);
+    return { outputs: reply.outputs!, inferMs: reply.inferMs! };
+  }
+
+  /**
    * Stop: refuse new runs, let the runs already in the workers finish (up to `graceMs`; their callers may
    * have gone, e.g. a client that disconnected), then terminate the workers. Terminating a worker in the
    * middle of onnxruntime's `run` aborts the whole process (a native exception), hence the wait.

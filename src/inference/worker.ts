@@ -3,7 +3,7 @@
  * forward passes on request, so that the blocking `session.run` never stalls the HTTP thread.
  *
  * Protocol: see `messages.ts`. `run` takes named float32 NCHW tensors (`feeds`) and replies with one
- * output (`outputName`, default the first) as float32 plus its dims and the inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
+ * output (`outputName`, default the first), or with every output named in `fetch` (only those are computed) as float32 plus its dims and the inference time in ms. Errors (bad model file, shape mismatch) are replied, never thrown.
  *
  * Memory (issue 28): onnxruntime's CPU arena keeps the peak of the largest pass for the session's life
  * (a 2048² colorization left 6.7 GB resident). Passes larger than the load's `arenaMaxPixels` therefore
@@ -100,12 +100,21 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
           });
           session = await live.large;
         }
-        out = await session.run(feeds);
+        out = msg.fetch ? await session.run(feeds, msg.fetch) : await session.run(feeds);
       } finally {
         live.inflight--;
         if (live.retired && live.inflight === 0) await release(live);
       }
       const inferMs = performance.now() - t0;
+      if (msg.fetch) {
+        const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
+        for (const name of msg.fetch) {
+          const t = out[name];
+          if (!t) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${name}` };
+          outputs[name] = { data: t.data as Float32Array, dims: [...t.dims] };
+        }
+        return { id: msg.id, ok: true, outputs, inferMs };
+      }
       const first = out[msg.outputName ?? session.outputNames[0]!];
       if (!first) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${msg.outputName}` };
       const data = first.data as Float32Array;
@@ -124,7 +133,8 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
 
 port.on('message', (msg: WorkerRequest) => {
   handle(msg).then(
-    (reply) => port.postMessage(reply, reply.ok && reply.data ? [reply.data.buffer as ArrayBuffer] : []),
+    (reply) => port.postMessage(reply, !reply.ok ? [] : reply.data ? [reply.data.buffer as ArrayBuffer]
+      : reply.outputs ? [...new Set(Object.values(reply.outputs).map((t) => t.data.buffer as ArrayBuffer))] : []),
     (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
   );
 });

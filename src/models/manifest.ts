@@ -62,6 +62,24 @@ export const Manifest = Type.Object({
   classes: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
   /** generate: length of the `z` noise vector. */
   z_dim: Type.Optional(Type.Integer({ minimum: 1 })),
+  /**
+   * issue 34: `explain.onnx` = this model's graph with its internal maps as extra outputs (written by
+   * `python3 -m trainer explain export`): PONO mu / sigma per PONO layer, the AN soft layout per AN layer.
+   */
+  explain: Type.Optional(Type.Object({
+    file: Type.String(),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    model_sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    maps: Type.Array(Type.Object({
+      output: Type.String(),
+      kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('an_layout')]),
+      layer: Type.String(),
+      entities: Type.Optional(Type.Integer()),
+      sampling: Type.Optional(Type.Object({ mode: Type.String(), pool: Type.Optional(Type.Integer()), n: Type.Optional(Type.Integer()) })),
+      definition: Type.Optional(Type.String()),
+    }, { additionalProperties: true }), { minItems: 1 }),
+    parity_outputs: Type.Optional(Type.Array(Type.String())),
+  }, { additionalProperties: true })),
   training: Type.Record(Type.String(), Type.Unknown()),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   license: Type.String(),
@@ -80,6 +98,10 @@ export function parseManifest(data: unknown, source: string): Manifest {
   }
   if (data.onnx.file.includes('/') || data.onnx.file.includes('\\') || data.onnx.file.startsWith('.')) {
     throw new Error(`${source}: onnx.file must be a file name inside the model folder`);
+  }
+  const ex = data.explain?.file;
+  if (ex !== undefined && (ex.includes('/') || ex.includes('\\') || ex.startsWith('.'))) {
+    throw new Error(`${source}: explain.file must be a file name inside the model folder`);
   }
   return data;
 }

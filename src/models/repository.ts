@@ -31,6 +31,8 @@ export interface ModelEntry {
   warmupMs?: number;
   /** The model's dynamic batcher and bounded queue (set once ready). */
   batcher?: Batcher;
+  /** Its `explain.onnx` opened in the workers (issue 34): on the first `POST /v1/explain`, never at start. */
+  explainLoad?: Promise<string>;
 }
 
 /** Batching settings of a model: manifest `serving.batching` over {@link DEFAULT_BATCHING}; `enabled=false` forces batch size 1. */
@@ -169,6 +171,33 @@ export class ModelRepository {
     delete entry.error;
     this.log.info({ model: `${name}@${manifest.version}`, previous, loadMs: entry.loadMs }, 'model reloaded');
     return { name, version: manifest.version, previous, loadMs: entry.loadMs! };
+  }
+
+  /**
+   * Open a model's `explain.onnx` (its graph with the PONO moments and AN layouts as extra outputs; manifest
+   * `explain`) in the workers on first use, after checking its sha256; later calls share that load.
+   * @returns the pool name to run it under (`<name>#explain`).
+   * @throws Error when the model has no `explain` entry, the file's checksum differs, or it cannot be opened
+   *   (a failed load is forgotten, so the next call tries again).
+   */
+  explainModel(entry: ModelEntry): Promise<string> {
+    const ex = entry.manifest.explain;
+    if (!ex) return Promise.reject(new Error(`model ${entry.name} has no explain graph`));
+    entry.explainLoad ??= (async () => {
+      const file = path.join(entry.dir, ex.file);
+      const digest = await sha256File(file);
+      if (digest !== ex.sha256) throw new Error(`sha256 mismatch for ${ex.file}`);
+      const poolName = `${entry.name}#explain`;
+      await this.pool.load(poolName, file, undefined, entry.manifest.serving.intra_op_threads);
+      this.log.info({ model: `${entry.name}@${entry.manifest.version}` }, 'explain graph loaded');
+      return poolName;
+    })().catch((err) => { entry.explainLoad = undefined; throw err; });
+    return entry.explainLoad;
+  }
+
+  /** One pass of a loaded explain graph, fetching only `fetch` (see {@link InferencePool.runOutputs}). */
+  runExplain(poolName: string, feeds: Record<string, { data: Float32Array; dims: number[] }>, fetch: string[]) {
+    return this.pool.runOutputs(poolName, feeds, fetch);
   }
 
   /** Resident memory (MiB) once the models were loaded: the baseline of the memory budget. */
