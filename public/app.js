@@ -6,6 +6,8 @@
  * - Upscale: POST /v1/upscale with the chosen photo and scale; a before/after slider over the input enlarged
  *   by the browser (pixelated) and the result, at the result's size.
  * - Generate: class names from GET /v1/models, POST /v1/generate (JSON); shows the seed used (X-Seed).
+ * Under each result, "What the network sees" (a <details>) asks POST /v1/explain for the same input's PONO
+ * moments or AN layouts and shows them with captions (kind, layer, size, range or regions in use).
  * Errors show the problem+json `detail`; a 503 with Retry-After shows "busy, retrying in N s" and retries
  * once. With API_KEYS on the server, the token field (kept in sessionStorage) is sent as a bearer token.
  * No dependencies, no build step.
@@ -69,6 +71,58 @@ const loadImage = (src) => new Promise((resolve, reject) => {
   img.onerror = () => reject(new Error('this file is not an image the browser can show'));
   img.src = src;
 });
+
+// --- What the network sees (POST /v1/explain) ------------------------------------------------------
+/** Inputs of the last result of each panel, to ask /v1/explain for the same pass's maps. */
+const lastRun = {};
+const KIND_WORDS = { pono_mu: 'PONO mean μ', pono_sigma: 'PONO spread σ', an_layout: 'AN regions', an_sampling: 'AN sampling points' };
+
+/** After a result: remember how to explain it; show the panel; refresh the maps if it is open. */
+function offerExplain(prefix, model, makeBody) {
+  lastRun[prefix] = { model, makeBody, shown: false };
+  const details = $(`${prefix}-explain`);
+  details.hidden = false;
+  $(`${prefix}-maps`).replaceChildren();
+  if (details.open) showMaps(prefix);
+}
+
+async function showMaps(prefix) {
+  const run = lastRun[prefix];
+  if (!run || run.shown) return;
+  run.shown = true;
+  const status = $(`${prefix}-explain-status`);
+  say(status, 'Asking the network…');
+  try {
+    const body = await run.makeBody();
+    if (body instanceof FormData) body.append('model', run.model); else body.model = run.model;
+    const init = body instanceof FormData ? { method: 'POST', body } : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    const res = await api('/v1/explain', init, status);
+    const doc = await res.json();
+    const figs = doc.maps.map((m) => {
+      const fig = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = `data:image/png;base64,${m.b64_png}`;
+      img.alt = `${KIND_WORDS[m.kind] ?? m.kind} of layer ${m.layer}`;
+      img.dataset.kind = m.kind;
+      const cap = document.createElement('figcaption');
+      const detail = m.range ? ` (${m.range[0].toPrecision(3)} … ${m.range[1].toPrecision(3)})`
+        : m.regions !== undefined ? ` — ${m.regions} region${m.regions === 1 ? '' : 's'} in use${m.regions === 1 ? ': a flat layout' : ''}`
+        : m.points ? ` — ${m.points.length} points` : '';
+      cap.textContent = `${KIND_WORDS[m.kind] ?? m.kind}, ${m.layer}, ${m.width}×${m.height}${detail}`;
+      fig.append(img, cap);
+      return fig;
+    });
+    $(`${prefix}-maps`).replaceChildren(...figs);
+    say(status, `${doc.maps.length} maps of ${doc.model}.`);
+  } catch (err) {
+    run.shown = false;
+    say(status, `Error: ${err.message}`, true);
+  }
+}
+for (const prefix of ['colorize', 'inpaint', 'upscale', 'generate']) {
+  $(`${prefix}-explain`).addEventListener('toggle', () => { if ($(`${prefix}-explain`).open) showMaps(prefix); });
+}
+const modelName = (res) => (res.headers.get('x-model') ?? '').split('@')[0];
 
 // --- Colorize -------------------------------------------------------------------------------------
 let colorizeFile = null;
@@ -201,6 +255,8 @@ $('colorize-run').addEventListener('click', () => busy($('colorize-run'), $('col
   $('colorize-download').href = url;
   $('colorize-download').hidden = false;
   requestAnimationFrame(syncCompare);
+  const file = colorizeFile;
+  offerExplain('colorize', modelName(res), async () => { const f = new FormData(); f.append('image', file, file.name); return f; });
 }));
 
 // --- Inpaint --------------------------------------------------------------------------------------
@@ -323,6 +379,8 @@ $('inpaint-run').addEventListener('click', () => busy($('inpaint-run'), $('inpai
   $('inpaint-output').src = url;
   $('inpaint-download').href = url;
   $('inpaint-download').hidden = false;
+  const file = inpaintFile, mask = await maskBlob();
+  offerExplain('inpaint', modelName(res), async () => { const f = new FormData(); f.append('image', file, file.name); f.append('mask', mask, 'mask.png'); return f; });
 }));
 
 // --- Upscale --------------------------------------------------------------------------------------
@@ -369,6 +427,8 @@ $('upscale-run').addEventListener('click', () => busy($('upscale-run'), $('upsca
   $('upscale-download').href = url;
   $('upscale-download').hidden = false;
   requestAnimationFrame(syncUpscale);
+  const file = upscaleFile;
+  offerExplain('upscale', modelName(res), async () => { const f = new FormData(); f.append('image', file, file.name); return f; });
 }));
 
 // --- Generate -------------------------------------------------------------------------------------
@@ -399,6 +459,9 @@ $('generate-run').addEventListener('click', () => busy($('generate-run'), $('gen
   await loadImage(url);
   $('generate-output').src = url;
   $('generate-seed-used').textContent = `seed ${res.headers.get('x-seed')} — the same seed and settings give the same picture`;
+  // the maps of the first sample (class and seed as sent)
+  const explainBody = { class: body.class, seed: Number(res.headers.get('x-seed')) };
+  offerExplain('generate', modelName(res), async () => ({ ...explainBody }));
 }));
 
 // --- Sample photos (public/samples/): the same paths as a chosen file ----------------------------------

@@ -95,6 +95,34 @@ describe('try-it page in Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('What the network sees: under a colorize result, PONO mu/sigma maps; under generated samples, the AN regions and sampling points', async () => {
+    const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
+    assert.equal((await page.goto(base))?.status(), 200);
+    assert.equal(await page.isVisible('#colorize-explain'), false, 'no panel before a result');
+    await page.setInputFiles('#colorize-file', photoPng);
+    await page.waitForFunction(() => !(document.getElementById('colorize-run') as HTMLButtonElement).disabled);
+    await page.click('#colorize-run');
+    await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
+    await page.click('#colorize-explain summary');
+    await page.waitForFunction(() => document.querySelectorAll('#colorize-maps img').length === 4 || /Error/.test(document.getElementById('colorize-explain-status')!.textContent ?? ''));
+    assert.doesNotMatch(await page.textContent('#colorize-explain-status') ?? '', /Error/);
+    const kinds = await page.$$eval('#colorize-maps img', (imgs) => imgs.map((i) => (i as HTMLImageElement).dataset.kind));
+    assert.deepEqual(kinds, ['pono_mu', 'pono_sigma', 'pono_mu', 'pono_sigma']);
+    await page.waitForFunction(() => [...document.querySelectorAll('#colorize-maps img')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
+    const m = await pixels(page, '#colorize-maps img');
+    assert.deepEqual([m.w, m.h], [160, 108], 'PONO 1 is at half the (padded) input size');
+    assert.match(await page.textContent('#colorize-maps figcaption') ?? '', /PONO mean μ, down1, 160×108/);
+    await page.click('#generate-run');
+    await page.waitForFunction(() => (document.getElementById('generate-output') as HTMLImageElement).naturalWidth > 0);
+    await page.click('#generate-explain summary');
+    await page.waitForFunction(() => document.querySelectorAll('#generate-maps img').length === 2);
+    const gk = await page.$$eval('#generate-maps img', (imgs) => imgs.map((i) => (i as HTMLImageElement).dataset.kind));
+    assert.deepEqual(gk, ['an_layout', 'an_sampling']);
+    assert.match(await page.textContent('#generate-explain-status') ?? '', /2 maps of fashion-an@/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'explain.png'), fullPage: true });
+    await page.close();
+  });
+
   test('Sample photos: one click loads a photo into each panel; the colorize result is shown once; a favicon, no 404', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     const missing: string[] = [];

@@ -29,7 +29,9 @@ describe('KServe v2 protocol', () => {
     assert.equal(m.name, 'colorize-pono');
     assert.equal(m.platform, 'onnxruntime_onnx');
     assert.deepEqual(m.inputs, [{ name: 'gray', datatype: 'FP32', shape: [-1, 1, -1, -1] }]);
-    assert.deepEqual(m.outputs, [{ name: 'rgb', datatype: 'FP32', shape: [-1, 3, -1, -1] }]);
+    assert.deepEqual(m.outputs[0], { name: 'rgb', datatype: 'FP32', shape: [-1, 3, -1, -1] });
+    // issue 34: the explain maps are listed as further outputs
+    assert.deepEqual(m.outputs.slice(1).map((o: { name: string }) => o.name), ['pono1_mu', 'pono1_sigma', 'pono2_mu', 'pono2_sigma']);
     assert.deepEqual((await app.inject('/v2/models/colorize-pono/ready')).json(), { name: 'colorize-pono', ready: true });
     const missing = await app.inject('/v2/models/nope');
     assert.equal(missing.statusCode, 404);
@@ -67,6 +69,26 @@ describe('KServe v2 protocol', () => {
     assert.equal(a.statusCode, 200, a.body);
     assert.deepEqual(a.json().outputs[0].shape, [2, 1, 28, 28]);
     assert.deepEqual(a.json().outputs[0].data, b.json().outputs[0].data);
+  });
+
+  test('explain outputs by name (issue 34): PONO mu of the fixture at H/2, equal to the channel mean the explain graph reports; unknown output 400', async () => {
+    const dir = path.join(repoRoot, 'models', 'colorize-pono', 'fixture');
+    const fx = JSON.parse(await readFile(path.join(dir, 'fixture.json'), 'utf8'));
+    const body = { inputs: [{ name: 'gray', shape: fx.input.dims, datatype: 'FP32', data: await f32(path.join(dir, fx.input.file)) }], outputs: [{ name: 'rgb' }, { name: 'pono1_mu' }] };
+    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: body });
+    assert.equal(res.statusCode, 200, res.body);
+    const [rgb, mu] = res.json().outputs;
+    assert.deepEqual(rgb.shape, fx.output.dims);
+    const want = await f32(path.join(dir, fx.output.file));
+    let max = 0;
+    for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(rgb.data[i] - want[i]!));
+    assert.ok(max <= 1e-4, `rgb through the explain graph: max abs diff ${max}`);
+    assert.equal(mu.name, 'pono1_mu');
+    assert.deepEqual(mu.shape, [fx.input.dims[0], 1, fx.input.dims[2] / 2, fx.input.dims[3] / 2]);
+    assert.ok(Math.max(...mu.data) > Math.min(...mu.data));
+    const bad = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: { ...body, outputs: [{ name: 'pono9_mu' }] } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().error, /not served/);
   });
 
   test('bad requests get 400 with { error }', async () => {

@@ -8,6 +8,8 @@
  * - `GET /v2/models/{name}/ready` (200 `{ name, ready: true }`, else 503);
  * - `POST /v2/models/{name}/infer`: `{ id?, inputs: [{ name, shape, datatype, data }], outputs?: [{ name }] }`
  *   → `{ model_name, model_version, id, outputs: [{ name, shape, datatype: "FP32", data }] }` (row-major flat data).
+ *   `outputs` may name the model's explain maps (issue 34; listed in the metadata: `pono1_mu`, `an1_layout`, …):
+ *   that request runs the model's `explain.onnx` once and computes only the outputs asked for.
  *   `datatype` is `FP32` (values as given) or `UINT8` (0–255, mapped to the input's declared range:
  *   [−1, 1] as `v / 127.5 − 1`, [0, 1] as `v / 255`). `data` may be flat or nested.
  *
@@ -137,7 +139,9 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
     return {
       name: m.name, versions: [m.manifest.version], platform: 'onnxruntime_onnx',
       inputs: m.manifest.inputs.map((s) => ({ name: s.name, datatype: 'FP32', shape: v2Shape(s) })),
-      outputs: m.manifest.outputs.map((s) => ({ name: s.name, datatype: 'FP32', shape: v2Shape(s) })),
+      outputs: [...m.manifest.outputs.map((s) => ({ name: s.name, datatype: 'FP32', shape: v2Shape(s) })),
+        // issue 34: the explain graph's maps (PONO mu/sigma B x 1 x h x w, AN layouts B x n x h x w), by name
+        ...(m.manifest.explain?.maps ?? []).map((x) => ({ name: x.output, datatype: 'FP32', shape: [-1, x.kind === 'an_layout' ? x.entities ?? -1 : 1, -1, -1] }))],
     };
   });
   app.get<{ Params: { name: string } }>('/v2/models/:name/ready', { schema: { tags: ['kserve-v2'], summary: 'Model readiness (v2 protocol)' } }, async (request, reply) => {
@@ -160,6 +164,7 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
     if (!ready(m)) return v2Error(reply, 503, `model ${m.name} is not ready`);
     const body: unknown = request.body;
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+    let wanted: string[] = [];
     try {
       checkEnvelope(body);
       let pixelsLeft = maxPixels;
@@ -173,13 +178,23 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
       if (extra.length) throw new Error(`unknown input ${extra.map((e) => JSON.stringify(e.name).slice(0, 64)).join(', ')}`);
       const batch = new Set(Object.values(feeds).map((f) => f.dims[0]));
       if (batch.size > 1) throw new Error('all inputs must have the same batch size');
-      const wanted = body.outputs?.map((o) => o.name) ?? [m.manifest.outputs[0]!.name];
-      const unknownOut = wanted.filter((w) => w !== m.manifest.outputs[0]!.name);
-      if (unknownOut.length) throw new Error(`output ${unknownOut.join(', ')} is not served; outputs: ${m.manifest.outputs[0]!.name}`);
+      wanted = body.outputs?.map((o) => o.name) ?? [m.manifest.outputs[0]!.name];
+      const served = [m.manifest.outputs[0]!.name, ...(m.manifest.explain?.maps ?? []).map((x) => x.output)];
+      const unknownOut = wanted.filter((w) => !served.includes(w));
+      if (unknownOut.length) throw new Error(`output ${unknownOut.map((u) => JSON.stringify(u).slice(0, 64)).join(', ')} is not served; outputs: ${served.join(', ')}`);
     } catch (err) {
       return v2Error(reply, 400, (err as Error).message);
     }
     try {
+      if (wanted.some((w) => w !== m.manifest.outputs[0]!.name)) {
+        // explain outputs: one pass of the model's explain.onnx computing only the asked outputs (not batched)
+        const poolName = await app.models.explainModel(m);
+        const { outputs } = await app.models.runExplain(poolName, feeds, [...new Set(wanted)]);
+        return {
+          model_name: m.name, model_version: m.manifest.version, id: (body as V2Request).id ?? request.id,
+          outputs: wanted.map((w) => ({ name: w, shape: outputs[w]!.dims, datatype: 'FP32', data: Array.from(outputs[w]!.data) })),
+        };
+      }
       const out = await infer(m, feeds, request);
       return {
         model_name: m.name, model_version: m.manifest.version, id: (body as V2Request).id ?? request.id,
