@@ -67,12 +67,16 @@ gray = open(sys.argv[2], "rb").read()
 colour = ng.translate(gray)
 hinted = ng.translate(gray, model="colorize-hints", hint_points=[{"x": 100, "y": 50, "color": "#3366cc"}])
 grid, seed = ng.generate("Bag", seed=7, count=4)
+big = ng.upscale(gray, scale=2)
+seen = ng.explain("colorize-pono", image=gray)
+gen_seen = ng.explain("fashion-an", cls="Bag", seed=7)
 try:
     ng.inpaint(gray, b"junk")
     problem = ""
 except NormgenError as e:
     problem = f"{e.status} {e.problem['type']}"
-print(json.dumps({"colour": len(colour), "hinted": len(hinted), "grid": len(grid), "seed": seed, "models": len(ng.models()), "problem": problem}))
+print(json.dumps({"colour": len(colour), "hinted": len(hinted), "grid": len(grid), "seed": seed, "models": len(ng.models()), "problem": problem,
+                  "big": len(big), "kinds": [m["kind"] for m in seen["maps"]], "gen_kinds": [m["kind"] for m in gen_seen["maps"]], "gen_seed": gen_seen["seed"]}))
 `);
   const { stdout } = await run(path.join(venv, 'bin', 'python'), [script, base, path.join(repoRoot, 'test', 'fixtures', 'chelsea-gray.png')], { cwd: dir, timeout: 120_000 });
   const out = JSON.parse(stdout.trim());
@@ -80,4 +84,8 @@ print(json.dumps({"colour": len(colour), "hinted": len(hinted), "grid": len(grid
   assert.equal(out.seed, 7);
   assert.ok(out.models >= 5);
   assert.match(out.problem, /^415 /);
+  assert.ok(out.big > 10_000, stdout);
+  assert.deepEqual(out.kinds, ['pono_mu', 'pono_sigma', 'pono_mu', 'pono_sigma']);
+  assert.deepEqual(out.gen_kinds, ['an_layout', 'an_sampling']);
+  assert.equal(out.gen_seed, 7);
 });

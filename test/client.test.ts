@@ -24,7 +24,7 @@ test('the committed client types and OpenAPI copy match the service (npm run cli
   assert.equal(await readFile(path.join(CLIENT_DIR, 'src', 'schema.ts'), 'utf8'), schema, 'clients/ts/src/schema.ts is stale: npm run client:gen');
 });
 
-test('the generated client calls all three tasks and lists the models', async () => {
+test('the generated client calls every task and lists the models', async () => {
   const normgen = createNormgenClient({ baseUrl: base });
   const gray = await grayPhoto();
   const colour = await normgen.translate(new Blob([new Uint8Array(gray)], { type: "image/png" }), { output_format: 'webp' });
@@ -39,8 +39,13 @@ test('the generated client calls all three tasks and lists the models', async ()
   assert.equal(g.seed, 42);
   assert.match(g.model, /^fashion-an@/);
   assert.deepEqual([(await sharp(Buffer.from(await g.image.arrayBuffer())).metadata()).width], [64]);
+  const big = await normgen.upscale(new Blob([new Uint8Array(photo)]), { scale: '2', output_format: 'jpeg' });
+  const bm = await sharp(Buffer.from(await big.arrayBuffer())).metadata();
+  assert.deepEqual([bm.format, bm.width, bm.height], ['jpeg', 2 * pm.width!, 2 * pm.height!]);
+  const seen = await normgen.explain({ model: 'inpaint-an', image: new Blob([new Uint8Array(photo)]), mask: new Blob([new Uint8Array(await maskPng(pm.width!, pm.height!, [[5, 5, 30, 20, 255]]))]) });
+  assert.deepEqual(seen.maps.map((m) => m.kind), ['an_layout']);
   const { models } = await normgen.models();
-  assert.deepEqual(models.filter((m) => m.default).map((m) => m.task).sort(), ['generate', 'inpaint', 'translate']);
-  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'translate', 'translate', 'translate']); // + colorize-pono-l1, colorize-hints and the fashion-noan ablation
+  assert.deepEqual(models.filter((m) => m.default).map((m) => m.task).sort(), ['generate', 'inpaint', 'translate', 'upscale']);
+  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'translate', 'translate', 'translate', 'upscale']); // + colorize-pono-l1, colorize-hints and the fashion-noan ablation
   await assert.rejects(normgen.generate({ class: 'Hat' }), (err: unknown) => err instanceof NormgenError && err.status === 422 && /unknown class/.test(err.problem.detail ?? ''));
 });

@@ -78,6 +78,16 @@ class Normgen:
         r = self.session.post(f"{self.base_url}/v1/upscale", files={"image": ("image", image)}, data=data, timeout=self.timeout)
         return self._check(r).content
 
+    def explain(self, model: str, image: Optional[bytes] = None, mask: Optional[bytes] = None,
+                cls: Optional[Union[str, int]] = None, seed: Optional[int] = None) -> dict[str, Any]:
+        """What the network sees (``POST /v1/explain``): ``{model, width, height, maps: [{name, layer, kind, width,
+        height, b64_png, ...}]}`` for the task inputs of ``model`` (image; image + mask; class + seed)."""
+        files = {k: (k, v) for k, v in (("image", image), ("mask", mask)) if v is not None}
+        data = {"model": model, **({"class": str(cls)} if cls is not None else {}), **({"seed": str(seed)} if seed is not None else {})}
+        if not files:  # generate models: a JSON body
+            return self._check(self.session.post(f"{self.base_url}/v1/explain", json={"model": model, "class": cls, "seed": seed or 0}, timeout=self.timeout)).json()
+        return self._check(self.session.post(f"{self.base_url}/v1/explain", files=files, data=data, timeout=self.timeout)).json()
+
     def generate(self, cls: Union[str, int], seed: Optional[int] = None, count: int = 1, size: Optional[int] = None,
                  model: Optional[str] = None) -> tuple[bytes, int]:
         """Class-conditional samples (a grid PNG for count > 1) -> (PNG bytes, the seed used). Same seed, same bytes."""

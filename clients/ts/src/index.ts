@@ -7,6 +7,7 @@
  * const colour = await normgen.translate(new Blob([await readFile('gray.png')]));           // Blob (PNG)
  * const filled = await normgen.inpaint(photoBlob, maskBlob, { output_format: 'webp' });     // Blob
  * const large = await normgen.upscale(smallBlob, { scale: '4' });                          // Blob, 4x the size
+ * const { maps } = await normgen.explain({ model: 'colorize-pono', image: photoBlob });    // PONO mu/sigma as PNGs
  * const { image, seed } = await normgen.generate({ class: 'Sneaker', count: 16, seed: 42 }); // Blob + seed
  * const { models } = await normgen.models();                                                // typed JSON
  * ```
@@ -18,6 +19,8 @@ import type { paths } from './schema.js';
 export type { paths } from './schema.js';
 type GenerateBody = paths['/v1/generate']['post']['requestBody']['content']['application/json'];
 type OutputFormat = 'png' | 'jpeg' | 'webp';
+/** `POST /v1/explain`'s JSON: `{ model, width, height, seed?, maps: [{ name, layer, kind, width, height, b64_png, … }] }`. */
+export type ExplainResult = paths['/v1/explain']['post']['responses'][200]['content']['application/json'];
 export interface Problem { type: string; title: string; status: number; detail?: string; [k: string]: unknown }
 
 /** An error reply: `status` and the problem document (`problem.detail` says what was wrong). */
@@ -76,6 +79,16 @@ export function createNormgenClient(opts: NormgenOptions) {
         body: { image: image as unknown as string, ...o }, bodySerializer: (b) => toForm(b as never), parseAs: 'blob',
       });
       return error !== undefined || !response.ok ? fail(response, error) : (data as unknown as Blob);
+    },
+    /**
+     * POST /v1/explain: what the network sees for this input (PONO mu/sigma, AN layouts; `b64_png` per map).
+     * Give the task inputs of `model`: `image` (translate, upscale), `image` + `mask` (inpaint), `class` + `seed` (generate).
+     */
+    async explain(o: { model: string; image?: Blob; mask?: Blob; class?: string | number; seed?: number }): Promise<ExplainResult> {
+      const body: Record<string, Blob | string | undefined> = { model: o.model, image: o.image, mask: o.mask,
+        class: o.class === undefined ? undefined : String(o.class), seed: o.seed === undefined ? undefined : String(o.seed) };
+      const { data, error, response } = await raw.POST('/v1/explain', { body: body as never, bodySerializer: (b) => toForm(b as never) });
+      return error !== undefined || !response.ok ? fail(response, error) : (data as ExplainResult);
     },
     /** POST /v1/generate (grid layout); resolves with the grid image and the seed used (X-Seed). */
     async generate(body: Omit<GenerateBody, 'layout' | 'response_format'>): Promise<{ image: Blob; seed: number; model: string }> {

@@ -1013,6 +1013,163 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What the network sees: PONO moments and Attentive Normalization layouts of one pass, as images
+         * @description Send the task inputs of the chosen model (translate/upscale: image; inpaint: image + mask; generate: class + seed). Models without PONO or AN layers answer 422.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /**
+                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`)
+                         * @example colorize-pono
+                         */
+                        model: string;
+                        /**
+                         * Format: binary
+                         * @description translate, upscale, inpaint: the photo
+                         */
+                        image?: string;
+                        /**
+                         * Format: binary
+                         * @description inpaint: white = fill
+                         */
+                        mask?: string;
+                        /** @description generate: class name or index */
+                        class?: string;
+                        /** @description generate: seed (default 0) */
+                        seed?: string;
+                        /** @description one contact-sheet image of every map instead of JSON */
+                        output_format?: "png" | "jpeg" | "webp";
+                    };
+                    "application/json": {
+                        /**
+                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`)
+                         * @example colorize-pono
+                         */
+                        model: string;
+                        /**
+                         * Format: binary
+                         * @description translate, upscale, inpaint: the photo
+                         */
+                        image?: string;
+                        /**
+                         * Format: binary
+                         * @description inpaint: white = fill
+                         */
+                        mask?: string;
+                        /** @description generate: class name or index */
+                        class?: string;
+                        /** @description generate: seed (default 0) */
+                        seed?: string;
+                        /** @description one contact-sheet image of every map instead of JSON */
+                        output_format?: "png" | "jpeg" | "webp";
+                    };
+                };
+            };
+            responses: {
+                /** @description the maps (JSON), or a contact sheet (with output_format) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            width: number;
+                            height: number;
+                            seed?: number;
+                            maps: {
+                                /** @description the explain graph output, e.g. pono1_mu, an1_layout */
+                                name: string;
+                                /** @description the network layer (PyTorch module path) */
+                                layer: string;
+                                kind: "pono_mu" | "pono_sigma" | "an_layout" | "an_sampling";
+                                width: number;
+                                height: number;
+                                /** @description pono_*: the map's min and max (the heatmap is min–max scaled) */
+                                range?: [
+                                    number,
+                                    number
+                                ];
+                                /** @description an_layout: share of positions each entity wins */
+                                shares?: number[];
+                                /** @description an_layout: entities winning at least 1 % of positions (1 = a flat layout) */
+                                regions?: number;
+                                /** @description an_sampling: [x, y] in the layer's pixels */
+                                points?: [
+                                    number,
+                                    number
+                                ][];
+                                /** @description an_sampling: the picture is the layout enlarged this many times (nearest), the points marked on it */
+                                scale?: number;
+                                /** Format: byte */
+                                b64_png: string;
+                            }[];
+                        };
+                        "image/png": string;
+                        "image/jpeg": string;
+                        "image/webp": string;
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 application/problem+json */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/generate": {
         parameters: {
             query?: never;
