@@ -50,6 +50,9 @@ describe('README', () => {
       assert.deepEqual(await size('out/chelsea-colour.png'), await size('test/fixtures/chelsea-gray.png'));
       assert.deepEqual(await size('out/china-filled.png'), await size('test/fixtures/china-small.jpg'));
       assert.deepEqual(await size('out/sneakers.png'), [256, 256]); // 16 samples of 64 px, 4 columns
+      const [tw, th] = await size('public/samples/china-tiny.jpg');
+      assert.deepEqual(await size('out/china-x4.png'), [4 * tw!, 4 * th!]);
+      assert.ok((await size('out/china-pono-maps.png'))[0]! > 300, 'the contact sheet of the PONO maps');
       assert.match(output, /"models"/);
     } finally {
       try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* already gone */ }
