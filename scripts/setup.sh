@@ -11,6 +11,7 @@ APT_TRAINER=(python3-torch python3-onnx python3-pytest python3-numpy python3-pil
   lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
   endless-sky-high-dpi gcompris-qt-data tuxpaint-data tuxpaint-stamps-default tuxtype-data lxqt-themes palapeli-data
   dataset-fashion-mnist python3-venv python3-pip python3-setuptools python3-wheel
+  python3-fastapi python3-uvicorn python3-multipart python3-psutil  # the PyTorch peer server of npm run bench:peer
   chromium)  # the browser tests (test/browser.test.ts) drive Debian's Chromium with playwright-core
 
 if [[ "${1:-}" == "--trainer" ]]; then

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:peer` (issue 32): normgen against the server a PyTorch user would write instead
+ * (`scripts/peer/server.py`: FastAPI + uvicorn + Debian's PyTorch, the trainer's network code, the shipped
+ * weights, the same pre- and post-processing). Figures, not a test: one run, requests interleaved, on whatever
+ * load the machine has (say so when you quote them).
+ *
+ * 1. Starts both: normgen as production does (`node dist/server.js`, built first; INTRA_OP_THREADS = cores) and
+ *    the peer (`--threads` = cores), each in its own process group; waits for `/readyz`.
+ * 2. Parity: the same inputs to both; PSNR of normgen's output against the peer's (dB; `inf` = identical).
+ * 3. Idle RSS of each process group after a warm-up (3 requests per workload), and the peak over the whole run
+ *    (VmRSS summed over the group's processes, sampled every 50 ms).
+ * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating: p50 / p95 ms.
+ * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
+ *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
+ * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
+ * samples (fashion-an; the peer draws its noise with torch, so its samples differ — same work, no parity).
+ * Prints a Markdown table with the ratios normgen / peer. Usage: `npm run bench:peer [-- --rounds 15 --seconds 8]`.
+ */
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { multipart } from './multipart.js';
+import { quantile } from './stats.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const arg = (name: string, def: number) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
+const ROUNDS = arg('rounds', 12), SECONDS = arg('seconds', 6);
+const cores = os.availableParallelism();
+
+/** VmRSS (MiB) summed over every process in `pid`'s process group. */
+function groupRssMb(pgid: number): number {
+  let kb = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue; // field 5 of stat: pgrp
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${d}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch { /* gone */ }
+  }
+  return kb / 1024;
+}
+
+interface Server { name: string; base: string; child: ChildProcess; peak: number; startMs: number }
+async function start(name: string, cmd: string, args: string[], env: Record<string, string>, port: number): Promise<Server> {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { cwd: root, detached: true, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${base}/readyz`)).status === 200) break; } catch { /* starting */ }
+    if (i > 3000 || child.exitCode !== null) throw new Error(`${name} did not become ready`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { name, base, child, peak: 0, startMs: performance.now() - t0 };
+}
+
+type Work = { label: string; path: string; make: () => { body: Buffer; type: string } };
+const china = path.join(root, 'test', 'fixtures', 'china-small.jpg');
+const photo = async (side: number) => sharp(china).resize(side, side, { fit: 'cover' }).png().toBuffer();
+const gray = async (side: number) => sharp(await photo(side)).grayscale().png().toBuffer();
+const box = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000' } })
+  .composite([{ input: { create: { width: 64, height: 64, channels: 3, background: '#fff' } }, left: 224, top: 224 }]).png().toBuffer();
+const [g256, g512, p512] = await Promise.all([gray(256), gray(512), photo(512)]);
+const json = (o: unknown) => () => ({ body: Buffer.from(JSON.stringify(o)), type: 'application/json' });
+const works: Work[] = [
+  { label: 'translate 256²', path: '/v1/translate', make: () => multipart({ image: g256 }) },
+  { label: 'translate 512²', path: '/v1/translate', make: () => multipart({ image: g512 }) },
+  { label: 'inpaint 512², 64² box', path: '/v1/inpaint', make: () => multipart({ image: p512, mask: box }) },
+  { label: 'generate ×64', path: '/v1/generate', make: json({ class: 'Sneaker', seed: 1, count: 64 }) },
+];
+
+/** One request; a 503 (load shedding) is returned as `shed` when `allowShed`, any other failure throws. */
+async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean }> {
+  const { body, type } = w.make();
+  const t0 = performance.now();
+  const res = await fetch(s.base + w.path, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (res.status === 503 && allowShed) {
+    await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+    return { ms: performance.now() - t0, bytes, shed: true };
+  }
+  if (res.status !== 200) throw new Error(`${s.name} ${w.label}: ${res.status} ${bytes.toString().slice(0, 200)}`);
+  return { ms: performance.now() - t0, bytes };
+}
+
+async function psnr(a: Buffer, b: Buffer): Promise<number> {
+  const [x, y] = await Promise.all([sharp(a).removeAlpha().raw().toBuffer(), sharp(b).removeAlpha().raw().toBuffer()]);
+  if (x.length !== y.length) return NaN;
+  let se = 0;
+  for (let i = 0; i < x.length; i++) se += (x[i]! - y[i]!) ** 2;
+  return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / x.length));
+}
+
+execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
+const ours = await start('normgen', process.execPath, [path.join(root, 'dist', 'server.js')],
+  { PORT: '19501', HOST: '127.0.0.1', LOG_LEVEL: 'warn', MALLOC_MMAP_THRESHOLD_: '131072', INTRA_OP_THREADS: String(cores) }, 19501);
+let peer: Server;
+try {
+  peer = await start('peer', '/usr/bin/python3', [path.join(root, 'scripts', 'peer', 'server.py'), '--port', '19502', '--threads', String(cores)], {}, 19502);
+} catch (err) {
+  process.kill(-ours.child.pid!, 'SIGTERM');
+  throw err;
+}
+const servers = [ours, peer];
+const sampler = setInterval(() => { for (const s of servers) s.peak = Math.max(s.peak, groupRssMb(s.child.pid!)); }, 50);
+try {
+  console.log(`# bench:peer — ${cores} cores, load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}; start → ready: normgen ${ours.startMs.toFixed(0)} ms, peer ${peer.startMs.toFixed(0)} ms`);
+  const parity: string[] = [];
+  for (const w of works) {
+    const outs = [];
+    for (const s of servers) { for (let i = 0; i < 3; i++) outs.push((await call(s, w)).bytes); }
+    if (!w.path.endsWith('generate')) parity.push(`${w.label}: ${(await psnr(outs[0]!, outs[3]!)).toFixed(1)} dB`);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  const idle = servers.map((s) => groupRssMb(s.child.pid!));
+  console.log(`parity (PSNR of normgen's output vs the peer's): ${parity.join('; ')}; generate: same network and weights, different noise`);
+  const lat = new Map<string, number[]>();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const w of works) {
+      for (const s of r % 2 ? [...servers].reverse() : servers) {
+        const key = `${s.name}|${w.label}`;
+        lat.set(key, [...(lat.get(key) ?? []), (await call(s, w)).ms]);
+      }
+    }
+  }
+  const rps = new Map<string, number[]>();
+  const shed = new Map<string, number>(); // 503s (normgen's load shedding) during the throughput runs
+  for (const c of [4, 8]) {
+    for (const w of works) {
+      for (const order of [servers, [...servers].reverse()]) {
+        for (const s of order) {
+          let n = 0;
+          const until = performance.now() + SECONDS * 1000;
+          const t0 = performance.now();
+          await Promise.all(Array.from({ length: c }, async () => {
+            while (performance.now() < until) { const r = await call(s, w, true); if (r.shed) shed.set(s.name, (shed.get(s.name) ?? 0) + 1); else n++; }
+          }));
+          const key = `${s.name}|${w.label}|${c}`;
+          rps.set(key, [...(rps.get(key) ?? []), n / ((performance.now() - t0) / 1000)]);
+        }
+      }
+    }
+  }
+  const med = (xs: number[]) => quantile(xs, 0.5);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log('\n| workload | c=1 p50 ms normgen / peer (ratio) | c=1 p95 ms normgen / peer | c=4 req/s normgen / peer (ratio) | c=8 req/s normgen / peer (ratio) |');
+  console.log('|---|---|---|---|---|');
+  for (const w of works) {
+    const [a, b] = servers.map((s) => lat.get(`${s.name}|${w.label}`)!);
+    const [a4, b4] = servers.map((s) => mean(rps.get(`${s.name}|${w.label}|4`)!));
+    const [a8, b8] = servers.map((s) => mean(rps.get(`${s.name}|${w.label}|8`)!));
+    console.log(`| ${w.label} | ${med(a!).toFixed(0)} / ${med(b!).toFixed(0)} (${(med(a!) / med(b!)).toFixed(2)}×) | ${quantile(a!, 0.95).toFixed(0)} / ${quantile(b!, 0.95).toFixed(0)} | ${a4!.toFixed(2)} / ${b4!.toFixed(2)} (${(a4! / b4!).toFixed(2)}×) | ${a8!.toFixed(2)} / ${b8!.toFixed(2)} (${(a8! / b8!).toFixed(2)}×) |`);
+  }
+  console.log(`\nshed under load (503 + Retry-After, not counted as served): normgen ${shed.get('normgen') ?? 0}, peer ${shed.get('peer') ?? 0}`);
+  console.log(`RSS of each process group, MiB: idle after warm-up normgen ${idle[0]!.toFixed(0)} / peer ${idle[1]!.toFixed(0)} (${(idle[0]! / idle[1]!).toFixed(2)}×); peak normgen ${ours.peak.toFixed(0)} / peer ${peer.peak.toFixed(0)} (${(ours.peak / peer.peak).toFixed(2)}×)`);
+} finally {
+  clearInterval(sampler);
+  for (const s of servers) { try { process.kill(-s.child.pid!, 'SIGTERM'); } catch { /* gone */ } }
+}
