@@ -42,11 +42,11 @@ export default fp(async (app) => {
         title: 'normgen',
         version: '0.1.0',
         description: 'Image-generation API serving normalization-based ONNX models: translators (a grayscale -> colour '
-          + 'photo colorizer with PONO-MS), inpainters (Attentive Normalization; white mask = fill) and class-conditional '
+          + 'photo colorizer with PONO-MS), upscalers (4x photo super-resolution with PONO-MS, POST /v1/upscale), inpainters (Attentive Normalization; white mask = fill) and class-conditional '
           + 'generators (Fashion-MNIST, Attentive Normalization; same seed, same bytes). Errors are RFC 9457 '
           + 'application/problem+json. The image routes take multipart or JSON (base64 / data: URLs), answer image '
           + 'bytes or response_format=b64_json, and run as async jobs with the header Prefer: respond-async '
-          + '(202 + Location: /v1/jobs/{id}). Also: the KServe v2 Open Inference Protocol under /v2, Prometheus metrics at '
+          + '(202 + Location: /v1/jobs/{id}). POST /v1/explain shows what a network sees (PONO moments, AN layouts). Also: the KServe v2 Open Inference Protocol under /v2, Prometheus metrics at '
           + '/metrics, this document at /openapi.json.',
       },
       tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'jobs', description: 'async jobs: send Prefer: respond-async to an image route, then poll' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],

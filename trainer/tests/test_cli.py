@@ -10,7 +10,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VERBS = {"colorize": ["train", "train-hints", "evaluate-hints", "export-hints", "evaluate", "curve", "export"], "inpaint": ["train", "evaluate", "probe-an", "curve", "export"],
-         "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"]}
+         "upscale": ["train", "evaluate", "curve", "export"],
+         "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"],
+         "explain": ["export", "fixture"]}
 
 
 def trainer(*argv: str) -> subprocess.CompletedProcess:
