@@ -73,13 +73,13 @@ const works: Work[] = [
   { label: 'generate ×64', path: '/v1/generate', make: json({ class: 'Sneaker', seed: 1, count: 64 }) },
 ];
 
-/** One request; a 503 (load shedding) is returned as `shed` when `allowShed`, any other failure throws. */
+/** One request; a 503 or 504 (load shedding, queue deadline) is returned as `shed` when `allowShed`, any other failure throws. */
 async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean }> {
   const { body, type } = w.make();
   const t0 = performance.now();
   const res = await fetch(s.base + w.path, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
   const bytes = Buffer.from(await res.arrayBuffer());
-  if (res.status === 503 && allowShed) {
+  if ((res.status === 503 || res.status === 504) && allowShed) {
     await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 1)));
     return { ms: performance.now() - t0, bytes, shed: true };
   }

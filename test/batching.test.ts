@@ -137,3 +137,15 @@ describe('dynamic batching', () => {
     assert.ok(batcher.shed >= shed.length);
   });
 });
+
+describe('batches stay on the arena session (issue 32)', () => {
+  test('batchingOf caps a batch at ARENA_MAX_PIXELS; 0 (always the arena) leaves the manifest\'s cap', async () => {
+    const { batchingOf } = await import('../src/models/repository.js');
+    const { DEFAULT_BATCHING } = await import('../src/inference/batcher.js');
+    const manifest = JSON.parse(await readFile(path.join(repoRoot, 'models', 'colorize-pono', 'manifest.json'), 'utf8'));
+    assert.equal(batchingOf(manifest, true, 512 * 512).maxBatchPixels, Math.min(DEFAULT_BATCHING.maxBatchPixels, 512 * 512));
+    assert.equal(batchingOf(manifest, true, 0).maxBatchPixels, DEFAULT_BATCHING.maxBatchPixels);
+    const own = { ...manifest, serving: { ...manifest.serving, batching: { max_batch_pixels: 100_000 } } };
+    assert.equal(batchingOf(own, true, 512 * 512).maxBatchPixels, 100_000);
+  });
+});

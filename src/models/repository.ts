@@ -35,12 +35,19 @@ export interface ModelEntry {
   explainLoad?: Promise<string>;
 }
 
-/** Batching settings of a model: manifest `serving.batching` over {@link DEFAULT_BATCHING}; `enabled=false` forces batch size 1. */
-export function batchingOf(manifest: Manifest, enabled: boolean): BatchingConfig {
+/**
+ * Batching settings of a model: manifest `serving.batching` over {@link DEFAULT_BATCHING}; `enabled=false` forces
+ * batch size 1. With `arenaMaxPixels` > 0 (ARENA_MAX_PIXELS) a batch never holds more pixels than that (issue 32):
+ * a pass above it runs on the arena-less session, 2–3× slower (bench:peer found c=4 translate throughput at
+ * 0.2–0.5× the PyTorch peer's because batches of 256² and 512² photos crossed it), so only a single large image
+ * takes that path — the memory case it exists for.
+ */
+export function batchingOf(manifest: Manifest, enabled: boolean, arenaMaxPixels = 0): BatchingConfig {
   const b = manifest.serving.batching ?? {};
+  const maxPixels = b.max_batch_pixels ?? DEFAULT_BATCHING.maxBatchPixels;
   return {
     maxBatchSize: enabled ? b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize : 1,
-    maxBatchPixels: b.max_batch_pixels ?? DEFAULT_BATCHING.maxBatchPixels,
+    maxBatchPixels: arenaMaxPixels > 0 ? Math.min(maxPixels, arenaMaxPixels) : maxPixels,
     maxQueueDelayMs: enabled ? b.max_queue_delay_ms ?? DEFAULT_BATCHING.maxQueueDelayMs : 0,
     maxQueue: b.max_queue ?? DEFAULT_BATCHING.maxQueue,
     timeoutMs: b.timeout_ms ?? DEFAULT_BATCHING.timeoutMs,
@@ -73,7 +80,7 @@ export class ModelRepository {
     private readonly modelsDir: string,
     private readonly pool: InferencePool,
     private readonly log: FastifyBaseLogger,
-    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number } = { batching: true, concurrency: 1 },
+    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number; arenaMaxPixels?: number } = { batching: true, concurrency: 1 },
   ) {}
 
   /**
@@ -134,7 +141,7 @@ export class ModelRepository {
       if (ep.fallback) this.log.warn({ model: entry.name }, ep.fallback);
       entry.loadMs = Math.round(performance.now() - t0);
       entry.warmupMs = ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs);
-      entry.batcher = new Batcher(this.pool, entry.name, entry.manifest.outputs[0]!.name, batchingOf(entry.manifest, this.options.batching), this.options.concurrency, this.options.hooks);
+      entry.batcher = new Batcher(this.pool, entry.name, entry.manifest.outputs[0]!.name, batchingOf(entry.manifest, this.options.batching, this.options.arenaMaxPixels), this.options.concurrency, this.options.hooks);
       entry.state = 'ready';
       this.log.info({ model: `${entry.name}@${entry.manifest.version}`, task: entry.manifest.task, loadMs: entry.loadMs, warmupMs: entry.warmupMs, provider: entry.provider, batching: entry.batcher.config }, 'model loaded and warmed up');
     } catch (err) {
@@ -165,7 +172,7 @@ export class ModelRepository {
     const previous = entry.manifest.version;
     Object.assign(entry, { manifest, onnxPath, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
     if (entry.state !== 'ready' || !entry.batcher) {
-      entry.batcher = new Batcher(this.pool, name, manifest.outputs[0]!.name, batchingOf(manifest, this.options.batching), this.options.concurrency, this.options.hooks);
+      entry.batcher = new Batcher(this.pool, name, manifest.outputs[0]!.name, batchingOf(manifest, this.options.batching, this.options.arenaMaxPixels), this.options.concurrency, this.options.hooks);
     }
     entry.state = 'ready';
     delete entry.error;

@@ -18,7 +18,7 @@ export interface ModelsPluginOptions { modelsDir: string; workers: number; intra
 
 export default fp<ModelsPluginOptions>(async (app, opts) => {
   const pool = new InferencePool(opts.workers, opts.intraOpThreads, { providers: opts.executionProviders, cudaDeviceId: opts.cudaDeviceId }, opts.arenaMaxPixels ?? 0);
-  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks, memoryBudgetMb: opts.memoryBudgetMb ?? 0 });
+  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks, memoryBudgetMb: opts.memoryBudgetMb ?? 0, arenaMaxPixels: opts.arenaMaxPixels ?? 0 });
   pool.onRestart = (why) => {
     app.metrics?.workerRestarts.inc();
     app.log.error({ why }, 'inference worker died; its requests got 503, a replacement is starting');
