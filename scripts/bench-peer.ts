@@ -9,7 +9,8 @@
  * 2. Parity: the same inputs to both; PSNR of normgen's output against the peer's (dB; `inf` = identical).
  * 3. Idle RSS of each process group after a warm-up (3 requests per workload), and the peak over the whole run
  *    (VmRSS summed over the group's processes, sampled every 50 ms).
- * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating: p50 / p95 ms.
+ * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating: p50 / p95 ms,
+ *    and normgen's HTTP p50 over its own `Server-Timing: infer` p50 (the time outside `session.run`).
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
  * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
@@ -74,7 +75,7 @@ const works: Work[] = [
 ];
 
 /** One request; a 503 or 504 (load shedding, queue deadline) is returned as `shed` when `allowShed`, any other failure throws. */
-async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean }> {
+async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean; inferMs?: number }> {
   const { body, type } = w.make();
   const t0 = performance.now();
   const res = await fetch(s.base + w.path, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
@@ -84,7 +85,8 @@ async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number
     return { ms: performance.now() - t0, bytes, shed: true };
   }
   if (res.status !== 200) throw new Error(`${s.name} ${w.label}: ${res.status} ${bytes.toString().slice(0, 200)}`);
-  return { ms: performance.now() - t0, bytes };
+  const infer = /infer;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
+  return { ms: performance.now() - t0, bytes, ...(infer ? { inferMs: Number(infer[1]) } : {}) };
 }
 
 async function psnr(a: Buffer, b: Buffer): Promise<number> {
@@ -119,11 +121,14 @@ try {
   const idle = servers.map((s) => groupRssMb(s.child.pid!));
   console.log(`parity (PSNR of normgen's output vs the peer's): ${parity.join('; ')}; generate: same network and weights, different noise`);
   const lat = new Map<string, number[]>();
+  const inferOf = new Map<string, number[]>(); // normgen's Server-Timing infer (session.run alone), c=1
   for (let r = 0; r < ROUNDS; r++) {
     for (const w of works) {
       for (const s of r % 2 ? [...servers].reverse() : servers) {
         const key = `${s.name}|${w.label}`;
-        lat.set(key, [...(lat.get(key) ?? []), (await call(s, w)).ms]);
+        const r = await call(s, w);
+        lat.set(key, [...(lat.get(key) ?? []), r.ms]);
+        if (r.inferMs !== undefined) inferOf.set(w.label, [...(inferOf.get(w.label) ?? []), r.inferMs]);
       }
     }
   }
@@ -147,13 +152,15 @@ try {
   }
   const med = (xs: number[]) => quantile(xs, 0.5);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log('\n| workload | c=1 p50 ms normgen / peer (ratio) | c=1 p95 ms normgen / peer | c=4 req/s normgen / peer (ratio) | c=8 req/s normgen / peer (ratio) |');
-  console.log('|---|---|---|---|---|');
+  console.log('\n| workload | c=1 p50 ms normgen / peer (ratio) | c=1 p95 ms normgen / peer | normgen HTTP p50 / session.run p50 | c=4 req/s normgen / peer (ratio) | c=8 req/s normgen / peer (ratio) |');
+  console.log('|---|---|---|---|---|---|');
   for (const w of works) {
     const [a, b] = servers.map((s) => lat.get(`${s.name}|${w.label}`)!);
     const [a4, b4] = servers.map((s) => mean(rps.get(`${s.name}|${w.label}|4`)!));
     const [a8, b8] = servers.map((s) => mean(rps.get(`${s.name}|${w.label}|8`)!));
-    console.log(`| ${w.label} | ${med(a!).toFixed(0)} / ${med(b!).toFixed(0)} (${(med(a!) / med(b!)).toFixed(2)}×) | ${quantile(a!, 0.95).toFixed(0)} / ${quantile(b!, 0.95).toFixed(0)} | ${a4!.toFixed(2)} / ${b4!.toFixed(2)} (${(a4! / b4!).toFixed(2)}×) | ${a8!.toFixed(2)} / ${b8!.toFixed(2)} (${(a8! / b8!).toFixed(2)}×) |`);
+    const inf = inferOf.get(w.label);
+    const over = inf ? `${(med(a!) / med(inf)).toFixed(2)} (${med(inf).toFixed(0)} ms)` : '—';
+    console.log(`| ${w.label} | ${med(a!).toFixed(0)} / ${med(b!).toFixed(0)} (${(med(a!) / med(b!)).toFixed(2)}×) | ${quantile(a!, 0.95).toFixed(0)} / ${quantile(b!, 0.95).toFixed(0)} | ${over} | ${a4!.toFixed(2)} / ${b4!.toFixed(2)} (${(a4! / b4!).toFixed(2)}×) | ${a8!.toFixed(2)} / ${b8!.toFixed(2)} (${(a8! / b8!).toFixed(2)}×) |`);
   }
   console.log(`\nshed under load (503 + Retry-After, not counted as served): normgen ${shed.get('normgen') ?? 0}, peer ${shed.get('peer') ?? 0}`);
   console.log(`RSS of each process group, MiB: idle after warm-up normgen ${idle[0]!.toFixed(0)} / peer ${idle[1]!.toFixed(0)} (${(idle[0]! / idle[1]!).toFixed(2)}×); peak normgen ${ours.peak.toFixed(0)} / peer ${peer.peak.toFixed(0)} (${(ours.peak / peer.peak).toFixed(2)}×)`);
