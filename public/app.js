@@ -394,9 +394,12 @@ async function chooseUpscale(file) {
   $('upscale-compare-before').src = img.src;
   say($('upscale-status'), `${file.name}: ${img.naturalWidth} × ${img.naturalHeight} px. Press Upscale.`);
 }
+/** Both images of the slider at the result's width (or the panel's, if narrower): the input enlarged by the browser. */
 function syncUpscale() {
-  const before = $('upscale-compare-before');
-  $('upscale-compare-output').style.width = `${before.clientWidth}px`;
+  const out = $('upscale-compare-output');
+  const w = Math.min(out.naturalWidth || 0, $('upscale').clientWidth - 32);
+  $('upscale-compare-before').style.width = `${w}px`;
+  out.style.width = `${w}px`;
   $('upscale-compare-after').style.width = `${$('upscale-slider').value}%`;
 }
 $('upscale-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseUpscale(e.target.files[0]).catch((err) => say($('upscale-status'), `Error: ${err.message}`, true)); });
@@ -421,7 +424,6 @@ $('upscale-run').addEventListener('click', () => busy($('upscale-run'), $('upsca
   const out = await loadImage(url);
   $('upscale-compare-output').src = url;
   // the input is shown at the result's size (enlarged by the browser, pixelated), so the two line up
-  $('upscale-compare').style.setProperty('--upscale-width', `${out.naturalWidth}px`);
   $('upscale-compare').hidden = false;
   $('upscale-compare').dataset.size = `${out.naturalWidth}x${out.naturalHeight}`;
   $('upscale-download').href = url;
