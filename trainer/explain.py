@@ -104,6 +104,7 @@ def derive(model_path: str, out_path: str) -> list[dict]:
 def main(args: Namespace) -> int:
     """``python3 -m trainer explain export models/NAME [...]``: write ``explain.onnx`` next to each model and its
     ``explain`` entry into the manifest. A model without PONO or AN is reported and left alone (exit 0)."""
+    from .export import write_manifest
     for d in args.model_dirs:
         man_path = os.path.join(d, "manifest.json")
         manifest = json.load(open(man_path))
@@ -123,9 +124,7 @@ def main(args: Namespace) -> int:
                                    "parity_outputs": [mp["output"] for mp in maps if mp["kind"] == "pono_input"],
                                    "derived_by": "python3 -m trainer explain export (trainer/explain.py)"}
             print(f"[explain] {d}: {', '.join(mp['output'] for mp in maps if mp['kind'] in KINDS)} -> {out_path}")
-        with open(man_path, "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
+        write_manifest(d, manifest)
     return 0
 
 

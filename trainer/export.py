@@ -7,6 +7,8 @@ Each task's own export (``trainer/colorize/export.py``, ``trainer/inpaint/export
 """
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 
 import torch
@@ -62,3 +64,32 @@ def notice(name: str, what: str, train_photos: list[photos.PhotoFile]) -> str:
               "CC-BY-SA-3.0 https://creativecommons.org/licenses/by-sa/3.0/ ; CC-BY-SA-4.0 https://creativecommons.org/licenses/by-sa/4.0/ ;",
               "GPL-2+ and LGPL-3 as in /usr/share/common-licenses on Debian.", ""]
     return "\n".join(lines)
+
+
+def write_manifest(out_dir: str, manifest: dict, notice_text: str | None = None) -> None:
+    """Write ``out_dir/manifest.json`` (indented JSON, newline-terminated; schema ``src/models/manifest.ts``) and,
+    when given, ``out_dir/NOTICE`` (:func:`notice`). The one writer of every task's export."""
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    if notice_text is not None:
+        with open(os.path.join(out_dir, "NOTICE"), "w") as f:
+            f.write(notice_text)
+
+
+def write_fixture(out_dir: str, x, y, input_name: str, output_name: str, source: str) -> dict:
+    """A one-input parity fixture for ``test/parity.test.ts``: ``x`` and ``y`` (float32 numpy arrays, NCHW: the
+    model's input and PyTorch's output for it) as little-endian ``input.f32`` / ``output.f32`` in ``out_dir``, and
+    ``fixture.json`` with their names, dims, ``source`` (where the pixels come from) and tolerance 1e-4.
+    Returns that description."""
+    import torch
+    os.makedirs(out_dir, exist_ok=True)
+    x.astype("<f4").tofile(os.path.join(out_dir, "input.f32"))
+    y.astype("<f4").tofile(os.path.join(out_dir, "output.f32"))
+    desc = {"source": source,
+            "input": {"name": input_name, "dims": list(x.shape), "file": "input.f32", "dtype": "float32-le"},
+            "output": {"name": output_name, "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
+            "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
+    with open(os.path.join(out_dir, "fixture.json"), "w") as f:
+        json.dump(desc, f, indent=2)
+    return desc

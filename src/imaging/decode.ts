@@ -144,3 +144,22 @@ export async function decodeRgbPadded(bytes: Buffer, maxPixels: number, multiple
     throw new HttpProblem(415, 'Unsupported Media Type', `the image could not be decoded (${(err as Error).message})`, 'unsupported-image');
   }
 }
+
+/**
+ * A model's reduced copy of a decoded image (`img`: H x W x C uint8, C = 1 or 3, possibly padded by the decoder):
+ * its top-left `width` x `height` (the image proper), resized to `size` with Lanczos-3, then padded on the right
+ * and bottom by mirroring to multiples of `multiple` (and to at least {@link MIN_SIDE} px). Channels are kept.
+ * Used where a photo runs at a working size below its own (translate's large photos, explain passes).
+ * @returns H' x W' x C uint8 with H' = padTo(size.height), W' = padTo(size.width).
+ */
+export async function workingRaster(img: RawImage, width: number, height: number, size: { width: number; height: number }, multiple: number): Promise<RawImage> {
+  const right = padTo(size.width, multiple) - size.width;
+  const bottom = padTo(size.height, multiple) - size.height;
+  let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels as 1 | 3 } })
+    .extract({ left: 0, top: 0, width, height })
+    .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' })
+    .extend({ right, bottom, extendWith: extendFor(size.width, size.height, right, bottom) });
+  if (img.channels === 1) s = s.extractChannel(0);
+  const out = await s.raw().toBuffer({ resolveWithObject: true });
+  return { data: out.data, width: out.info.width, height: out.info.height, channels: img.channels };
+}

@@ -23,7 +23,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import sharp from 'sharp';
-import { decodeLuma, decodeRgbPadded, extendFor, padTo, probe, type RawImage } from '../imaging/decode.js';
+import { decodeLuma, decodeRgbPadded, probe, workingRaster, type RawImage } from '../imaging/decode.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { contactSheet, gridSamplingPoints, heatmap, layoutImage, markPoints, png } from '../imaging/explain.js';
 import { decodeMask, decodeRgb, maskFromAlpha, workingCopy, workingSize } from '../imaging/mask.js';
@@ -33,7 +33,7 @@ import type { Feeds } from '../inference/messages.js';
 import { HttpProblem } from '../problem.js';
 import { jsonBodyLimit, parseOutputFormat, readUpload } from './common.js';
 import { resolveClass } from './generate.js';
-import { ProblemSchema } from './schemas.js';
+import { imageContent, ProblemSchema } from './schemas.js';
 
 /** Longest side (px) an explain pass runs at. */
 export const EXPLAIN_MAX_SIDE = 512;
@@ -94,7 +94,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
           description: 'the maps (JSON), or a contact sheet (with output_format)',
           content: {
             'application/json': { schema: Type.Object({ model: Type.String(), width: Type.Integer(), height: Type.Integer(), seed: Type.Optional(Type.Integer()), maps: Type.Array(MapEntry) }) },
-            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+            ...imageContent(),
           },
         },
         '4xx': ProblemSchema,
@@ -127,15 +127,8 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
       const side = task === 'upscale' ? Math.min(EXPLAIN_MAX_SIDE, entry.manifest.serving.tile ?? 256) : Math.min(EXPLAIN_MAX_SIDE, entry.manifest.serving.working_max_side ?? EXPLAIN_MAX_SIDE);
       const size = workingSize(info.width, info.height, side);
       ({ width, height } = size);
-      const channels = task === 'upscale' ? 3 : 1;
       const full = task === 'upscale' ? (await decodeRgbPadded(image!, maxPixels, 1)).rgb : (await decodeLuma(image!, maxPixels, 1)).luma;
-      const right = padTo(size.width, spec.size_multiple) - size.width, bottom = padTo(size.height, spec.size_multiple) - size.height;
-      const work = await sharp(full.data, { raw: { width: full.width, height: full.height, channels } })
-        .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' })
-        .extend({ right, bottom, extendWith: extendFor(size.width, size.height, right, bottom) })
-        .raw().toBuffer({ resolveWithObject: true });
-      const raw: RawImage = { data: channels === 1 ? await sharp(work.data, { raw: { width: work.info.width, height: work.info.height, channels: work.info.channels } }).extractChannel(0).raw().toBuffer() : work.data,
-        width: work.info.width, height: work.info.height, channels };
+      const raw = await workingRaster(full, info.width, info.height, size, spec.size_multiple);
       feeds[spec.name] = toNCHW(raw);
       const hints = inputs.find((i) => i.name === 'hints');
       if (hints) feeds[hints.name] = { data: new Float32Array(3 * raw.width * raw.height), dims: [1, 3, raw.height, raw.width] };
@@ -184,11 +177,10 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
     }
     const atSize = async (w: number, h: number): Promise<RawImage | undefined> => {
       if (!backdrop) return undefined;
-      const crop = task === 'generate' ? backdrop : { ...backdrop, width: backdrop.width, height: backdrop.height };
-      const data = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: crop.channels as 1 | 3 } })
-        .extract({ left: 0, top: 0, width: Math.min(width, crop.width), height: Math.min(height, crop.height) })
+      const data = await sharp(backdrop.data, { raw: { width: backdrop.width, height: backdrop.height, channels: backdrop.channels as 1 | 3 } })
+        .extract({ left: 0, top: 0, width: Math.min(width, backdrop.width), height: Math.min(height, backdrop.height) })
         .resize(w, h, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
-      return { data, width: w, height: h, channels: crop.channels };
+      return { data, width: w, height: h, channels: backdrop.channels };
     };
     const maps: { name: string; layer: string; kind: string; image: RawImage; extra: Record<string, unknown> }[] = [];
     for (const m of ex.maps) {

@@ -23,7 +23,7 @@ import { randomInt } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CONTENT_TYPES, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { OUTPUT_FORMATS } from '../imaging/encode.js';
 import { encodeGrid, encodeTile, gridColumns, resizeTile } from '../imaging/grid.js';
 import { fromNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
@@ -31,7 +31,7 @@ import type { ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, parseOutputFormat, parseResponseFormat, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
-import { B64Json, modelField, ProblemSchema } from './schemas.js';
+import { B64Json, imageContent, modelField, ProblemSchema } from './schemas.js';
 
 const ClassRef = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]);
 
@@ -132,7 +132,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
       200: {
         description: 'layout=grid: one grayscale image; layout=json: { seed, model, images: [base64 PNG] }; response_format=b64_json: { model, data: [{ b64_json, width, height }] }',
         content: {
-          ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
+          ...imageContent(),
           'application/json': { schema: Type.Union([Type.Object({ seed: Type.Integer(), model: Type.String(), images: Type.Array(Type.String({ contentEncoding: 'base64' })) }), B64Json]) },
         },
       },

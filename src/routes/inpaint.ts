@@ -23,13 +23,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { probe } from '../imaging/decode.js';
-import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { encode } from '../imaging/encode.js';
 import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
-import { B64Json, modelField, ProblemSchema } from './schemas.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 
 /** Working size when a manifest gives none (px, longer side). */
 export const DEFAULT_WORKING_MAX_SIDE = 512;
@@ -46,20 +46,10 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
         image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
         mask: Type.Optional(Type.String({ format: 'binary', description: 'same size as image; white (luma > 127) = fill, black = keep; any format, gray or RGB; a file, or base64 / a data: URL' })),
         model: modelField('inpaint', 'inpainter'),
-        output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
-        response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
+        output_format: OutputFormatField,
+        response_format: ResponseFormatField,
       }),
-      response: {
-        200: {
-          description: 'the inpainted RGB image, same width and height as the input; headers X-Model, X-Hole-Fraction, X-Working-Size',
-          content: {
-            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
-            'application/json': { schema: B64Json },
-          },
-        },
-        '4xx': ProblemSchema,
-        '5xx': ProblemSchema,
-      },
+      response: imageResponses('the inpainted RGB image, same width and height as the input; headers X-Model, X-Hole-Fraction, X-Working-Size'),
     },
     validatorCompiler: () => () => true,
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 2),

@@ -1,5 +1,7 @@
 /** Shared TypeBox schemas of the HTTP API (OpenAPI components). */
 import { Type } from '@sinclair/typebox';
+import { CONTENT_TYPES, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { RESPONSE_FORMATS } from './common.js';
 
 /** RFC 9457 problem document, as every error reply is shaped. */
 export const ProblemSchema = Type.Object({
@@ -27,3 +29,23 @@ export const B64Json = Type.Object({
   model: Type.String({ description: 'name@version' }),
   data: Type.Array(Type.Object({ b64_json: Type.String({ contentEncoding: 'base64' }), width: Type.Integer(), height: Type.Integer() })),
 });
+
+/** The `output_format` field of the image routes (png | jpeg | webp, default png). */
+export const OutputFormatField = Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' }));
+
+/** The `response_format` field of the image routes (image | b64_json, default image). */
+export const ResponseFormatField = Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' }));
+
+/** OpenAPI `content` of an image reply: one binary schema per output format's content type. */
+export function imageContent(): Record<string, { schema: { type: 'string'; format: 'binary' } }> {
+  return Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }]));
+}
+
+/** OpenAPI `response` of an image route: 200 = the image bytes (any output format) or the b64_json shape; problem+json otherwise. */
+export function imageResponses(description: string) {
+  return {
+    200: { description, content: { ...imageContent(), 'application/json': { schema: B64Json } } },
+    '4xx': ProblemSchema,
+    '5xx': ProblemSchema,
+  };
+}

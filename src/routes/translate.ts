@@ -27,16 +27,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import sharp from 'sharp';
-import { decodeLuma, extendFor, padTo, probe } from '../imaging/decode.js';
+import { decodeLuma, probe, workingRaster } from '../imaging/decode.js';
 import { workingSize } from '../imaging/mask.js';
 import { chromaOntoLuma } from '../imaging/upsample.js';
 import { decodeHintImage, hintsTensor, parseHintPoints, rasterizePoints } from '../imaging/hints.js';
-import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { encode } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
-import { B64Json, modelField, ProblemSchema } from './schemas.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 
 /** Longer side (px) a translator runs at when its manifest sets no `serving.working_max_side`. */
 export const DEFAULT_TRANSLATE_WORKING_SIDE = 768;
@@ -54,20 +54,10 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
         model: modelField('translate', 'translator'),
         hints: Type.Optional(Type.String({ format: 'binary', description: 'colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input\'s size; pixels with alpha ≥ 128 ask for their RGB\'s colour there (its chroma: the luma stays the input\'s). A file (multipart) or base64 (JSON)' })),
         hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`', examples: ['[{"x": 100, "y": 30, "color": "#4477cc"}]'] })),
-        output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
-        response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
+        output_format: OutputFormatField,
+        response_format: ResponseFormatField,
       }),
-      response: {
-        200: {
-          description: 'the translated image, same width and height as the input (or b64_json); header X-Model: name@version',
-          content: {
-            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
-            'application/json': { schema: B64Json },
-          },
-        },
-        '4xx': ProblemSchema,
-        '5xx': ProblemSchema,
-      },
+      response: imageResponses('the translated image, same width and height as the input (or b64_json); header X-Model: name@version'),
     },
     // The body is streamed by readUpload, not parsed: the schema above documents it for OpenAPI.
     validatorCompiler: () => () => true,
@@ -120,14 +110,8 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       const full = await span(request, 'decode', () => decodeLuma(image, maxPixels, 1));
       ({ width, height } = full);
       const size = workingSize(width, height, maxSide);
-      const right = padTo(size.width, spec.size_multiple) - size.width;
-      const bottom = padTo(size.height, spec.size_multiple) - size.height;
-      const small = await sharp(full.luma.data, { raw: { width: full.luma.width, height: full.luma.height, channels: 1 } })
-        .extract({ left: 0, top: 0, width, height })
-        .resize(size.width, size.height, { fit: 'fill', kernel: 'lanczos3' })
-        .extend({ right, bottom, extendWith: extendFor(size.width, size.height, right, bottom) })
-        .extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-      const result = await infer(entry, await feedsFor({ data: small.data, width: small.info.width, height: small.info.height }, size.width, size.height), request);
+      const small = await workingRaster(full.luma, width, height, size, spec.size_multiple);
+      const result = await infer(entry, await feedsFor(small, size.width, size.height), request);
       inferMs = result.inferMs;
       const out = fromNCHW(result.data, result.dims);
       const colour = await sharp(out.data, { raw: { width: out.width, height: out.height, channels: 3 } })

@@ -23,13 +23,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import sharp from 'sharp';
 import { decodeRgbPadded, probe, type RawImage } from '../imaging/decode.js';
-import { CONTENT_TYPES, encode, encodeWith, OUTPUT_FORMATS } from '../imaging/encode.js';
+import { encode, encodeWith } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { crop, pasteCore, planTiles } from '../imaging/tiles.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
-import { B64Json, modelField, ProblemSchema } from './schemas.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 
 /** The scales `scale` may ask for. */
 export const UPSCALE_FACTORS = [2, 4] as const;
@@ -60,20 +60,10 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
         image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),
         scale: Type.Optional(Type.Union(UPSCALE_FACTORS.map((f) => Type.Literal(String(f))), { default: '4', description: '4: the model\'s own ×4; 2: the ×4 result resized with Lanczos-3' })),
         model: modelField('upscale', 'upscaler'),
-        output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' })),
-        response_format: Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' })),
+        output_format: OutputFormatField,
+        response_format: ResponseFormatField,
       }),
-      response: {
-        200: {
-          description: 'the upscaled image, scale × the input\'s width and height (or b64_json); headers X-Model, X-Tiles',
-          content: {
-            ...Object.fromEntries(OUTPUT_FORMATS.map((f) => [CONTENT_TYPES[f], { schema: { type: 'string', format: 'binary' } }])),
-            'application/json': { schema: B64Json },
-          },
-        },
-        '4xx': ProblemSchema,
-        '5xx': ProblemSchema,
-      },
+      response: imageResponses('the upscaled image, scale × the input\'s width and height (or b64_json); headers X-Model, X-Tiles'),
     },
     validatorCompiler: () => () => true,
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),

@@ -21,28 +21,20 @@ import torch
 
 from ..color import luma_u8, to_signed
 from ..data import photos, test_photos
-from ..export import OPSET, export_onnx, git_commit, notice
+from ..export import OPSET, export_onnx, git_commit, notice, write_fixture, write_manifest
 from .evaluate import load_checkpoint
 from .model import SIZE_MULTIPLE
 
 
 def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
     """Write the parity fixture (see module doc); returns its description."""
-    os.makedirs(out_dir, exist_ok=True)
     img = test_photos.load("astronaut", short_side=128)
     a, b = img[10:58, 20:80], img[60:108, 40:100]
     x = np.stack([to_signed(luma_u8(a)), to_signed(luma_u8(b))])[:, None].astype(np.float32)
     with torch.no_grad():
         y = model(torch.from_numpy(x)).numpy().astype(np.float32)
-    x.astype("<f4").tofile(os.path.join(out_dir, "input.f32"))
-    y.astype("<f4").tofile(os.path.join(out_dir, "output.f32"))
-    desc = {"source": "skimage astronaut, short side 128, crops [10:58,20:80] and [60:108,40:100], BT.601 luma",
-            "input": {"name": "gray", "dims": list(x.shape), "file": "input.f32", "dtype": "float32-le"},
-            "output": {"name": "rgb", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
-            "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
-    with open(os.path.join(out_dir, "fixture.json"), "w") as f:
-        json.dump(desc, f, indent=2)
-    return desc
+    return write_fixture(out_dir, x, y, "gray", "rgb",
+                         "skimage astronaut, short side 128, crops [10:58,20:80] and [60:108,40:100], BT.601 luma")
 
 
 def summarize_metrics(ev: dict, shipped: str = "pono_ms") -> dict:
@@ -156,11 +148,7 @@ def main(args: Namespace) -> int:
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY(-SA), GPL/LGPL and CC0 photographs; see NOTICE). Code: MIT.",
     }
-    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(args.name, "a PONO-MS colorizer", train_set))
+    write_manifest(args.out_dir, manifest, notice(args.name, "a PONO-MS colorizer", train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes, sha256 {manifest['onnx']['sha256'][:12]}…), "
           f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}, manifest written")
     return 0

@@ -309,7 +309,7 @@ def export(args: Namespace) -> int:
 
     from ..color import luma_u8, to_signed
     from ..data import test_photos
-    from ..export import OPSET, export_onnx, git_commit, notice
+    from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
     model, a = load_hinted(args.checkpoint)
     ck = torch.load(args.checkpoint, map_location="cpu")
     os.makedirs(args.out_dir, exist_ok=True)
@@ -371,10 +371,6 @@ def export(args: Namespace) -> int:
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY(-SA), GPL/LGPL and CC0 photographs; see NOTICE). Code: MIT.",
     }
-    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(args.name, "a PONO-MS colorizer with colour hints", train_set))
+    write_manifest(args.out_dir, manifest, notice(args.name, "a PONO-MS colorizer with colour hints", train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture {fixture['output']['dims']}, manifest written")
     return 0

@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..data import photos
 from . import data as fashion
-from ..export import OPSET, export_onnx, git_commit
+from ..export import OPSET, export_onnx, git_commit, write_manifest
 from .model import standing_stats
 from .train import load_generator
 
@@ -107,12 +107,11 @@ def main(a: Namespace) -> int:
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: MIT (derived from Fashion-MNIST, MIT, Zalando SE). Code: MIT.",
     }
-    json.dump(manifest, open(os.path.join(a.out_dir, "manifest.json"), "w"), indent=2)
-    with open(os.path.join(a.out_dir, "NOTICE"), "w") as f:
-        f.write(f"normgen {a.name}: a class-conditional generator trained by the normgen project on Fashion-MNIST.\n\n"
-                "Fashion-MNIST: Copyright (c) 2017 Zalando SE, MIT licence (Xiao, Rasul and Vollgraf 2017,\n"
-                "https://github.com/zalandoresearch/fashion-mnist), from Debian's dataset-fashion-mnist package.\n"
-                "The images are not redistributed here; the model is derived from them.\n")
+    write_manifest(a.out_dir, manifest,
+                   f"normgen {a.name}: a class-conditional generator trained by the normgen project on Fashion-MNIST.\n\n"
+                   "Fashion-MNIST: Copyright (c) 2017 Zalando SE, MIT licence (Xiao, Rasul and Vollgraf 2017,\n"
+                   "https://github.com/zalandoresearch/fashion-mnist), from Debian's dataset-fashion-mnist package.\n"
+                   "The images are not redistributed here; the model is derived from them.\n")
     if a.grid:
         Image.fromarray(grid(g)).resize((280 * 2, 280 * 2), Image.NEAREST).save(a.grid)
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written", flush=True)

@@ -23,7 +23,7 @@ import torch
 from ..color import to_signed
 from ..data import photos, test_photos
 from .data import random_mask
-from ..export import OPSET, export_onnx, git_commit, notice
+from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
 from .model import FILL_REFINE_MULTIPLE, SIZE_MULTIPLE
 from .train import build_model
 
@@ -111,9 +111,7 @@ def main(a: Namespace) -> int:
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: CC-BY-SA-4.0 (derived from the photographs in NOTICE). Code: MIT.",
     }
-    json.dump(manifest, open(os.path.join(a.out_dir, "manifest.json"), "w"), indent=2)
-    with open(os.path.join(a.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(a.name, "an Attentive Normalization inpainter", train_set))
+    write_manifest(a.out_dir, manifest, notice(a.name, "an Attentive Normalization inpainter", train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written")
     return 0
 

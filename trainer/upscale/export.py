@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data import photos, test_photos
-from ..export import OPSET, export_onnx, git_commit, notice
+from ..export import OPSET, export_onnx, git_commit, notice, write_fixture, write_manifest
 from .evaluate import load_upscaler
 from .model import SCALE, SIZE_MULTIPLE
 
@@ -47,21 +47,12 @@ def reach(model: torch.nn.Module, side: int = 192, seeds: int = 2) -> int:
 
 def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
     """Write the parity fixture (module docstring); returns its description."""
-    os.makedirs(out_dir, exist_ok=True)
     img = test_photos.load("astronaut", short_side=128)
     a, b = img[10:42, 20:60], img[60:92, 40:80]
     x = (np.stack([a, b]).astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2).copy()
     with torch.no_grad():
         y = model(torch.from_numpy(x)).numpy().astype(np.float32)
-    x.astype("<f4").tofile(os.path.join(out_dir, "input.f32"))
-    y.astype("<f4").tofile(os.path.join(out_dir, "output.f32"))
-    desc = {"source": "skimage astronaut, short side 128, crops [10:42,20:60] and [60:92,40:80], RGB",
-            "input": {"name": "image", "dims": list(x.shape), "file": "input.f32", "dtype": "float32-le"},
-            "output": {"name": "image_out", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
-            "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
-    with open(os.path.join(out_dir, "fixture.json"), "w") as f:
-        json.dump(desc, f, indent=2)
-    return desc
+    return write_fixture(out_dir, x, y, "image", "image_out", "skimage astronaut, short side 128, crops [10:42,20:60] and [60:92,40:80], RGB")
 
 
 def summarize(ev: dict, shipped: str) -> dict:
@@ -134,11 +125,7 @@ def main(args: Namespace) -> int:
         "fixture": {"dir": "fixture", **fixture},
         "license": "Model weights: CC-BY-SA-4.0 (derived from CC-BY(-SA), GPL/LGPL and CC0 photographs; see NOTICE). Code: MIT.",
     }
-    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out_dir, "NOTICE"), "w") as f:
-        f.write(notice(args.name, "a PONO-MS x4 upscaler", train_set))
+    write_manifest(args.out_dir, manifest, notice(args.name, "a PONO-MS x4 upscaler", train_set))
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), reach {r} px -> tile_overlap {overlap}, "
           f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}")
     return 0
