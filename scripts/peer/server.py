@@ -113,22 +113,28 @@ def load_model(models_dir: str, name: str) -> tuple[torch.nn.Module, dict]:
 
 
 def png(rgb: np.ndarray) -> bytes:
+    """H x W (x 3) uint8 -> PNG bytes (PIL, zlib level 6: sharp's default, as normgen encodes)."""
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "PNG", compress_level=6)
     return buf.getvalue()
 
 
 def to_u8(t: torch.Tensor) -> np.ndarray:
+    """C x H x W float in [-1, 1] -> H x W x C uint8, rounded and clipped (the service's mapping)."""
     return ((t.permute(1, 2, 0).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def pad_to(a: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad H x W (x C) on the bottom and right by reflection (edge copy when too thin) to multiples of ``multiple``
+    and at least 16 px, as normgen pads before a pass."""
     h, w = a.shape[:2]
     ph, pw = -(-max(h, 16) // multiple) * multiple - h, -(-max(w, 16) // multiple) * multiple - w
     return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="reflect" if ph < h and pw < w else "edge")
 
 
 def build_app(models_dir: str):
+    """The FastAPI app with the three default models loaded from ``models_dir`` (module docstring for the routes).
+    Raises ValueError when a model cannot be rebuilt with its shipped weights (see :func:`load_model`)."""
     app = FastAPI(title="normgen peer (FastAPI + PyTorch)")
     for name in ("colorize-pono", "inpaint-an", "fashion-an"):
         MODELS[name] = load_model(models_dir, name)
