@@ -149,7 +149,7 @@ def _torch_model(task_dir: str, checkpoint: str):
         ck = torch.load(checkpoint, map_location="cpu")
         net = build_model(ck["args"])
         net.load_state_dict(ck["model"])
-        return _Served(net.eval(), bool(manifest["serving"].get("flip_tta"))).eval()
+        return _Served(net.eval(), bool(manifest["serving"].get("flip_tta")), manifest["architecture"].get("texture")).eval()
     raise ValueError(f"explain fixture: no PyTorch loader for task {task!r}")
 
 

@@ -8,6 +8,7 @@ Each task's own export (``trainer/colorize/export.py``, ``trainer/inpaint/export
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 
@@ -66,11 +67,24 @@ def notice(name: str, what: str, train_photos: list[photos.PhotoFile]) -> str:
     return "\n".join(lines)
 
 
+def finite_json(value):
+    """``value`` (nested dicts / lists / numbers) with every non-finite float (NaN, ±inf: a per-photo metric with
+    nothing to measure) replaced by None, so it serializes as strict JSON (``null``), which Node's JSON.parse reads."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_manifest(out_dir: str, manifest: dict, notice_text: str | None = None) -> None:
-    """Write ``out_dir/manifest.json`` (indented JSON, newline-terminated; schema ``src/models/manifest.ts``) and,
-    when given, ``out_dir/NOTICE`` (:func:`notice`). The one writer of every task's export."""
+    """Write ``out_dir/manifest.json`` (indented strict JSON, newline-terminated, non-finite numbers as null:
+    :func:`finite_json`; schema ``src/models/manifest.ts``) and, when given, ``out_dir/NOTICE`` (:func:`notice`).
+    The one writer of every task's export."""
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
+        json.dump(finite_json(manifest), f, indent=2, allow_nan=False)
         f.write("\n")
     if notice_text is not None:
         with open(os.path.join(out_dir, "NOTICE"), "w") as f:

@@ -26,6 +26,7 @@ from argparse import Namespace
 import numpy as np
 import torch
 
+from ..export import finite_json
 from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, to_signed, to_u8, ycbcr_to_rgb_in_gamut
 from ..metrics import psnr_u8, ssim_u8
 from .hints import AB_SCALE, fixed_hints, load_hinted, true_ab
@@ -229,5 +230,6 @@ def main(args: Namespace) -> int:
         print(f"{label:<14}{m['psnr']:>9.2f}{m['psnr'] - gray:>+7.2f}{m['ssim']:>8.3f}{m['colourfulness']:>7.2f}x{m['hue']:>7.3f}{m['ms']:>9.0f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"split": args.split, "short_side": args.short_side, "hints": counts, "results": res}, f, indent=2)
+            json.dump(finite_json({"split": args.split, "short_side": args.short_side, "hints": counts, "results": res}), f,
+                      indent=2, allow_nan=False)
     return 0

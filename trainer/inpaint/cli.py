@@ -62,6 +62,8 @@ def register(sub) -> None:
     e.add_argument("--dump", help="write each case's <photo>.png and <photo>.mask.png (white = hole) here, then exit")
     e.add_argument("--outputs", action="append", default=[], help="label=DIR: score DIR/<photo>.out.png files")
     e.add_argument("--flip-tta", action="store_true", help="every checkpoint: average with its mirrored-input result")
+    e.add_argument("--texture", action="append", default=[],
+                   help="label=path/to/checkpoint: also score this checkpoint followed by the texture transfer (as --texture exports it)")
     e.add_argument("--sweep", help="comma-separated working sides (0 = native): print mean PSNR per side and method")
     e.add_argument("--masks", choices=["legacy", "box", "stroke", "mixed", "object", "all"], default="legacy",
                    help="legacy: 10-50 %% masks at short side 256 (issue 3); box/stroke/mixed: user-like masks on photos "
@@ -84,4 +86,5 @@ def register(sub) -> None:
     x.add_argument("--metrics", help="`inpaint evaluate --json` at native resolution")
     x.add_argument("--working-max-side", type=int, default=512, help="serving.working_max_side (choose it on validation photos)")
     x.add_argument("--flip-tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
+    x.add_argument("--texture", action="store_true", help="append the texture transfer (trainer/inpaint/texture.py) to the graph")
     x.add_argument("--metrics-served", help="`inpaint evaluate --json` at the served working side")

@@ -153,13 +153,14 @@ def telea(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(img, mask, 3, cv2.INPAINT_TELEA)
 
 
-def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
+def model_fn(path: str, working_side: int = 0, flip_tta: bool = False, texture: bool = False):
     """A function (img uint8 H x W x 3, mask H x W) -> uint8 H x W x 3 from an inpainter checkpoint.
 
     ``working_side`` > 0 mimics the service's working-size rule: image (area) and mask (any hole pixel)
     reduced so the longer side is ``working_side``, inpainted, the result resized back (bilinear) and
     composited into the full-resolution hole. ``flip_tta`` averages the result with that of the mirrored
-    input (:meth:`~trainer.inpaint.model.Inpainter.flip_averaged`), as an export with ``--flip-tta`` does."""
+    input (:meth:`~trainer.inpaint.model.Inpainter.flip_averaged`), as an export with ``--flip-tta`` does.
+    ``texture`` appends :class:`~trainer.inpaint.texture.TextureTransfer` (chosen settings), as ``--texture`` exports."""
     from .train import build_model
     ck = torch.load(path, map_location="cpu")
     net = build_model(ck["args"])
@@ -167,6 +168,10 @@ def model_fn(path: str, working_side: int = 0, flip_tta: bool = False):
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck.get("ema", ck["model"]).items()})
     net.eval()
     infer = net.flip_averaged if flip_tta else (lambda image, mask: net(image, mask)[1])
+    if texture:
+        from .texture import TextureTransfer, texture_params
+        tt, base = TextureTransfer(**texture_params()).eval(), infer
+        infer = lambda image, mask: tt(base(image, mask), mask)
 
     multiple = 8 if ck["args"].get("arch") == "fill-refine" else 4
 
@@ -275,12 +280,16 @@ def evaluate_set(a: Namespace) -> dict:
     ``{label: {"per_photo", "mean"}}``."""
     fns = {"telea": telea, "navier_stokes": navier_stokes,
            **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side, a.flip_tta) for s in a.checkpoints},
+           **{s.split("=", 1)[0]: model_fn(s.split("=", 1)[1], a.working_side, a.flip_tta, True) for s in a.texture},
            **{s.split("=", 1)[0]: outputs_fn(s.split("=", 1)[1]) for s in a.outputs}}
     res = {}
     if a.figure:
-        def square(a: np.ndarray) -> np.ndarray:  # centre 256 x 256 crop, so the rows line up
-            t, l = (a.shape[0] - 256) // 2, (a.shape[1] - 256) // 2
-            return a[t:t + 256, l:l + 256]
+        def square(a: np.ndarray) -> np.ndarray:  # centre 256 x 256 crop (white-padded if smaller), so the rows line up
+            t, l = max(0, (a.shape[0] - 256) // 2), max(0, (a.shape[1] - 256) // 2)
+            c = a[t:t + 256, l:l + 256]
+            out = np.full((256, 256, 3), 255, np.uint8)
+            out[:c.shape[0], :c.shape[1]] = c
+            return out
         rows = []
         by_name = {n: (img, m) for n, img, m in cases(a.split, a.masks)}
         for name in a.figure_photos.split(","):

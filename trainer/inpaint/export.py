@@ -3,12 +3,13 @@ AN's self-sampling is off in eval mode, so the graph has no random op), a parity
 manifest and the NOTICE.
 
 * inputs ``image`` float32 N x 3 x H x W in [-1, 1] and ``mask`` float32 N x 1 x H x W in {0, 1}
-  (1 = hole), H and W multiples of 4; output ``image_out`` float32 N x 3 x H x W in [-1, 1], already
+  (1 = hole), H and W multiples of 4 (8 for fill-refine); output ``image_out`` float32 N x 3 x H x W in [-1, 1], already
   composited (known pixels equal the input).
 * ``fixture/``: a real photo crop (astronaut, 1 x 3 x 64 x 80) with a seeded mask, and PyTorch's output.
 
 Usage: ``/usr/bin/python3 -m trainer inpaint export runs/inpaint-an/best.pt --out-dir models/inpaint-an
---metrics runs/inpaint-metrics.json --command "..."``.
+--metrics runs/inpaint-metrics.json --command "..." [--texture]`` (``--texture``: append
+:class:`~trainer.inpaint.texture.TextureTransfer` with its chosen settings to the graph; inpaint-an 2.0.0).
 """
 from __future__ import annotations
 
@@ -25,19 +26,24 @@ from ..data import photos, test_photos
 from .data import random_mask
 from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
 from .model import FILL_REFINE_MULTIPLE, SIZE_MULTIPLE
+from .texture import TextureTransfer, texture_params
 from .train import build_model
 
 
 class _Served(torch.nn.Module):
     """The served graph: (image, mask) -> composited image (the coarse output is dropped); with
-    ``flip_tta`` the mean of the result and the mirrored result of the mirrored input (two passes)."""
+    ``flip_tta`` the mean of the result and the mirrored result of the mirrored input (two passes); with
+    ``texture`` (the keyword arguments of :class:`~trainer.inpaint.texture.TextureTransfer`, as the manifest's
+    ``architecture.texture`` records them) the fill's high band is then borrowed from the known photo."""
 
-    def __init__(self, net: torch.nn.Module, flip_tta: bool = False) -> None:
+    def __init__(self, net: torch.nn.Module, flip_tta: bool = False, texture: dict | None = None) -> None:
         super().__init__()
         self.net, self.flip_tta = net, flip_tta
+        self.texture = TextureTransfer(**texture).eval() if texture is not None else None
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.net.flip_averaged(image, mask) if self.flip_tta else self.net(image, mask)[1]
+        out = self.net.flip_averaged(image, mask) if self.flip_tta else self.net(image, mask)[1]
+        return self.texture(out, mask) if self.texture is not None else out
 
 
 def main(a: Namespace) -> int:
@@ -45,7 +51,8 @@ def main(a: Namespace) -> int:
     ck = torch.load(a.checkpoint, map_location="cpu")
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
-    served = _Served(net.eval(), a.flip_tta).eval()
+    texture = texture_params() if a.texture else None
+    served = _Served(net.eval(), a.flip_tta, texture).eval()
     os.makedirs(os.path.join(a.out_dir, "fixture"), exist_ok=True)
     onnx_path = os.path.join(a.out_dir, "model.onnx")
     export_onnx(served, onnx_path, (torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)), ("image", "mask"), ("image_out",))
@@ -82,13 +89,16 @@ def main(a: Namespace) -> int:
                          "2020) and an image-wide dilated/global context at H/8" if args["norm"] == "an" else
                          "Push-pull fill refined by a U-Net with IN in AN's place (the AN ablation)") if fill_refine else
                         ("Two-stage (coarse -> refine) inpainter with Attentive Normalization (Wang et al. 2020) in the "
-                         "refinement stage" if args["norm"] == "an" else "Two-stage inpainter with IN (AN ablation)")),
+                         "refinement stage" if args["norm"] == "an" else "Two-stage inpainter with IN (AN ablation)"))
+                       + ("; then texture transfer: the fill's high band borrowed block by block from the known photo, "
+                          "guided by the fill (trainer/inpaint/texture.py)" if texture else ""),
         "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path)},
         "inputs": [spec("image", 3, [-1.0, 1.0], "sRGB as 2*v/255 - 1 (hole pixels are ignored)"),
                    spec("mask", 1, [0.0, 1.0], "1 = hole (fill), 0 = keep")],
         "outputs": [spec("image_out", 3, [-1.0, 1.0], "composited: generated in the hole, the input elsewhere")],
         "architecture": {"arch": args.get("arch", "two-stage"), "width": args["width"], "norm": args["norm"], "entities": args["entities"],
-                         "parameters": sum(q.numel() for q in net.parameters())},
+                         "parameters": sum(q.numel() for q in net.parameters()),
+                         **({"texture": texture} if texture else {})},
         "serving": {"default": a.default, "working_max_side": a.working_max_side, "flip_tta": a.flip_tta},
         "training": {"task": ("inpainting of user-like masks (boxes 15-30 % of each side, 8-13 px strokes, both; sized for "
                               "~384-px photos) and 10-50 % free-form masks on photo crops" if fill_refine else

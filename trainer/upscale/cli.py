@@ -24,6 +24,8 @@ def register(sub) -> None:
     t.add_argument("--n-lr", type=int, default=4, help="residual blocks at LR")
     t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="the ablation without PONO-MS")
     t.add_argument("--clean-share", type=float, default=0.3, help="share of clean bicubic pairs (rest degraded)")
+    t.add_argument("--light-share", type=float, default=0.0,
+                   help="share of one-stage resize + JPEG + noise pairs (degrade.light); the rest are second-order")
     t.add_argument("--photos", default="all")
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--ema", type=float, default=0.999)

@@ -15,6 +15,10 @@ the same pairs.
   U(0.2, 1.2); p 0.7 / 0.5), a resize (random filter of box / bilinear / bicubic / Lanczos; 1st stage to
   U(0.35, 1.0) of the HR size, 2nd to the final H/4), Gaussian noise (sigma U(1, 15)/255 then U(1, 10)/255,
   gray with p 0.4; p 0.8) and JPEG (quality U(35, 95); p 0.8), noise and JPEG in a random order.
+* :func:`light`: a one-stage degradation of the kind web and phone photos carry (the "first-order" model the
+  Real-ESRGAN paper starts from, section 3.1; BSRGAN, Zhang et al. 2021, likewise mixes shuffled single
+  degradations): a x4 resize (random filter), then with p 0.9 JPEG (quality U(30, 90)) and with p 0.9 Gaussian
+  noise (sigma U(1, 10)/255, gray with p 0.2), in a random order. Training mixes it in with ``--light-share``.
 """
 from __future__ import annotations
 
@@ -88,6 +92,33 @@ def real_world(hr: np.ndarray, rng: np.random.Generator, scale: int = SCALE) -> 
     return _stage(hr, rng, lr_size, (0.7, 0.2, 2.0), 15.0)
 
 
-def make_lr(hr: np.ndarray, rng: np.random.Generator, clean_share: float) -> np.ndarray:
-    """Training LR of one HR crop: with probability ``clean_share`` :func:`bicubic_down`, else :func:`real_world`."""
-    return bicubic_down(hr) if rng.random() < clean_share else real_world(hr, rng)
+def light(hr: np.ndarray, rng: np.random.Generator, scale: int = SCALE) -> np.ndarray:
+    """A one-stage degraded LR of ``hr`` (module docstring): H x W x 3 uint8 (multiples of ``scale``) ->
+    H/scale x W/scale x 3 uint8."""
+    h, w = hr.shape[:2]
+    img = np.asarray(Image.fromarray(hr).resize((w // scale, h // scale), _FILTERS[rng.integers(len(_FILTERS))]))
+    ops = []
+    if rng.random() < 0.9:
+        q = int(rng.integers(30, 91))
+        ops.append(lambda a: jpeg(a, q))
+    if rng.random() < 0.9:
+        sigma, gray = float(rng.uniform(1.0, 10.0)), bool(rng.random() < 0.2)
+        ops.append(lambda a: gaussian_noise(a, sigma, rng, gray))
+    if rng.random() < 0.5:
+        ops.reverse()
+    for op in ops:
+        img = op(img)
+    return img
+
+
+def make_lr(hr: np.ndarray, rng: np.random.Generator, clean_share: float, light_share: float = 0.0) -> np.ndarray:
+    """Training LR of one HR crop: with probability ``clean_share`` :func:`bicubic_down`, with probability
+    ``light_share`` :func:`light`, else :func:`real_world`. Raises ValueError when the shares sum above 1."""
+    if clean_share + light_share > 1.0:
+        raise ValueError(f"make_lr: clean share {clean_share} + light share {light_share} > 1")
+    u = rng.random()
+    if u < clean_share:
+        return bicubic_down(hr)
+    if u < clean_share + light_share:
+        return light(hr, rng)
+    return real_world(hr, rng)

@@ -2,7 +2,8 @@
 
 Pairs: HR = random ``--crop`` px crops (flips, scale jitter) of the real photos of ``--photos``
 (:class:`trainer.data.photos.PhotoCrops`; validation photos never trained on), LR = with probability
-``--clean-share`` the clean bicubic x4 downscale, else the Real-ESRGAN-style random degradation
+``--clean-share`` the clean bicubic x4 downscale, with probability ``--light-share`` a one-stage resize + JPEG +
+noise (:func:`trainer.upscale.degrade.light`), else the Real-ESRGAN-style random degradation
 (:func:`trainer.upscale.degrade.real_world`), made per crop on the CPU from a seeded generator. Tensors are
 float32 NCHW RGB in [-1, 1]: LR B x 3 x c/4 x c/4, HR B x 3 x c x c.
 
@@ -81,7 +82,7 @@ def train(args: Namespace) -> dict:
     collections = photos.parse_collections(args.photos)
     train_set, val_set = photos.split(photos.index(collections))
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}; "
-          f"HR crops {args.crop}px (LR {args.crop // SCALE}px), clean share {args.clean_share}; loading ...", flush=True)
+          f"HR crops {args.crop}px (LR {args.crop // SCALE}px), clean share {args.clean_share}, light share {args.light_share}; loading ...", flush=True)
     scales = tuple(int(s) for s in args.scales.split(","))
     crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
     deg_rng = np.random.default_rng(args.seed + 1)
@@ -128,7 +129,7 @@ def train(args: Namespace) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
         hr_u8 = crops.batch(args.batch).permute(0, 2, 3, 1).numpy()
-        lr_u8 = np.stack([degrade.make_lr(h, deg_rng, args.clean_share) for h in hr_u8])
+        lr_u8 = np.stack([degrade.make_lr(h, deg_rng, args.clean_share, args.light_share) for h in hr_u8])
         x, y = to_tensor(lr_u8), to_tensor(hr_u8)
         loss = F.l1_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
