@@ -7,7 +7,8 @@
  *
  * Options (env): BENCH_REPEATS (per size, default 7; the first request of each size is a warm-up and
  * not counted), BENCH_SIZES (comma-separated sides, default 256,512,1024), WORKERS / INTRA_OP_THREADS
- * as for the server. Exits non-zero if a request fails.
+ * as for the server, BENCH_MODEL (default `inpaint-an`; e.g. `inpaint-an-smooth` for the fill without texture
+ * transfer). Exits non-zero if a request fails.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,7 +24,8 @@ import { quantile } from './stats.js';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 const SIZES = (process.env.BENCH_SIZES ?? '256,512,1024').split(',').map(Number);
-const manifestPath = 'models/inpaint-an/manifest.json';
+const MODEL = process.env.BENCH_MODEL ?? 'inpaint-an';
+const manifestPath = `models/${MODEL}/manifest.json`;
 const manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath);
 const workingMax = manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE;
 
@@ -41,7 +43,7 @@ const app = await buildApp(config, false);
 await app.ready();
 await app.models.load();
 const address = await app.listen({ port: 0, host: '127.0.0.1' });
-const session = await ort.InferenceSession.create(`models/inpaint-an/${manifest.onnx.file}`, {
+const session = await ort.InferenceSession.create(`models/${MODEL}/${manifest.onnx.file}`, {
   intraOpNumThreads: config.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
 });
 
@@ -49,7 +51,7 @@ const rows: string[] = [];
 for (const side of SIZES) {
   const photo = await sharp('test/fixtures/china-small.jpg').resize(side, side, { fit: 'cover' }).png().toBuffer();
   const mask = await sharp(Buffer.from(maskSvg(side))).png().toBuffer();
-  const { body, type } = multipart({ image: photo, mask });
+  const { body, type } = multipart({ image: photo, mask }, { model: MODEL });
   const http: number[] = [];
   for (let i = 0; i <= REPEATS; i++) {
     const t0 = performance.now();

@@ -13,7 +13,8 @@
  * pass adds per megapixel of input (the first pass at each size, over the idle process, including the image
  * decoding and encoding around it) at two sizes (512² and the model's working size), the larger of the two
  * ratios rounded up to 10 MiB/MP. With `--write` it is recorded in `models/NAME/manifest.json` as
- * `serving.peak_mb_per_mp` (the memory budget's estimate; `MEMORY_BUDGET_MB`).
+ * `serving.peak_mb_per_mp` (the memory budget's estimate; `MEMORY_BUDGET_MB`). `BENCH_MODELS` (a comma list) picks
+ * the models (default: colorize-pono, colorize-pono-l1, inpaint-an, inpaint-an-smooth).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -121,7 +122,8 @@ async function routes(): Promise<void> {
 }
 
 async function models(write: boolean): Promise<void> {
-  for (const name of ['colorize-pono', 'colorize-pono-l1', 'inpaint-an']) {
+  const names = (process.env.BENCH_MODELS ?? 'colorize-pono,colorize-pono-l1,inpaint-an,inpaint-an-smooth').split(',').map((n) => n.trim()).filter(Boolean);
+  for (const name of names) {
     const mf = path.join(root, 'models', name, 'manifest.json');
     const manifest = JSON.parse(readFileSync(mf, 'utf8'));
     const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-mem-'));

@@ -6,6 +6,7 @@
  * | `PORT`             | 8080               | TCP port (0–65535)                                             |
  * | `HOST`             | `0.0.0.0`          | listen address                                                 |
  * | `MODELS_DIR`       | `<repo>/models`    | model repository: one folder per model with `manifest.json`    |
+ * | `MODELS`           | (none)             | models loaded at start besides each task's default: a comma list of names, or `all`; the others load on their first request (`GET /v1/models` state `available`) |
  * | `MAX_UPLOAD_BYTES` | 33554432 (32 MiB)  | largest multipart file, in bytes (larger → 413)                |
  * | `MAX_PIXELS`       | 50000000 (50 MP)   | decode limit: largest width×height, read from the header before decoding (→ 413); models run at their working size |
  * | `WORKERS`          | 1                  | inference worker threads (1–64), each with its own sessions     |
@@ -44,6 +45,8 @@ export interface Config {
   port: number;
   host: string;
   modelsDir: string;
+  /** MODELS: loaded at start besides each task's default (`all` = every model). */
+  preloadModels: 'all' | string[];
   maxUploadBytes: number;
   maxPixels: number;
   workers: number;
@@ -106,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: int('PORT', 8080, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     modelsDir: path.resolve(env.MODELS_DIR?.trim() || path.join(repoRoot, 'models')),
+    preloadModels: env.MODELS?.trim() === 'all' ? 'all' : (env.MODELS ?? '').split(',').map((n) => n.trim()).filter(Boolean),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 32 * 1024 * 1024, 1024, 1024 ** 3),
     maxPixels: int('MAX_PIXELS', 50_000_000, 64, 268_402_689),
     workers,
@@ -143,6 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (badOrigins.length) problems.push(`CORS_ORIGINS: ${badOrigins.map((o) => JSON.stringify(o)).join(', ')}: expected origins like https://app.example.com (scheme://host[:port]) or *`);
   const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');
   if (badEp.length || config.executionProviders.length === 0) problems.push(`EXECUTION_PROVIDERS=${JSON.stringify(env.EXECUTION_PROVIDERS)}: expected a comma list of cuda, cpu`);
+  const badNames = config.preloadModels === 'all' ? [] : config.preloadModels.filter((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  if (badNames.length) problems.push(`MODELS=${JSON.stringify(env.MODELS)}: expected \`all\` or a comma list of model names (letters, digits, . _ -); not ${badNames.map((n) => JSON.stringify(n)).join(', ')}`);
   if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config);

@@ -22,7 +22,7 @@ before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-hard-'));
   for (const m of ['colorize-pono', 'colorize-pono-l1', 'fashion-an']) await cp(path.join(repoRoot, 'models', m), path.join(dir, m), { recursive: true });
   await rm(path.join(dir, 'colorize-pono-l1', 'model.onnx'));
-  broken = await buildReadyApp({ MODELS_DIR: dir });
+  broken = await buildReadyApp({ MODELS_DIR: dir, MODELS: 'all' }); // the broken non-default one is opened at start
 });
 after(async () => {
   await app?.close();

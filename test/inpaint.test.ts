@@ -60,6 +60,38 @@ describe('POST /v1/inpaint', () => {
     assert.ok(d.inside > 0.5 * holeArea, `only ${d.inside} of ${holeArea} hole pixels changed`);
   });
 
+  test('inpaint-an 2.0.0 fills with texture: detail in the hole several times inpaint-an-smooth\'s, near the photo\'s', async () => {
+    // issue 30's detail measure: mean |Laplacian| of the luma over the hole eroded by 2 px
+    const rect: [number, number, number, number, number] = [150, 100, 64, 64, 255];
+    const mask = await maskPng(W, H, [rect]);
+    const luma = async (img: Buffer) => (await sharp(img).greyscale().raw().toBuffer());
+    const detail = (y: Buffer) => {
+      let sum = 0, n = 0;
+      for (let r = rect[1] + 2; r < rect[1] + rect[3] - 2; r++) {
+        for (let c = rect[0] + 2; c < rect[0] + rect[2] - 2; c++) {
+          const i = r * W + c;
+          sum += Math.abs(4 * y[i]! - y[i - 1]! - y[i + 1]! - y[i - W]! - y[i + W]!); n++;
+        }
+      }
+      return sum / n;
+    };
+    const run = async (model: string) => {
+      const res = await inpaint({ image: { data: photo }, mask: { data: mask } }, { model });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.match(String(res.headers['x-model']), new RegExp(`^${model}@`));
+      return res.rawPayload;
+    };
+    const [textured, smooth] = [await run('inpaint-an'), await run('inpaint-an-smooth')];
+    const truth = detail(await luma(photo)), dt = detail(await luma(textured)), ds = detail(await luma(smooth));
+    assert.ok(dt > 3 * ds, `detail: textured ${dt.toFixed(2)} vs smooth ${ds.toFixed(2)}`);
+    assert.ok(dt > 0.4 * truth && dt < 1.5 * truth, `detail: textured ${dt.toFixed(2)} vs the photo's ${truth.toFixed(2)}`);
+    // the same known pixels from both
+    const input = (await raw(photo)).data, a = (await raw(textured)).data, b = (await raw(smooth)).data;
+    const inHole = (i: number) => { const x = i % W, y = Math.floor(i / W); return x >= rect[0] && x < rect[0] + rect[2] && y >= rect[1] && y < rect[1] + rect[3]; };
+    assert.equal(diffCounts(input, a, inHole).outside, 0);
+    assert.equal(diffCounts(input, b, inHole).outside, 0);
+  });
+
   test('the same request twice gives identical bytes', async () => {
     const mask = await maskPng(W, H, [[100, 80, 50, 40, 255]]);
     const a = await inpaint({ image: { data: photo }, mask: { data: mask } });

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildReadyApp, grayPhoto, multipart } from './helper.js';
 
 let app: FastifyInstance;
-before(async () => { app = await buildReadyApp({ EXECUTION_PROVIDERS: 'cuda,cpu' }); });
+before(async () => { app = await buildReadyApp({ EXECUTION_PROVIDERS: 'cuda,cpu', MODELS: 'all' }); });
 after(async () => app.close());
 
 describe('observability', () => {

@@ -48,9 +48,13 @@ describe('models and health', () => {
     assert.equal((await app.inject('/healthz')).statusCode, 200);
     const ready = await app.inject('/readyz');
     assert.equal(ready.statusCode, 200);
-    // every bundled model (each folder of models/) is loaded and ready
+    // every bundled model (each folder of models/) is listed: each task's default loaded and ready, the others
+    // available (opened on first use; MODELS, test/lazy-models.test.ts)
     const bundled = (await readdir(path.join(repoRoot, 'models'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-    assert.deepEqual(ready.json().models, Object.fromEntries(bundled.map((n) => [n, 'ready'])));
+    const isDefault = async (n: string) => JSON.parse(await readFile(path.join(repoRoot, 'models', n, 'manifest.json'), 'utf8')).serving.default === true;
+    const expected = Object.fromEntries(await Promise.all(bundled.map(async (n) => [n, (await isDefault(n)) ? 'ready' : 'available'])));
+    assert.deepEqual(ready.json().models, expected);
+    assert.deepEqual(Object.values(BUNDLED_DEFAULTS).map((n) => expected[n]), ['ready', 'ready', 'ready', 'ready']);
     assert.ok(bundled.includes('colorize-pono') && bundled.includes('inpaint-an') && bundled.includes('fashion-an'));
   });
 

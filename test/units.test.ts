@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../src/imaging/tensor.js';
-import { workingCopy, workingSize } from '../src/imaging/mask.js';
+import { holeFraction, pasteHole, workingCopy, workingSize } from '../src/imaging/mask.js';
 import { quantile } from '../scripts/stats.js';
 
 describe('config', () => {
@@ -38,9 +38,36 @@ describe('tensor', () => {
     assert.deepEqual([...fromNCHW(d, [2, 1, 2, 2], 1).data], [191, 191, 191, 191]);
     assert.throws(() => fromNCHW(d, [2, 1, 2, 2], 2), RangeError);
   });
+  test('fromNCHW rounds exactly as clamp(Math.round((x + 1) · 127.5)) at every rounding boundary; toNCHW as v / 127.5 − 1', () => {
+    // the 129 float32 values around each boundary (q + 0.5) / 127.5 − 1, q = −2 … 257, plus the non-finite ones
+    const vals: number[] = [NaN, Infinity, -Infinity, -0, 3e9, -3e9];
+    const f = new Float32Array(1), bits = new Int32Array(f.buffer);
+    for (let q = -2; q <= 257; q++) {
+      f[0] = (q + 0.5) / 127.5 - 1;
+      const b = bits[0]!;
+      for (let d = -64; d <= 64; d++) { bits[0] = b + d; vals.push(f[0]!); }
+    }
+    const data = Float32Array.from(vals);
+    const want = vals.map((x) => { const v = Math.round((Math.fround(x) + 1) * 127.5); return Number.isNaN(v) || v <= 0 ? 0 : v > 255 ? 255 : v; }); // (−0 → 0)
+    assert.deepEqual([...fromNCHW(data, [1, 1, 1, data.length]).data], want);
+    const rgb = Buffer.from(Array.from({ length: 3 * 256 }, (_, i) => (i * 37) % 256));
+    const t = toNCHW({ data: rgb, width: 16, height: 16, channels: 3 });
+    for (let i = 0; i < 256; i++) for (let k = 0; k < 3; k++) assert.equal(t.data[k * 256 + i], Math.fround(rgb[3 * i + k]! / 127.5 - 1));
+    const gray = toNCHW({ data: rgb.subarray(0, 256), width: 16, height: 16, channels: 1 });
+    assert.deepEqual([...gray.data], [...rgb.subarray(0, 256)].map((v) => Math.fround(v / 127.5 - 1)));
+  });
 });
 
 describe('inpainting pixels', () => {
+  test('holeFraction counts the 255 pixels; pasteHole takes exactly the hole from the generated (padded) image', async () => {
+    const mask = { data: Buffer.from([0, 255, 255, 0, 0, 0]), width: 3, height: 2, channels: 1 as const };
+    assert.equal(await holeFraction(mask), 2 / 6);
+    const rgb = { data: Buffer.from(Array.from({ length: 18 }, (_, i) => i)), width: 3, height: 2, channels: 3 as const };
+    // generated at the model's padded size 4 x 2 (one extra column)
+    const gen = { data: Buffer.from(Array.from({ length: 24 }, (_, i) => 100 + i)), width: 4, height: 2, channels: 3 as const };
+    const out = await pasteHole(rgb, mask, gen, { width: 3, height: 2 });
+    assert.deepEqual([...out.data], [0, 1, 2, 103, 104, 105, 106, 107, 108, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+  });
   test('maskToNCHW: > 127 is a hole (1), else 0; shape 1x1xHxW', () => {
     const t = maskToNCHW({ data: Buffer.from([0, 127, 128, 255, 200, 1]), width: 3, height: 2, channels: 1 });
     assert.deepEqual(t.dims, [1, 1, 2, 3]);

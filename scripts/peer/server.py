@@ -80,7 +80,7 @@ def load_model(models_dir: str, name: str) -> tuple[torch.nn.Module, dict]:
     elif man["task"] == "inpaint":
         from trainer.inpaint.export import _Served
         from trainer.inpaint.train import build_model
-        net = _Served(build_model(arch), bool(man["serving"].get("flip_tta")))
+        net = _Served(build_model(arch), bool(man["serving"].get("flip_tta")), arch.get("texture"))  # 2.0.0: + texture transfer
     elif man["task"] == "generate":
         from trainer.generate.model import Generator
         from trainer.normalization import AttentiveNormalization

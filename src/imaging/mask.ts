@@ -70,10 +70,15 @@ export async function maskFromAlpha(alpha: RawImage): Promise<RawImage> {
   return { data, width: alpha.width, height: alpha.height, channels: 1 };
 }
 
-/** Fraction of hole pixels of a binary mask, in [0, 1] (sharp's channel mean / 255). */
+/**
+ * Fraction of hole pixels of a binary mask (H x W x 1, 0 or 255), in [0, 1]. A count over the bytes: sharp's
+ * `stats()` gave the same number through a whole pipeline (~10 ms at 512², issue 32).
+ */
 export async function holeFraction(mask: RawImage): Promise<number> {
-  const stats = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).stats();
-  return stats.channels[0]!.mean / 255;
+  const d = mask.data;
+  let holes = 0;
+  for (let i = 0; i < d.length; i++) holes += d[i]! >>> 7; // 255 → 1, 0 → 0
+  return holes / d.length;
 }
 
 /**
@@ -121,15 +126,25 @@ export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: 
  * @returns H x W x 3 uint8, the original's size.
  */
 export async function pasteHole(rgb: RawImage, mask: RawImage, generated: RawImage, size: { width: number; height: number }): Promise<RawImage> {
-  let gen = sharp(generated.data, { raw: { width: generated.width, height: generated.height, channels: 3 } })
-    .extract({ left: 0, top: 0, width: size.width, height: size.height });
+  let gen = generated;
   if (size.width !== rgb.width || size.height !== rgb.height) {
-    gen = sharp(await gen.raw().toBuffer(), { raw: { ...size, channels: 3 } })
-      .resize(rgb.width, rgb.height, { fit: 'fill', kernel: 'lanczos3' });
+    const data = await sharp(generated.data, { raw: { width: generated.width, height: generated.height, channels: 3 } })
+      .extract({ left: 0, top: 0, width: size.width, height: size.height })
+      .resize(rgb.width, rgb.height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+    gen = { data, width: rgb.width, height: rgb.height, channels: 3 };
   }
-  const overlay = await gen.joinChannel(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).raw().toBuffer();
-  const data = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
-    .composite([{ input: overlay, raw: { width: rgb.width, height: rgb.height, channels: 4 }, blend: 'over' }])
-    .removeAlpha().raw().toBuffer();
-  return { data, width: rgb.width, height: rgb.height, channels: 3 };
+  // A binary mask makes the composite a per-pixel select: the hole's pixels from `gen` (whose rows may be
+  // wider: the model's padding), the others stay `rgb`'s bytes. (sharp's composite of the same took two
+  // pipelines, ~14 ms at 512², issue 32.)
+  const out = Buffer.from(rgb.data);
+  const m = mask.data, g = gen.data, W = rgb.width, GW = gen.width;
+  for (let y = 0; y < rgb.height; y++) {
+    for (let x = 0, i = y * W; x < W; x++, i++) {
+      if (m[i]! > 127) {
+        const o = 3 * i, s = 3 * (y * GW + x);
+        out[o] = g[s]!; out[o + 1] = g[s + 1]!; out[o + 2] = g[s + 2]!;
+      }
+    }
+  }
+  return { data: out, width: rgb.width, height: rgb.height, channels: 3 };
 }

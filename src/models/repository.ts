@@ -4,6 +4,11 @@
  *
  * A model is `loading` until every worker has opened its session, then `ready`; a model whose
  * manifest, checksum or session fails is `failed` (with the reason) and never served.
+ *
+ * What loads at start (issue 32, footprint): the default model of every task (what readiness waits for) and
+ * those named by `MODELS` (`all` = every model). Every other model is `available`: listed, and opened on its
+ * first request (that request waits for the load, ~0.2–1 s; concurrent first requests share one load), so an
+ * idle replica holds only what it serves by default.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -14,7 +19,7 @@ import { Batcher, DEFAULT_BATCHING, type BatcherHooks, type BatchingConfig } fro
 import { InferencePool } from '../inference/pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
 
-export type ModelState = 'loading' | 'ready' | 'failed';
+export type ModelState = 'available' | 'loading' | 'ready' | 'failed';
 
 /** One model of the repository. `dir` and `onnxPath` are filesystem paths and never leave the server. */
 export interface ModelEntry {
@@ -33,6 +38,8 @@ export interface ModelEntry {
   batcher?: Batcher;
   /** Its `explain.onnx` opened in the workers (issue 34): on the first `POST /v1/explain`, never at start. */
   explainLoad?: Promise<string>;
+  /** The load of a model opened on first use (state `available` before it), shared by the requests that wait for it. */
+  lazyLoad?: Promise<void>;
 }
 
 /**
@@ -80,7 +87,7 @@ export class ModelRepository {
     private readonly modelsDir: string,
     private readonly pool: InferencePool,
     private readonly log: FastifyBaseLogger,
-    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number; arenaMaxPixels?: number } = { batching: true, concurrency: 1 },
+    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number; arenaMaxPixels?: number; preload?: 'all' | string[] } = { batching: true, concurrency: 1 },
   ) {}
 
   /**
@@ -124,9 +131,37 @@ export class ModelRepository {
           + 'set "serving": { "default": false } in all manifests but one');
       }
     }
-    await Promise.all(candidates.map((e) => this.open(e)));
+    // At start: each task's default (the manifest's `serving.default`, else the first by name) and MODELS.
+    const preload = this.options.preload ?? 'all';
+    const defaults = new Set([...new Set(candidates.map((e) => e.manifest.task))].map((task) => {
+      const ofTask = candidates.filter((e) => e.manifest.task === task);
+      return (ofTask.find((e) => e.manifest.serving.default) ?? ofTask[0]!).name;
+    }));
+    if (preload !== 'all') {
+      for (const name of preload) if (!this.models.has(name)) this.log.warn({ model: name }, 'MODELS names a model that is not in the repository');
+    }
+    const atStart = candidates.filter((e) => preload === 'all' || defaults.has(e.name) || preload.includes(e.name));
+    for (const e of candidates) if (!atStart.includes(e)) e.state = 'available';
+    await Promise.all(atStart.map((e) => this.open(e)));
     this.settled = true;
     this.rssAtReadyMb = process.memoryUsage().rss / 2 ** 20;
+  }
+
+  /**
+   * Open an `available` model (one not loaded at start) and wait for it; a model already loading on first use
+   * is waited for; any other state returns at once. Afterwards the entry is `ready` or `failed` (with its
+   * error), as after a load at start. The memory budget's baseline (RSS at ready) is raised to the RSS after
+   * the load, so the budget counts the new model's weights. Never rejects.
+   */
+  ensureLoaded(entry: ModelEntry): Promise<void> {
+    if (entry.state === 'available') {
+      entry.state = 'loading';
+      entry.lazyLoad = this.open(entry).then(() => {
+        if (this.rssAtReadyMb !== undefined) this.rssAtReadyMb = Math.max(this.rssAtReadyMb, process.memoryUsage().rss / 2 ** 20);
+        this.log.info({ model: `${entry.name}@${entry.manifest.version}`, state: entry.state }, 'model opened on first use');
+      });
+    }
+    return entry.lazyLoad ?? Promise.resolve();
   }
 
   private async open(entry: ModelEntry): Promise<void> {

@@ -149,10 +149,12 @@ export function sendImage(reply: FastifyReply, bytes: Buffer, format: OutputForm
 }
 
 /**
- * Resolve the `model` field (or, when it is absent or empty, the task's default) to a ready model of `task`.
- * @throws HttpProblem 404 unknown model, 422 model of another task, 503 model not ready.
+ * Resolve the `model` field (or, when it is absent or empty, the task's default) to a ready model of `task`;
+ * a model not loaded at start (`available`, see `MODELS`) is opened first and this waits for it.
+ * @throws HttpProblem 404 unknown model, 422 model of another task, 503 model not ready (still loading at
+ *   start, or failed to load).
  */
-export function resolveModel(models: ModelRepository, task: Manifest['task'], name: string | undefined): ModelEntry {
+export async function resolveModel(models: ModelRepository, task: Manifest['task'], name: string | undefined): Promise<ModelEntry> {
   if (name !== undefined && name.trim() === '') name = undefined; // an empty form field (Swagger UI, HTML forms) = the default
   const entry = name === undefined ? models.defaultFor(task) : models.get(name);
   if (!entry) {
@@ -162,6 +164,7 @@ export function resolveModel(models: ModelRepository, task: Manifest['task'], na
   if (entry.manifest.task !== task) {
     throw new HttpProblem(422, 'Unprocessable Content', `model \`${entry.name}\` is ${article(entry.manifest.task)} ${entry.manifest.task} model, not ${article(task)} ${task} model`, 'wrong-task');
   }
+  await models.ensureLoaded(entry);
   if (entry.state !== 'ready') {
     throw new HttpProblem(503, 'Service Unavailable', entry.state === 'loading' ? `model \`${entry.name}\` is still loading; retry shortly` : `model \`${entry.name}\` failed to load: ${entry.error}`, 'model-unavailable', { retry: entry.state === 'loading' });
   }

@@ -112,6 +112,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
     if (!entry) throw new HttpProblem(404, 'Not Found', `unknown model \`${name}\`; GET /v1/models lists the installed ones`, 'unknown-model');
     const ex = entry.manifest.explain;
     if (!ex) throw new HttpProblem(422, 'Unprocessable Content', `model \`${name}\` has no PONO or AN layer: there are no maps to show`, 'no-maps');
+    await app.models.ensureLoaded(entry);
     if (entry.state !== 'ready') throw new HttpProblem(503, 'Service Unavailable', `model \`${name}\` is not ready`, 'model-unavailable', { retry: entry.state === 'loading' });
     const task = entry.manifest.task;
     const image = upload.files.get('image');

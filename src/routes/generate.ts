@@ -65,7 +65,7 @@ export function resolveClass(classes: readonly string[], ref: number | string, f
 
 const generate: FastifyPluginAsyncTypebox = async (app) => {
   async function handle(q: GenerateRequest, reply: FastifyReply, request: FastifyRequest) {
-    const entry: ModelEntry = resolveModel(app.models, 'generate', q.model);
+    const entry: ModelEntry = await resolveModel(app.models, 'generate', q.model);
     const classes = entry.manifest.classes ?? [];
     const zDim = entry.manifest.z_dim ?? 128;
     const [zSpec, ySpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];

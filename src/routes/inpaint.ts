@@ -1,6 +1,7 @@
 /**
- * `POST /v1/inpaint`: image + mask → image with an inpainter model (default: `inpaint-an`, the
- * Attentive Normalization inpainter of Wang et al. 2020).
+ * `POST /v1/inpaint`: image + mask → image with an inpainter model (default: `inpaint-an` 2.0.0, the
+ * Attentive Normalization inpainter of Wang et al. 2020 followed by texture transfer, issue 30;
+ * `inpaint-an-smooth` = 1.1.0, the same network without it: a smooth fill, for thin retouching strokes).
  *
  * multipart/form-data fields: `image` (file, required), `mask` (file; white = fill, see
  * imaging/mask.ts; optional when `image` has transparent pixels, which are then the hole),
@@ -9,7 +10,7 @@
  * The rules (also in the README and OpenAPI):
  * - the reply has the input's width and height and is RGB (an input alpha channel is dropped);
  * - every pixel outside the hole is exactly the input's (bit-exact with `png`; `jpeg`/`webp` are lossy);
- * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 1024 for inpaint-an 1.0.0)
+ * - an image whose longer side exceeds the model's `serving.working_max_side` (from the manifest; 1024 for inpaint-an)
  *   is inpainted at a reduced size (longer side = that limit); the generated hole is resized back
  *   and pasted only inside the full-resolution hole, so memory stays bounded by the working size;
  * - an empty mask returns the input's pixels unchanged (no model run, `X-Hole-Fraction: 0`);
@@ -40,7 +41,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['tasks'],
       summary: 'Inpaint the white region of a mask (default model: Attentive Normalization inpainter)',
-      description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (1024 px for inpaint-an 1.0.0) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.',
+      description: 'Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model\'s working size (1024 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422. The default `inpaint-an` fills with texture borrowed from the photo around the hole; `inpaint-an-smooth` gives a smooth fill (retouching thin strokes).',
       consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the photo (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON); with alpha and no mask, transparent pixels (alpha < 128) are the hole' }),
@@ -57,7 +58,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const upload = await readUpload(request, ['image', 'mask'], ['model', 'output_format', 'response_format']);
     const format = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
-    const entry = resolveModel(app.models, 'inpaint', upload.fields.get('model'));
+    const entry = await resolveModel(app.models, 'inpaint', upload.fields.get('model'));
     const imageBytes = upload.files.get('image');
     if (!imageBytes || imageBytes.length === 0) {
       throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');

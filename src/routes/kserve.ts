@@ -161,6 +161,7 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
   }, async (request, reply) => {
     const m = app.models.get(request.params.name);
     if (!m) return v2Error(reply, 404, `unknown model ${request.params.name}`);
+    await app.models.ensureLoaded(m); // a model not loaded at start (MODELS) opens on its first request
     if (!ready(m)) return v2Error(reply, 503, `model ${m.name} is not ready`);
     const body: unknown = request.body;
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};

@@ -14,7 +14,7 @@ const ModelSummary = Type.Object({
   version: Type.String(),
   task: Type.String(),
   default: Type.Boolean(),
-  state: Type.Union([Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')]),
+  state: Type.Union([Type.Literal('available'), Type.Literal('loading'), Type.Literal('ready'), Type.Literal('failed')], { description: 'available: installed, opened on its first request (not in MODELS); loading; ready; failed (see error)' }),
   error: Type.Optional(Type.String()),
   load_ms: Type.Optional(Type.Number()),
   warmup_ms: Type.Optional(Type.Number()),

@@ -66,7 +66,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points'], true);
     const format = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
-    const entry = resolveModel(app.models, 'translate', upload.fields.get('model'));
+    const entry = await resolveModel(app.models, 'translate', upload.fields.get('model'));
     const image = upload.files.get('image');
     if (!image || image.length === 0) {
       throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');

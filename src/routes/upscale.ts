@@ -71,7 +71,7 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     const upload = await readUpload(request, ['image'], ['model', 'scale', 'output_format', 'response_format'], true);
     const format = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
-    const entry = resolveModel(app.models, 'upscale', upload.fields.get('model'));
+    const entry = await resolveModel(app.models, 'upscale', upload.fields.get('model'));
     const modelScale = entry.manifest.serving.scale ?? 4;
     const scale = parseScale(upload.fields.get('scale'), modelScale);
     const image = upload.files.get('image');

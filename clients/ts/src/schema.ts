@@ -289,7 +289,8 @@ export interface paths {
                                 version: string;
                                 task: string;
                                 default: boolean;
-                                state: "loading" | "ready" | "failed";
+                                /** @description available: installed, opened on its first request (not in MODELS); loading; ready; failed (see error) */
+                                state: "available" | "loading" | "ready" | "failed";
                                 error?: string;
                                 load_ms?: number;
                                 warmup_ms?: number;
@@ -752,7 +753,7 @@ export interface paths {
         put?: never;
         /**
          * Inpaint the white region of a mask (default model: Attentive Normalization inpainter)
-         * @description Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model's working size (1024 px for inpaint-an 1.0.0) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422.
+         * @description Pixels outside the mask are returned exactly (PNG). Images whose longer side exceeds the model's working size (1024 px for inpaint-an) are inpainted reduced and only the hole is pasted back at full resolution. An empty mask returns the input unchanged; a mask covering the whole image gets 422. The default `inpaint-an` fills with texture borrowed from the photo around the hole; `inpaint-an-smooth` gives a smooth fill (retouching thin strokes).
          */
         post: {
             parameters: {
