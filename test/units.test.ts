@@ -61,7 +61,7 @@ describe('tensor', () => {
 describe('inpainting pixels', () => {
   test('holeFraction counts the 255 pixels; pasteHole takes exactly the hole from the generated (padded) image', async () => {
     const mask = { data: Buffer.from([0, 255, 255, 0, 0, 0]), width: 3, height: 2, channels: 1 as const };
-    assert.equal(await holeFraction(mask), 2 / 6);
+    assert.equal(holeFraction(mask), 2 / 6);
     const rgb = { data: Buffer.from(Array.from({ length: 18 }, (_, i) => i)), width: 3, height: 2, channels: 3 as const };
     // generated at the model's padded size 4 x 2 (one extra column)
     const gen = { data: Buffer.from(Array.from({ length: 24 }, (_, i) => 100 + i)), width: 4, height: 2, channels: 3 as const };

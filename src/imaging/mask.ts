@@ -74,7 +74,7 @@ export async function maskFromAlpha(alpha: RawImage): Promise<RawImage> {
  * Fraction of hole pixels of a binary mask (H x W x 1, 0 or 255), in [0, 1]. A count over the bytes: sharp's
  * `stats()` gave the same number through a whole pipeline (~10 ms at 512², issue 32).
  */
-export async function holeFraction(mask: RawImage): Promise<number> {
+export function holeFraction(mask: RawImage): number {
   const d = mask.data;
   let holes = 0;
   for (let i = 0; i < d.length; i++) holes += d[i]! >>> 7; // 255 → 1, 0 → 0
@@ -119,9 +119,9 @@ export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: 
 }
 
 /**
- * Paste the generated hole into the original: crop `generated` (the model's padded output) to
- * `size`, resize it to the original's size if it was reduced (Lanczos-3), and composite it over
- * `rgb` with the full-resolution binary `mask` as alpha. Pixels where the mask is 0 are exactly
+ * Paste the generated hole into the original: crop `generated` (the model's padded output, H' x W' x 3
+ * uint8) to `size`, resize it to the original's size if it was reduced (Lanczos-3), and take it where the
+ * full-resolution binary `mask` (H x W x 1, 0 or 255) is a hole. Pixels where the mask is 0 are exactly
  * `rgb`'s; where it is 255, exactly the (resized) generated pixels.
  * @returns H x W x 3 uint8, the original's size.
  */

@@ -131,12 +131,10 @@ export class ModelRepository {
           + 'set "serving": { "default": false } in all manifests but one');
       }
     }
-    // At start: each task's default (the manifest's `serving.default`, else the first by name) and MODELS.
+    // At start: each task's default (defaultFor: the manifest's `serving.default`, else the first by name, as
+    // nothing is ready yet) and MODELS.
     const preload = this.options.preload ?? 'all';
-    const defaults = new Set([...new Set(candidates.map((e) => e.manifest.task))].map((task) => {
-      const ofTask = candidates.filter((e) => e.manifest.task === task);
-      return (ofTask.find((e) => e.manifest.serving.default) ?? ofTask[0]!).name;
-    }));
+    const defaults = new Set([...new Set(candidates.map((e) => e.manifest.task))].map((task) => this.defaultFor(task)!.name));
     if (preload !== 'all') {
       for (const name of preload) if (!this.models.has(name)) this.log.warn({ model: name }, 'MODELS names a model that is not in the repository');
     }

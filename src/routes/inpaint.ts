@@ -73,7 +73,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const mask = await span(request, 'decode-mask', () => (maskBytes && maskBytes.length > 0
       ? decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
       : maskFromAlpha(alpha!)));
-    const fraction = await holeFraction(mask);
+    const fraction = holeFraction(mask);
     const tag = `${entry.name}@${entry.manifest.version}`;
     reply.header('X-Model', tag).header('X-Hole-Fraction', fraction.toFixed(4));
     if (fraction === 0) return sendImage(reply, await encode(rgb, rgb.width, rgb.height, format), format, responseFormat, tag, rgb.width, rgb.height);

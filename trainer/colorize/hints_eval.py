@@ -26,8 +26,8 @@ from argparse import Namespace
 import numpy as np
 import torch
 
-from ..export import finite_json
 from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, to_signed, to_u8, ycbcr_to_rgb_in_gamut
+from ..export import finite_json
 from ..metrics import psnr_u8, ssim_u8
 from .hints import AB_SCALE, fixed_hints, load_hinted, true_ab
 from .quantize import colourfulness

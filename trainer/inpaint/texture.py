@@ -20,9 +20,10 @@ Algorithm (all ops ONNX opset 17, no loop; ``b`` = ``block`` px; inputs padded t
    cell made once per pass; each of the four grids is 2 x 2 of them.)
 3. Matching, every target cell ``i`` against every source cell ``j`` within ``search`` cells in each axis (one
    matmul over the N cells): ``e(i, j) = mean_rgb (cell(i') - cell(j'))^2 + 1[j' is no source]``, averaged over
-   the 3 x 3 neighbours ``i'``, ``j'`` of ``i`` and ``j`` (replicate padding at the border) (the descriptor: what the smooth fill *can* tell, its colour layout; with
-   ``texture_weight`` also the cell's texture statistics - mean |high| per channel, mean |d/dx|, |d/dy| of its
-   luma - where a target's, unknown, are a Gaussian-weighted mean (sigma 2 cells) of the known cells' around it),
+   the 3 x 3 neighbours ``i'``, ``j'`` of ``i`` and ``j`` (replicate padding at the border) (the descriptor:
+   what the smooth fill *can* tell, its colour layout; with ``texture_weight`` also the cell's texture
+   statistics - mean |high| per channel, mean |d/dx|, |d/dy| of its luma - where a target's, unknown, are a
+   Gaussian-weighted mean (sigma 2 cells) of the known cells' around it),
    plus ``dist_weight * |j - i|^2 / search^2`` (prefer nearby texture), + 1e4 where ``j`` is no source. Each
    target takes the arg-min source (hard: an average of several textures would be a smear again).
 4. ``out = fill + w * paste``, ``paste`` = each target's source block of ``high``; ``w`` = ``gain`` x the
@@ -34,11 +35,12 @@ Pixels outside the hole are unchanged (``w`` is 0 there). A target with no sourc
 (the middle of a hole wider than about 2 x search x b px) gets no paste and keeps the smooth fill.
 
 Chosen on the validation photos (54, longer side 384, box and stroke masks of seed 99, the 1.1.0 fill; the
-test photos' failure only pointed at what to look for there): block 16 (8 px blocks tiled one source block in lattices), sigma 1.5 (2.0: -0.05 dB),
-gain 0.9 (0.8: detail 0.59 / 0.54 on box / stroke, 0.9: 0.66 / 0.60, at -0.04 / -0.06 dB), ramp 3, search 10,
-dist_weight 1e-3 (0.05 made every target take the nearest source: rows of one block), texture_weight 10 (colour
-alone copied structure into smooth areas: a windmill's blades into the sky of a validation photo, a temple roof
-into trees on a test photo; 3 still scattered blade fragments, 30 grainier water). Validation, box / stroke: the
+test photos' failure only pointed at what to look for there): block 16 (8 px blocks tiled one source block in
+lattices), sigma 1.5 (2.0: -0.05 dB), gain 0.9 (0.8: detail 0.59 / 0.54 on box / stroke, 0.9: 0.66 / 0.60, at
+-0.04 / -0.06 dB), ramp 3, search 10, dist_weight 1e-3 (0.05 made every target take the nearest source: rows
+of one block), texture_weight 10 (colour alone copied structure into smooth areas: a windmill's blades into the
+sky of a validation photo, a temple roof into trees on a test photo; 3 still scattered blade fragments, 30
+grainier water). Validation, box / stroke: the
 fill alone 33.67 / 39.59 dB, detail 0.05 / 0.09; with the transfer 33.46 / 39.33 dB, detail 0.60 / 0.56 (0.66 /
 0.60 without the texture statistics); Telea 31.91 / 39.10 dB, detail 0.15 / 0.29.
 
@@ -55,6 +57,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .adversarial import luma
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -74,8 +78,9 @@ def texture_params() -> dict:
 class TextureTransfer(nn.Module):
     """The module docstring's transfer; no trained parameters. ``block`` (px, >= 4, even), ``sigma`` (px) of
     the band split, ``gain`` on the pasted high band, ``dist_weight`` of the distance term, ``overlap`` for the
-    four half-shifted grids, ``search`` (cells) the largest offset, ``ramp`` (px) of the gain at the hole's edge, ``texture_weight`` of the texture statistics in the match
-    (0 = colour only). forward(fill, mask) -> B x 3 x H x W (module docstring).
+    four half-shifted grids, ``search`` (cells) the largest offset, ``ramp`` (px) of the gain at the hole's edge,
+    ``texture_weight`` of the texture statistics in the match (0 = colour only).
+    forward(fill, mask) -> B x 3 x H x W (module docstring).
     Raises ValueError for a bad ``block``."""
 
     def __init__(self, block: int = 16, sigma: float = 1.5, gain: float = 0.9, dist_weight: float = 1e-3,
@@ -160,11 +165,12 @@ class TextureTransfer(nn.Module):
 
     def features(self, high: torch.Tensor) -> torch.Tensor:
         """Per-pixel texture features of the high band (B x 3 x H x W -> B x 5 x H x W): |high| per channel,
-        |d/dx| and |d/dy| of its luma (Rec. 601 weights; forward differences, 0 in the last column/row). Empty
+        |d/dx| and |d/dy| of its luma (BT.601 weights, :func:`~trainer.inpaint.adversarial.luma`; forward
+        differences, 0 in the last column/row). Empty
         (B x 0 x H x W) when ``texture_weight`` is 0."""
         if self.texture_weight <= 0:
             return high[:, :0]
-        y = 0.299 * high[:, 0:1] + 0.587 * high[:, 1:2] + 0.114 * high[:, 2:3]
+        y = luma(high)                                                          # linear: the high band's luma
         gx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1, 0, 0))
         gy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
         return torch.cat([high.abs(), gx, gy], 1)
@@ -206,8 +212,10 @@ class TextureTransfer(nn.Module):
             total = torch.zeros_like(high)
             for oy in (0, s):
                 for ox in (0, s):
-                    rows_h, cols_h = (slice(0, hh + 2) if oy else slice(1, 1 + hh)), (slice(0, hw + 2) if ox else slice(1, 1 + hw))
-                    rows, cols = (slice(0, Hp + b) if oy else slice(s, s + Hp)), (slice(0, Wp + b) if ox else slice(s, s + Wp))
+                    rows_h = slice(0, hh + 2) if oy else slice(1, 1 + hh)
+                    cols_h = slice(0, hw + 2) if ox else slice(1, 1 + hw)
+                    rows = slice(0, Hp + b) if oy else slice(s, s + Hp)
+                    cols = slice(0, Wp + b) if ox else slice(s, s + Wp)
                     field = self._grid(lp[..., rows_h, cols_h], mp[..., rows_h, cols_h], dp[..., rows_h, cols_h],
                                        fp[..., rows_h, cols_h], hp[..., rows, cols])
                     field = field[..., oy:oy + Hp, ox:ox + Wp]
