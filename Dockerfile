@@ -45,7 +45,7 @@ ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility EXECUT
 FROM runtime-${VARIANT}
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 MODELS_DIR=/app/models LOG_LEVEL=info HOME=/tmp \
-    MALLOC_MMAP_THRESHOLD_=131072
+    MALLOC_MMAP_THRESHOLD_=1048576
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./

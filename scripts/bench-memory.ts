@@ -50,7 +50,7 @@ async function startServer(env: Record<string, string>): Promise<{ pid: number; 
   const port = 19000 + Math.floor(Math.random() * 500);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'server.ts')], {
     cwd: root, stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', MALLOC_MMAP_THRESHOLD_: '131072', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', MALLOC_MMAP_THRESHOLD_: '1048576', ...env },
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {

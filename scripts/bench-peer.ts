@@ -99,7 +99,7 @@ async function psnr(a: Buffer, b: Buffer): Promise<number> {
 
 execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
 const ours = await start('normgen', process.execPath, [path.join(root, 'dist', 'server.js')],
-  { PORT: '19501', HOST: '127.0.0.1', LOG_LEVEL: 'warn', MALLOC_MMAP_THRESHOLD_: '131072', INTRA_OP_THREADS: String(cores) }, 19501);
+  { PORT: '19501', HOST: '127.0.0.1', LOG_LEVEL: 'warn', MALLOC_MMAP_THRESHOLD_: '1048576', INTRA_OP_THREADS: String(cores) }, 19501);
 let peer: Server;
 try {
   peer = await start('peer', '/usr/bin/python3', [path.join(root, 'scripts', 'peer', 'server.py'), '--port', '19502', '--threads', String(cores)], {}, 19502);

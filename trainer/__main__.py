@@ -9,6 +9,7 @@ Tasks and verbs (``--help`` at each level lists them):
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
   explain   export | fixture                               explain.onnx: PONO mu/sigma, AN layouts as outputs
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
+  onnx      optimize                                       graph rewrites of a committed model for serving speed
 
 Examples (``npm run train -- …`` is the same command):
   /usr/bin/python3 -m trainer colorize train --out runs/colorize --steps 8000 --threads 1 --photos all,~/my-photos
@@ -46,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
                             ("generate", generate_cli, "class-conditional Fashion-MNIST GAN and its evaluator"),
                             ("data", None, "training data from Debian packages"),
                             ("checkpoint", None, "committable copies of training checkpoints"),
+                            ("onnx", None, "graph rewrites of exported models for serving speed"),
                             ("explain", None, "explain.onnx: a model's PONO moments and AN layouts as extra outputs")):
         tp = tasks.add_parser(name, help=help, description=(mod.__doc__ if mod else help),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
                           "PyTorch's maps for a model's parity fixture (forward hooks), for test/explain.test.ts")
             fx.add_argument("model_dir", help="models/NAME (with fixture/ and an explain entry)")
             fx.add_argument("--checkpoint", required=True, help="the checkpoint model.onnx was exported from")
+        elif name == "onnx":
+            o = cli.verb(verbs, "optimize", "trainer.graph:optimize_main",
+                         "rewrite models/NAME/model.onnx in place for onnxruntime's CPU kernels (trainer/graph.py), "
+                         "update its manifest, re-derive explain.onnx")
+            o.add_argument("model_dir", help="models/NAME")
+            o.add_argument("--version", help="the model's new version (a rewritten graph is a new file)")
         else:
             c = cli.verb(verbs, "compact", "trainer.checkpoint:compact_main",
                          "resumable copy with EMA in float16 and optimizer moments in bfloat16 (trainer/checkpoint.py)")

@@ -45,22 +45,30 @@ export async function decodeRgb(bytes: Buffer, maxPixels: number): Promise<RgbWi
 
 /**
  * Decode an uploaded mask (any format sharp reads, gray or RGB, EXIF orientation applied, alpha
- * flattened onto black) to a binary H x W x 1 uint8 mask: 255 = hole (luma > 127), 0 = keep.
- * @throws HttpProblem 415 undecodable; 422 when its size is not `width` x `height` (after orientation).
+ * flattened onto black) to a binary H x W x 1 uint8 mask: 255 = hole (luma > 127), 0 = keep. Its size is
+ * checked against the image's by {@link checkMaskSize} (apart, so that image and mask can decode at once).
+ * @throws HttpProblem 415 undecodable.
  */
-export async function decodeMask(bytes: Buffer, maxPixels: number, width: number, height: number): Promise<RawImage> {
-  let out: { data: Buffer; info: OutputInfo };
+export async function decodeMask(bytes: Buffer, maxPixels: number): Promise<RawImage> {
   try {
-    out = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+    const out = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
       .autoOrient().flatten({ background: '#000000' }).threshold(128).extractChannel(0)
       .raw().toBuffer({ resolveWithObject: true });
+    return { data: out.data, width: out.info.width, height: out.info.height, channels: 1 };
   } catch (err) {
     throw undecodable('mask', err);
   }
-  if (out.info.width !== width || out.info.height !== height) {
-    throw new HttpProblem(422, 'Unprocessable Content', `the mask is ${out.info.width}×${out.info.height} but the image is ${width}×${height}; they must be the same size`, 'mask-size-mismatch', { image: { width, height }, mask: { width: out.info.width, height: out.info.height } });
+}
+
+/**
+ * The decoded mask, when it is `width` x `height` (the oriented image's size).
+ * @throws HttpProblem 422 `mask-size-mismatch` naming both sizes.
+ */
+export function checkMaskSize(mask: RawImage, width: number, height: number): RawImage {
+  if (mask.width !== width || mask.height !== height) {
+    throw new HttpProblem(422, 'Unprocessable Content', `the mask is ${mask.width}×${mask.height} but the image is ${width}×${height}; they must be the same size`, 'mask-size-mismatch', { image: { width, height }, mask: { width: mask.width, height: mask.height } });
   }
-  return { data: out.data, width, height, channels: 1 };
+  return mask;
 }
 
 /** The hole of an image without a mask: 255 where alpha < 128 (transparent), else 0. H x W x 1 uint8. */
@@ -95,13 +103,16 @@ export function workingSize(width: number, height: number, maxSide: number): { w
  * The model's copy: image and mask resized to `size` (image: Lanczos-3; mask: bilinear then any
  * non-zero → hole, so the reduced hole covers every full-resolution hole pixel) and padded on the
  * right and bottom by mirroring to multiples of `multiple`.
- * @returns padded H' x W' x 3 image and H' x W' x 1 binary mask (255 = hole).
+ * @returns padded H' x W' x 3 image and H' x W' x 1 binary mask (255 = hole); `rgb` and `mask` themselves (not
+ *   copies) when no resize and no padding is needed.
  */
 export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: number; height: number }, multiple: number): Promise<{ image: RawImage; mask: RawImage }> {
   const right = padTo(size.width, multiple) - size.width;
   const bottom = padTo(size.height, multiple) - size.height;
   const extendWith = extendFor(size.width, size.height, right, bottom);
   const resize = size.width !== rgb.width || size.height !== rgb.height;
+  // already the working size and a multiple: the model's copy is the decoded image and mask themselves
+  if (!resize && right === 0 && bottom === 0) return { image: rgb, mask };
   let img = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
   let msk = sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } });
   if (resize) {

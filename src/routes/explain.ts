@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import { decodeLuma, decodeRgbPadded, probe, workingRaster, type RawImage } from '../imaging/decode.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
 import { contactSheet, gridSamplingPoints, heatmap, layoutImage, markPoints, png } from '../imaging/explain.js';
-import { decodeMask, decodeRgb, maskFromAlpha, workingCopy, workingSize } from '../imaging/mask.js';
+import { checkMaskSize, decodeMask, decodeRgb, maskFromAlpha, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { Feeds } from '../inference/messages.js';
@@ -139,7 +139,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
       const maskBytes = upload.files.get('mask');
       if ((!maskBytes || maskBytes.length === 0) && !info.hasAlpha) throw new HttpProblem(400, 'Bad Request', 'the field `mask` (white = fill) is required for an inpaint model unless `image` has alpha', 'missing-mask');
       const { rgb, alpha } = await decodeRgb(image!, maxPixels);
-      const mask = maskBytes && maskBytes.length > 0 ? await decodeMask(maskBytes, maxPixels, rgb.width, rgb.height) : await maskFromAlpha(alpha!);
+      const mask = maskBytes && maskBytes.length > 0 ? checkMaskSize(await decodeMask(maskBytes, maxPixels), rgb.width, rgb.height) : await maskFromAlpha(alpha!);
       const [imageSpec, maskSpec] = inputs as [typeof inputs[0], typeof inputs[0]];
       const size = workingSize(rgb.width, rgb.height, Math.min(EXPLAIN_MAX_SIDE, entry.manifest.serving.working_max_side ?? EXPLAIN_MAX_SIDE));
       ({ width, height } = size);

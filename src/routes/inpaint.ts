@@ -25,7 +25,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { probe } from '../imaging/decode.js';
 import { encode } from '../imaging/encode.js';
-import { decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
+import { checkMaskSize, decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
@@ -68,11 +68,20 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     if ((!maskBytes || maskBytes.length === 0) && !info.hasAlpha) {
       throw new HttpProblem(400, 'Bad Request', 'the field `mask` (white = fill; a file, or base64 in JSON) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
     }
-    if (maskBytes && maskBytes.length > 0) await probe(maskBytes, maxPixels);
-    const { rgb, alpha } = await span(request, 'decode', () => decodeRgb(imageBytes, maxPixels));
-    const mask = await span(request, 'decode-mask', () => (maskBytes && maskBytes.length > 0
-      ? decodeMask(maskBytes, maxPixels, rgb.width, rgb.height)
-      : maskFromAlpha(alpha!)));
+    const hasMask = maskBytes !== undefined && maskBytes.length > 0;
+    const maskInfo = hasMask ? await probe(maskBytes, maxPixels) : undefined;
+    // image and mask decode at once (two libvips pipelines; issue 32); the mask's size is checked on the
+    // oriented image's size, as before
+    const [decodedImage, decodedMask] = await Promise.allSettled([
+      span(request, 'decode', () => decodeRgb(imageBytes, maxPixels)),
+      maskInfo ? span(request, 'decode-mask', () => decodeMask(maskBytes!, maxPixels)) : Promise.resolve(undefined),
+    ]);
+    // the image's error first, as when they decoded one after the other
+    if (decodedImage.status === 'rejected') throw decodedImage.reason;
+    if (decodedMask.status === 'rejected') throw decodedMask.reason;
+    const { rgb, alpha } = decodedImage.value;
+    const uploadedMask = decodedMask.value;
+    const mask = uploadedMask ? checkMaskSize(uploadedMask, rgb.width, rgb.height) : await maskFromAlpha(alpha!);
     const fraction = holeFraction(mask);
     const tag = `${entry.name}@${entry.manifest.version}`;
     reply.header('X-Model', tag).header('X-Hole-Fraction', fraction.toFixed(4));
