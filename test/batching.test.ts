@@ -149,3 +149,36 @@ describe('batches stay on the arena session (issue 32)', () => {
     assert.equal(batchingOf(own, true, 512 * 512).maxBatchPixels, 100_000);
   });
 });
+
+describe('a batch of one is not copied (issue 32)', () => {
+  test('a lone request\'s tensor goes to the worker as it is (transferred); batched requests are concatenated copies with the same outputs', async () => {
+    const { InferencePool } = await import('../src/inference/pool.js');
+    const { Batcher, DEFAULT_BATCHING } = await import('../src/inference/batcher.js');
+    const pool = new InferencePool(1, 1);
+    try {
+      await pool.load('c', path.join(repoRoot, 'models', 'colorize-pono', 'model.onnx'));
+      const batcher = new Batcher(pool, 'c', undefined, { ...DEFAULT_BATCHING, maxQueueDelayMs: 50 }, 1);
+      const gray = (v: number) => ({ data: new Float32Array(32 * 32).map((_, i) => Math.sin(i * v) * 0.8), dims: [1, 1, 32, 32] });
+      const lone = gray(0.1);
+      const alone = await batcher.run({ gray: lone });
+      assert.equal(lone.data.length, 0, 'the lone request\'s buffer was transferred, not copied');
+      assert.equal(alone.batchSize, 1);
+      assert.equal(alone.data.length, 3 * 32 * 32);
+      // three at once: the first runs alone (nothing was running), the next two wait and share a pass
+      const [a, b, c] = [gray(0.1), gray(0.2), gray(0.3)];
+      const [ra, rb, rc] = await Promise.all([batcher.run({ gray: a }), batcher.run({ gray: b }), batcher.run({ gray: c })]);
+      assert.equal(ra.batchSize, 1);
+      assert.equal(rb.batchSize, 2);
+      assert.equal(b.data.length, 32 * 32, 'a batched request\'s own buffer stays (its rows were copied into the batch)');
+      assert.equal(c.data.length, 32 * 32);
+      assert.deepEqual(Array.from(ra.data), Array.from(alone.data), 'same input, same output, alone or not');
+      const rerun = await batcher.run({ gray: gray(0.3) });
+      assert.equal(rerun.batchSize, 1);
+      // a request's slice of a batch = its lone run (float32; onnxruntime may split the batch's work differently)
+      assert.ok(rc.data.every((v, i) => Math.abs(v - rerun.data[i]!) < 1e-5), 'batched slice vs lone run');
+      assert.equal(rc.data.length, 3 * 32 * 32);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -219,36 +219,52 @@ export class Batcher {
     }
     this.queue = this.queue.filter((p) => !batch.includes(p));
     this.hooks.onQueueDepth?.(this.model, this.queue.length);
-    const feeds: Feeds = {};
-    for (const name of Object.keys(head.feeds)) {
-      const parts = batch.map((p) => p.feeds[name]!);
-      const data = new Float32Array(parts.reduce((s, t) => s + t.data.length, 0));
-      let off = 0;
-      for (const t of parts) { data.set(t.data, off); off += t.data.length; }
-      feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
+    // A batch of one request runs on that request's own tensors, and gets the output as it is: no
+    // concatenation or slice copies (at 512² these fresh multi-MB buffers cost ~10 ms each in page faults
+    // with MALLOC_MMAP_THRESHOLD_ set; issue 32).
+    let feeds: Feeds = head.feeds;
+    if (batch.length > 1) {
+      feeds = {};
+      for (const name of Object.keys(head.feeds)) {
+        const parts = batch.map((p) => p.feeds[name]!);
+        const data = new Float32Array(parts.reduce((s, t) => s + t.data.length, 0));
+        let off = 0;
+        for (const t of parts) { data.set(t.data, off); off += t.data.length; }
+        feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
+      }
     }
     this.running++;
     this.hooks.onRunning?.(this.model, this.running);
     this.runningPixels += pixels;
     this.runs++;
     const started = performance.now();
-    this.pool.run(this.model, feeds, this.outputName).then((out) => {
-      this.hooks.onBatch?.(this.model, items, batch.length, out.inferMs);
-      const cost = out.inferMs / Math.max(pixels / 1e6, 1e-3);
-      this.msPerMp = this.msPerMp === undefined ? cost : 0.7 * this.msPerMp + 0.3 * cost;
-      const per = out.data.length / out.dims[0]!;
-      let at = 0;
-      for (const p of batch) {
-        const data = out.data.slice(at * per, (at + p.items) * per);
-        p.resolve({ data, dims: [p.items, ...out.dims.slice(1)], inferMs: out.inferMs, batchSize: items, queueMs: started - p.enqueuedAt });
-        at += p.items;
-      }
-    }, (err: Error) => {
-      for (const p of batch) p.reject(err);
-    }).finally(() => {
+    // The pass's bookkeeping is undone before its requests are answered, so a caller that sends its next
+    // request as soon as it has this answer finds the model idle (and runs at once) instead of queueing
+    // behind a pass that already ended.
+    const settle = () => {
       this.running--;
       this.hooks.onRunning?.(this.model, this.running);
       this.runningPixels -= pixels;
+    };
+    this.pool.run(this.model, feeds, this.outputName).then((out) => {
+      settle();
+      try {
+        this.hooks.onBatch?.(this.model, items, batch.length, out.inferMs);
+        const cost = out.inferMs / Math.max(pixels / 1e6, 1e-3);
+        this.msPerMp = this.msPerMp === undefined ? cost : 0.7 * this.msPerMp + 0.3 * cost;
+        const per = out.data.length / out.dims[0]!;
+        let at = 0;
+        for (const p of batch) {
+          const data = batch.length === 1 ? out.data : out.data.slice(at * per, (at + p.items) * per);
+          p.resolve({ data, dims: [p.items, ...out.dims.slice(1)], inferMs: out.inferMs, batchSize: items, queueMs: started - p.enqueuedAt });
+          at += p.items;
+        }
+      } finally {
+        if (!this.closed) this.schedule();
+      }
+    }, (err: Error) => {
+      settle();
+      for (const p of batch) p.reject(err);
       if (!this.closed) this.schedule();
     });
   }

@@ -164,7 +164,8 @@ export class InferencePool {
     const ready = this.slots.filter((s) => s.ready);
     if (ready.length === 0) throw new WorkerCrashedError('no inference worker is ready (one is restarting); retry shortly');
     const slot = ready.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+    // (a set: two inputs that are views of one buffer transfer it once)
+    const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
     const reply = await this.send(slot, { kind: 'run', model, feeds, outputName }, transfer);
     if (!reply.ok) throw new Error(reply.error);
     return { data: reply.data!, dims: reply.dims!, inferMs: reply.inferMs! };
