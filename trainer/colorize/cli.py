@@ -63,6 +63,9 @@ def register(sub) -> None:
     v.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
     v.add_argument("--figure", help="write a gray | Levin | ours (10 hints) | ours (none) | original PNG grid here")
     v.add_argument("--figure-only", action="store_true", help="with --figure: only the figure")
+    v.add_argument("--work-side", type=int, default=0,
+                   help="run ours as the service does with serving.working_max_side = N: a photo whose longer side is "
+                        "above N is colorized at that size, its chroma upsampled onto the full-resolution luma (0 = full size)")
     v.add_argument("--sectors", action="store_true", help="also the Lab hue-sector shares of truth vs output without hints (the sepia analysis)")
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--json", help="write the metrics here")

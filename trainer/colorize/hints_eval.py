@@ -129,9 +129,39 @@ def photos_for(split: str, short_side: int) -> dict[str, np.ndarray]:
     return {k: v[: v.shape[0] // 16 * 16, : v.shape[1] // 16 * 16] for k, v in photo_set(split, short_side).items()}
 
 
-def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: bool) -> dict:
+def colorize_at(model, gray_u8: np.ndarray, hints: torch.Tensor, work_side: int = 0) -> np.ndarray:
+    """The hinted model's H x W x 3 uint8 output for an H x W uint8 gray photo and its 1 x 3 x H x W hints, run
+    as the service runs a model with ``serving.working_max_side = work_side`` (0: at full size). A photo whose
+    longer side exceeds ``work_side`` is colorized at that size (gray: Lanczos-3; hints: their a*b* averaged
+    over the hinted area, weighted by the mask, any hinted area a hint) and its chroma (BT.601 Cb, Cr) is
+    upsampled bilinearly onto the full-resolution luma, kept exactly (``src/imaging/upsample.ts``)."""
+    import torch.nn.functional as F
+    from PIL import Image
+    h, w = gray_u8.shape
+    x = torch.from_numpy(to_signed(gray_u8))[None, None]
+    if not work_side or max(h, w) <= work_side:
+        with torch.no_grad():
+            return to_u8(model(x, hints)[0].permute(1, 2, 0).numpy())
+    k = work_side / max(h, w)
+    sh, sw = max(1, round(h * k)), max(1, round(w * k))
+    ph, pw = -(-sh // 16) * 16, -(-sw // 16) * 16          # the model's size multiple; edge-padded
+    small = np.asarray(Image.fromarray(gray_u8).resize((sw, sh), Image.LANCZOS))
+    small = np.pad(small, ((0, ph - sh), (0, pw - sw)), mode="edge")
+    mask = hints[:, 2:3]
+    m_s = F.interpolate(mask, size=(sh, sw), mode="area")
+    ab_s = F.interpolate(hints[:, :2] * mask, size=(sh, sw), mode="area") / m_s.clamp_min(1e-8)
+    hint_s = torch.cat([ab_s * (m_s > 0), (m_s > 0).float()], 1)
+    hint_s = F.pad(hint_s, (0, pw - sw, 0, ph - sh))
+    with torch.no_grad():
+        rgb = model(torch.from_numpy(to_signed(small))[None, None], hint_s)[:, :, :sh, :sw]
+        chroma = F.interpolate(rgb_to_chroma(rgb), size=(h, w), mode="bilinear", align_corners=False)
+        out = ycbcr_to_rgb_in_gamut(x, chroma)
+    return to_u8(out[0].permute(1, 2, 0).numpy())
+
+
+def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: bool, work_side: int = 0) -> dict:
     """Metrics ``{method@n: {"mean": {...}, "per_photo": {...}}}`` for ``ours`` (and ``levin``) at each hint
-    count, plus ``gray_copy``; ``ms`` = median time per photo."""
+    count, plus ``gray_copy``; ``ms`` = median time per photo. ``work_side``: see :func:`colorize_at`."""
     res: dict[str, dict] = {}
 
     def add(label, name, pred, true, ms):
@@ -145,12 +175,10 @@ def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: boo
         gray = luma_u8(img)
         add("gray_copy", name, np.repeat(gray[..., None], 3, 2), img, 0.0)
         ab_true = torch.from_numpy(lab_ab(img))[None]
-        x = torch.from_numpy(to_signed(gray))[None, None]
         for n in counts:
             hints = fixed_hints(ab_true, n, seed=1000 + i) if n > 0 else torch.zeros(1, 3, *gray.shape)
             t0 = time.perf_counter()
-            with torch.no_grad():
-                out = to_u8(model(x, hints)[0].permute(1, 2, 0).numpy())
+            out = colorize_at(model, gray, hints, work_side)
             add(f"ours@{n}", name, out, img, (time.perf_counter() - t0) * 1000)
             if with_levin and n > 0:
                 t0 = time.perf_counter()
@@ -208,7 +236,7 @@ def main(args: Namespace) -> int:
         print(f"[figure] {args.figure}", flush=True)
         if args.figure_only:
             return 0
-    res = run(model, images, counts, args.levin)
+    res = run(model, images, counts, args.levin, args.work_side)
     if args.sectors:
         pairs = []
         for name, img in images.items():

@@ -11,7 +11,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VERBS = {"colorize": ["train", "train-hints", "evaluate-hints", "export-hints", "evaluate", "curve", "export"], "inpaint": ["train", "evaluate", "probe-an", "curve", "export"],
          "upscale": ["train", "evaluate", "curve", "export"],
-         "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"],
+         "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"], "onnx": ["optimize"],
          "explain": ["export", "fixture"]}
 
 
