@@ -9,8 +9,10 @@
  * 2. Parity: the same inputs to both; PSNR of normgen's output against the peer's (dB; `inf` = identical).
  * 3. Idle RSS of each process group after a warm-up (3 requests per workload), and the peak over the whole run
  *    (VmRSS summed over the group's processes, sampled every 50 ms).
- * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating: p50 / p95 ms,
- *    and normgen's HTTP p50 over its own `Server-Timing: infer` p50 (the time outside `session.run`).
+ * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating, each request
+ *    `--gap-ms` (300) after the previous answer (so neither server's spinning thread pool slows the other's
+ *    next pass): p50 / p95 ms, and normgen's HTTP p50 over its own `Server-Timing: infer` p50 (the time outside
+ *    `session.run`).
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
  * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
@@ -27,7 +29,7 @@ import { quantile } from './stats.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const arg = (name: string, def: number) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
-const ROUNDS = arg('rounds', 12), SECONDS = arg('seconds', 6);
+const ROUNDS = arg('rounds', 12), SECONDS = arg('seconds', 6), GAP_MS = arg('gap-ms', 300);
 const cores = os.availableParallelism();
 
 /** VmRSS (MiB) summed over every process in `pid`'s process group. */
@@ -126,6 +128,9 @@ try {
     for (const w of works) {
       for (const s of r % 2 ? [...servers].reverse() : servers) {
         const key = `${s.name}|${w.label}`;
+        // a pause first: each request starts on a quiet machine, as a lone user's would (both servers' thread pools
+        // spin for a while after a pass — OpenMP in the peer, onnxruntime here — and would slow the other's next one)
+        await new Promise((res) => setTimeout(res, GAP_MS));
         const r = await call(s, w);
         lat.set(key, [...(lat.get(key) ?? []), r.ms]);
         if (r.inferMs !== undefined) inferOf.set(w.label, [...(inferOf.get(w.label) ?? []), r.inferMs]);

@@ -20,10 +20,10 @@ OPSET = 17
 
 def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, ...] | None = None,
                 input_names: tuple[str, ...] = ("gray",), output_names: tuple[str, ...] = ("rgb",),
-                dynamic_axes: dict[str, dict[int, str]] | None = None) -> None:
+                dynamic_axes: dict[str, dict[int, str]] | None = None) -> list[str]:
     """Trace ``model`` to ONNX (opset :data:`OPSET`) at ``path``, check the graph and that it has no
     random op (AN's self-sampling must be off in eval mode), then apply :func:`trainer.graph.rewrite` (the same
-    function in a form onnxruntime runs faster). The defaults are the colorizer's: one
+    function in a form onnxruntime runs faster; returns their names, for the manifest's ``onnx.rewrites``). The defaults are the colorizer's: one
     1 x 1 x 64 x 64 input ``gray`` -> ``rgb``, dynamic N, H, W on every input and output.
 
     Raises:
@@ -43,8 +43,10 @@ def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, 
         raise ValueError(f"{path}: the exported graph has random ops {random_ops}")
     # the serving-speed rewrites (trainer/graph.py: e.g. the colour head's softmax expectation), same function
     from .graph import rewrite
-    if rewrite(graph):
+    applied = rewrite(graph)
+    if applied:
         onnx.save(graph, path)
+    return applied
 
 
 def git_commit() -> str:

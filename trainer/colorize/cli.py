@@ -77,6 +77,9 @@ def register(sub) -> None:
     hx.add_argument("--version", required=True)
     hx.add_argument("--default", action="store_true", help="serving.default (the task's default model)")
     hx.add_argument("--metrics", help="`colorize evaluate-hints --json` output for the manifest")
+    hx.add_argument("--working-max-side", type=int, default=768,
+                    help="serving.working_max_side: the longer side the service colorizes at (choose it on validation with "
+                         "`evaluate-hints --work-side`)")
     hx.add_argument("--command", default="", help="the training command, for the manifest")
 
     e = cli.verb(sub, "evaluate", "trainer.colorize.evaluate:main",

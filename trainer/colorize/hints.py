@@ -315,7 +315,7 @@ def export(args: Namespace) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
     nhw = {0: "batch", 2: "height", 3: "width"}
-    export_onnx(model, onnx_path, (torch.zeros(1, 1, 64, 64), torch.zeros(1, 3, 64, 64)), ("gray", "hints"), ("rgb",),
+    rewrites = export_onnx(model, onnx_path, (torch.zeros(1, 1, 64, 64), torch.zeros(1, 3, 64, 64)), ("gray", "hints"), ("rgb",),
                 {"gray": nhw, "hints": nhw, "rgb": nhw})
     # parity fixture: two crops of a real test photo, 10 and 0 hints
     fx = os.path.join(args.out_dir, "fixture")
@@ -347,7 +347,8 @@ def export(args: Namespace) -> int:
         "description": ("Grayscale -> colour photo colorizer that takes colour hints (Zhang et al. 2017): the PONO-MS "
                         "colorizer (classification head, Zhang et al. 2016) plus a hint U-Net that propagates the colours "
                         "given at a few points; without hints it is the automatic colorizer, exactly."),
-        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path)},
+        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path),
+                 "rewrites": rewrites},
         "inputs": [spec("gray", 1, [-1.0, 1.0], "BT.601 luma of the photo, as 2*Y/255 - 1"),
                    spec("hints", 3, [-1.2, 1.2], "colour hints: (a*/110, b*/110, mask) per pixel, CIE Lab of the wanted colour where mask = 1, zeros elsewhere")],
         "outputs": [spec("rgb", 3, [-1.0, 1.0], "sRGB as 2*v/255 - 1; its BT.601 luma equals the input")],
@@ -357,7 +358,7 @@ def export(args: Namespace) -> int:
                                       "ab = (1 - g') ab_auto + g' ab_hint with g' = g * max(mask)",
                          "chroma_gain": a["chroma_gain"], "parameters": sum(p.numel() for p in model.parameters()),
                          "hint_parameters": sum(p.numel() for p in model.hint_net.parameters())},
-        "serving": {"default": args.default, "working_max_side": 768},
+        "serving": {"default": args.default, "working_max_side": args.working_max_side},
         "training": {"task": "hint path only (body frozen): Huber loss (delta 10 CIE units) on ab at H/2 for crops with hints",
                      "hints": "geometric(1/8) points, patches of side U{1..9} holding the patch's mean true ab (Zhang et al. 2017)",
                      "data": {"packages": photos.packages_of(collections), "collections": list(collections),

@@ -191,7 +191,7 @@ def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: boo
     return res
 
 
-def figure(model, images: dict[str, np.ndarray], path: str, n: int = 10) -> None:
+def figure(model, images: dict[str, np.ndarray], path: str, n: int = 10, work_side: int = 0) -> None:
     """A PNG grid, one row per photo: gray | Levin 2004 with n hints | ours with n hints | ours without hints | the
     original; the hint patches are outlined in white on the gray column (the issue's figure)."""
     from PIL import Image, ImageDraw
@@ -199,10 +199,8 @@ def figure(model, images: dict[str, np.ndarray], path: str, n: int = 10) -> None
     for i, (name, img) in enumerate(images.items()):
         gray = luma_u8(img)
         hints = fixed_hints(torch.from_numpy(lab_ab(img))[None], n, seed=1000 + i)
-        with torch.no_grad():
-            x = torch.from_numpy(to_signed(gray))[None, None]
-            ours = to_u8(model(x, hints)[0].permute(1, 2, 0).numpy())
-            auto = to_u8(model(x, torch.zeros_like(hints))[0].permute(1, 2, 0).numpy())
+        ours = colorize_at(model, gray, hints, work_side)
+        auto = colorize_at(model, gray, torch.zeros_like(hints), work_side)
         lev = decode_ab(gray, levin(gray, hints[0].numpy()))
         g = Image.fromarray(np.repeat(gray[..., None], 3, 2))
         d = ImageDraw.Draw(g)
@@ -232,7 +230,7 @@ def main(args: Namespace) -> int:
     if args.limit:
         images = dict(list(images.items())[: args.limit])
     if args.figure:
-        figure(model, images, args.figure)
+        figure(model, images, args.figure, work_side=args.work_side)
         print(f"[figure] {args.figure}", flush=True)
         if args.figure_only:
             return 0
@@ -241,9 +239,7 @@ def main(args: Namespace) -> int:
         pairs = []
         for name, img in images.items():
             gray = luma_u8(img)
-            with torch.no_grad():
-                out = to_u8(model(torch.from_numpy(to_signed(gray))[None, None], torch.zeros(1, 3, *gray.shape))[0].permute(1, 2, 0).numpy())
-            pairs.append((out, img))
+            pairs.append((colorize_at(model, gray, torch.zeros(1, 3, *gray.shape), args.work_side), img))
         sec = hue_sectors(pairs)
         res["hue_sectors_no_hints"] = sec
         print("hue sector (Lab deg) " + "  ".join(f"{n:>10}" for n in sec["sectors_deg"]))

@@ -76,7 +76,7 @@ def main(args: Namespace) -> int:
     model = load_upscaler(args.checkpoint)
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
-    export_onnx(model, onnx_path, (torch.zeros(1, 3, 32, 32),), ("image",), ("image_out",),
+    rewrites = export_onnx(model, onnx_path, (torch.zeros(1, 3, 32, 32),), ("image",), ("image_out",),
                 {"image": {0: "batch", 2: "height", 3: "width"}, "image_out": {0: "batch", 2: "height4", 3: "width4"}})
     fixture = make_fixture(model, os.path.join(args.out_dir, "fixture"))
     r = reach(model)
@@ -92,7 +92,8 @@ def main(args: Namespace) -> int:
         "description": "x4 photo upscaler (super-resolution) with PONO-MS (Li et al. 2019) on an EDSR-style body without "
                        "normalization, trained on real photographs with clean bicubic and Real-ESRGAN-style degraded "
                        "(blur, resize, noise, JPEG, twice) inputs, so it copes with compressed, noisy photos.",
-        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path)},
+        "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path),
+                 "rewrites": rewrites},
         "inputs": [spec("image", "sRGB of the low-resolution photo as 2*v/255 - 1, N x 3 x H x W")],
         "outputs": [spec("image_out", "sRGB of the x4 photo as 2*v/255 - 1, N x 3 x 4H x 4W (round and clamp to uint8)")],
         "architecture": {"network": "encoder-decoder at the input resolution (two stride-2 levels, EDSR residual blocks, "
