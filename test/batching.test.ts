@@ -116,7 +116,8 @@ describe('dynamic batching', () => {
 
   test('overload is shed at once: 503 with Retry-After from the expected wait, not 504 after the deadline', async () => {
     const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, max_queue: 64, timeout_ms: 4000 }) });
-    const photo = await sharp(await grayPhoto()).resize(256, 256, { fit: 'fill' }).png().toBuffer();
+    // 512²: 30 passes take well past the 4 s deadline (at 256² colorize-pono 2.1.1 runs them all in ~2 s)
+    const photo = await sharp(await grayPhoto()).resize(512, 512, { fit: 'fill' }).png().toBuffer();
     assert.equal((await translate(app, photo)).statusCode, 200); // times one pass: the batcher now knows its cost
     const batcher = app.models.get('colorize-pono')!.batcher!;
     assert.ok(batcher.msPerMp! > 0);

@@ -97,3 +97,29 @@ describe('colour hints', () => {
     assert.equal((await translate({})).statusCode, 200, 'the server keeps serving');
   });
 });
+
+describe('hints at a reduced working size (colorize-hints serves at 192 px)', () => {
+  test('each hinted working pixel holds the hint colour exactly (no dark or gray fringe), unhinted pixels stay empty', async () => {
+    const { hintsTensor, rasterizePoints } = await import('../src/imaging/hints.js');
+    const w = 451, h = 300;
+    const pts = [{ x: 135, y: 90, color: '#1144ff' }, { x: 300, y: 200, color: '#22aa33', radius: 0 }];
+    const img = rasterizePoints(pts, w, h);
+    const full = await hintsTensor(img, { width: w, height: h }, { width: w, height: h });
+    const small = await hintsTensor(img, { width: 192, height: 128 }, { width: 192, height: 128 });
+    assert.equal(full.count, 25 + 1);
+    // a 5×5 patch at 192/451 covers 2–3 working pixels a side; the 1-px hint survives as one
+    assert.ok(small.count >= 1 + 4 && small.count <= 1 + 9, `count ${small.count}`);
+    const plane = 192 * 128;
+    const labOf = (t: { data: Float32Array }, P: number, i: number) => [t.data[i]!, t.data[P + i]!];
+    const blue = labOf(full, w * h, 90 * w + 135), green = labOf(full, w * h, 200 * w + 300);
+    let seen = 0;
+    for (let i = 0; i < plane; i++) {
+      if (small.data[2 * plane + i] === 0) { assert.equal(small.data[i], 0); assert.equal(small.data[plane + i], 0); continue; }
+      seen++;
+      const [a, b] = labOf(small, plane, i);
+      const d = Math.min(Math.hypot(a! - blue[0]!, b! - blue[1]!), Math.hypot(a! - green[0]!, b! - green[1]!));
+      assert.ok(d < 0.01, `working pixel ${i}: a,b ${a},${b} is neither hint colour`);
+    }
+    assert.equal(seen, small.count);
+  });
+});

@@ -11,8 +11,8 @@
  *
  * The model's input `hints` is float32 NCHW 1 × 3 × H' × W' at the working size (padded to the model's size
  * multiple): `(a* ÷ 110, b* ÷ 110, m)` where `m` = 1 at hinted pixels. At a reduced working size each working pixel
- * gets the mean colour of the hinted full-resolution pixels under it (premultiplied averages resized with sharp,
- * so a 1-pixel hint survives a 4× reduction); sRGB → CIE Lab (D65) is sharp's `toColourspace('lab')`.
+ * gets the mean colour of the hinted full-resolution pixels whose centres fall in it (exact float means, so a
+ * 1-pixel hint survives a 4× reduction); sRGB → CIE Lab (D65) is sharp's `toColourspace('lab')`.
  */
 import sharp from 'sharp';
 import { HttpProblem } from '../problem.js';
@@ -105,28 +105,37 @@ export async function decodeHintImage(bytes: Buffer, width: number, height: numb
 
 /**
  * The model's `hints` tensor for a hint image, at the working size `work` padded to `padded`.
+ *
+ * At a reduced working size each full-resolution hint pixel falls into the working pixel that contains its
+ * centre; a working pixel that receives any is a hint, its colour the exact mean of the hint colours it
+ * received (summed in floating point). The trainer's evaluation does the same (`colorize_at`, area means of
+ * the hinted part). (A premultiplied uint8 resize of colour and mask, the earlier way, divided rounded
+ * averages by tiny coverages at a hint's fringe and turned a blue brush into gray and dark hints.)
  * @returns float32 data of dims [1, 3, padded.height, padded.width] and the number of hinted working pixels.
  */
 export async function hintsTensor(h: HintImage, work: { width: number; height: number }, padded: { width: number; height: number }): Promise<{ data: Float32Array; dims: [number, number, number, number]; count: number }> {
-  const resize = work.width !== h.width || work.height !== h.height;
-  const shrink = async (buf: Buffer, channels: 1 | 3) => (resize
-    ? sharp(buf, { raw: { width: h.width, height: h.height, channels } }).resize(work.width, work.height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer()
-    : buf);
-  // premultiplied: hinted colour × mask, averaged, then divided by the averaged mask
-  const pre = Buffer.alloc(h.rgb.length);
-  for (let i = 0; i < h.mask.length; i++) {
-    const m = h.mask[i]! / 255;
-    pre[3 * i] = Math.round(h.rgb[3 * i]! * m); pre[3 * i + 1] = Math.round(h.rgb[3 * i + 1]! * m); pre[3 * i + 2] = Math.round(h.rgb[3 * i + 2]! * m);
-  }
-  const [rgbW, maskW] = await Promise.all([shrink(pre, 3), shrink(h.mask, 1)]);
   const n = work.width * work.height;
+  const sum = new Float64Array(n * 3);
+  const hits = new Uint32Array(n);
+  const sx = work.width / h.width, sy = work.height / h.height;
+  for (let y = 0; y < h.height; y++) {
+    const wy = Math.min(work.height - 1, Math.floor((y + 0.5) * sy)) * work.width;
+    for (let x = 0; x < h.width; x++) {
+      const i = y * h.width + x;
+      if (h.mask[i]! < 128) continue;
+      const j = wy + Math.min(work.width - 1, Math.floor((x + 0.5) * sx));
+      hits[j]!++;
+      sum[3 * j] = sum[3 * j]! + h.rgb[3 * i]!; sum[3 * j + 1] = sum[3 * j + 1]! + h.rgb[3 * i + 1]!; sum[3 * j + 2] = sum[3 * j + 2]! + h.rgb[3 * i + 2]!;
+    }
+  }
   const colour = Buffer.alloc(n * 3);
+  const maskW = new Uint8Array(n);
   let count = 0;
-  for (let i = 0; i < n; i++) {
-    const m = maskW[i]! / 255;
-    if (m <= 0) continue;
+  for (let j = 0; j < n; j++) {
+    if (hits[j] === 0) continue;
     count++;
-    for (let c = 0; c < 3; c++) colour[3 * i + c] = Math.min(255, Math.round(rgbW[3 * i + c]! / m));
+    maskW[j] = 1;
+    for (let c = 0; c < 3; c++) colour[3 * j + c] = Math.round(sum[3 * j + c]! / hits[j]!);
   }
   const lab = await sharp(colour, { raw: { width: work.width, height: work.height, channels: 3 } })
     .toColourspace('lab').raw({ depth: 'float' }).toBuffer();
