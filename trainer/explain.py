@@ -27,21 +27,12 @@ model: nothing to show).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 from argparse import Namespace
 
 KINDS = ("pono_mu", "pono_sigma", "an_layout")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _layer_name(node_name: str) -> str:
@@ -104,6 +95,7 @@ def derive(model_path: str, out_path: str) -> list[dict]:
 def main(args: Namespace) -> int:
     """``python3 -m trainer explain export models/NAME [...]``: write ``explain.onnx`` next to each model and its
     ``explain`` entry into the manifest. A model without PONO or AN is reported and left alone (exit 0)."""
+    from .data.photos import sha256
     from .export import write_manifest
     for d in args.model_dirs:
         man_path = os.path.join(d, "manifest.json")
@@ -118,7 +110,7 @@ def main(args: Namespace) -> int:
             if os.path.exists(out_path):
                 os.remove(out_path)
         else:
-            manifest["explain"] = {"file": "explain.onnx", "sha256": _sha256(out_path), "bytes": os.path.getsize(out_path),
+            manifest["explain"] = {"file": "explain.onnx", "sha256": sha256(out_path), "bytes": os.path.getsize(out_path),
                                    "model_sha256": manifest["onnx"]["sha256"],
                                    "maps": [{k: v for k, v in mp.items() if k != "tensor"} for mp in maps if mp["kind"] in KINDS],
                                    "parity_outputs": [mp["output"] for mp in maps if mp["kind"] == "pono_input"],

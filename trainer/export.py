@@ -23,8 +23,9 @@ def export_onnx(model: torch.nn.Module, path: str, example: tuple[torch.Tensor, 
                 dynamic_axes: dict[str, dict[int, str]] | None = None) -> list[str]:
     """Trace ``model`` to ONNX (opset :data:`OPSET`) at ``path``, check the graph and that it has no
     random op (AN's self-sampling must be off in eval mode), then apply :func:`trainer.graph.rewrite` (the same
-    function in a form onnxruntime runs faster; returns their names, for the manifest's ``onnx.rewrites``). The defaults are the colorizer's: one
-    1 x 1 x 64 x 64 input ``gray`` -> ``rgb``, dynamic N, H, W on every input and output.
+    function in a form onnxruntime runs faster). Returns the names of the rewrites applied, for the manifest's
+    ``onnx.rewrites``. The defaults are the colorizer's: one 1 x 1 x 64 x 64 input ``gray`` -> ``rgb``, dynamic
+    N, H, W on every input and output.
 
     Raises:
         ValueError: when the exported graph contains a Random* op.

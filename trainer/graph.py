@@ -119,11 +119,9 @@ def fuse_softmax_expectation(model) -> int:
         for i, n in enumerate(nodes):
             g.node.insert(at + i, n)
         g.initializer.extend(new_inits)
-        # the old weight is dropped when nothing else reads it
-        if not any(conv.input[1] in n.input for n in g.node):
-            g.initializer.remove(inits[conv.input[1]])
         done += 1
     if done:
+        _prune(model)   # the old weight, unless something else reads it
         onnx.checker.check_model(model)
     return done
 
@@ -227,20 +225,12 @@ def rewrite(model) -> list[str]:
     return applied
 
 
-def _sha256(path: str) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def optimize_main(args: Namespace) -> int:
     """``onnx optimize MODEL_DIR [--version V]``: rewrite ``MODEL_DIR/model.onnx`` in place (module docstring),
     update its manifest and re-derive ``explain.onnx``. Returns 0, or 1 when no rewrite applies (nothing is
     written). Raises FileNotFoundError without a manifest or model file."""
     import onnx
+    from .data.photos import sha256
     from .export import write_manifest
     manifest_path = os.path.join(args.model_dir, "manifest.json")
     with open(manifest_path) as f:
@@ -252,7 +242,7 @@ def optimize_main(args: Namespace) -> int:
         print(f"[onnx] {onnx_path}: no rewrite applies; unchanged")
         return 1
     onnx.save(model, onnx_path)
-    manifest["onnx"].update({"sha256": _sha256(onnx_path), "bytes": os.path.getsize(onnx_path),
+    manifest["onnx"].update({"sha256": sha256(onnx_path), "bytes": os.path.getsize(onnx_path),
                              "rewrites": sorted(set(manifest["onnx"].get("rewrites", [])) | set(applied))})
     if args.version:
         manifest["version"] = args.version

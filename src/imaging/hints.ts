@@ -129,12 +129,10 @@ export async function hintsTensor(h: HintImage, work: { width: number; height: n
     }
   }
   const colour = Buffer.alloc(n * 3);
-  const maskW = new Uint8Array(n);
   let count = 0;
   for (let j = 0; j < n; j++) {
     if (hits[j] === 0) continue;
     count++;
-    maskW[j] = 1;
     for (let c = 0; c < 3; c++) colour[3 * j + c] = Math.round(sum[3 * j + c]! / hits[j]!);
   }
   const lab = await sharp(colour, { raw: { width: work.width, height: work.height, channels: 3 } })
@@ -145,7 +143,7 @@ export async function hintsTensor(h: HintImage, work: { width: number; height: n
   for (let y = 0; y < work.height; y++) {
     for (let x = 0; x < work.width; x++) {
       const i = y * work.width + x;
-      if (maskW[i]! === 0) continue;
+      if (hits[i] === 0) continue;
       const o = y * padded.width + x;
       data[o] = labF[3 * i + 1]! / AB_SCALE;
       data[plane + o] = labF[3 * i + 2]! / AB_SCALE;
