@@ -12,7 +12,8 @@
  * 4. c=1: `--rounds` rounds; in each, every workload once on each server, the order alternating, each request
  *    `--gap-ms` (300) after the previous answer (so neither server's spinning thread pool slows the other's
  *    next pass): p50 / p95 ms, and normgen's HTTP p50 over its own `Server-Timing: infer` p50 (the time outside
- *    `session.run`).
+ *    `session.run`), and a second table with the median of each of normgen's Server-Timing stages and the
+ *    codec floor, (infer + decode + encode) / infer.
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
  * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
@@ -77,7 +78,7 @@ const works: Work[] = [
 ];
 
 /** One request; a 503 or 504 (load shedding, queue deadline) is returned as `shed` when `allowShed`, any other failure throws. */
-async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean; inferMs?: number }> {
+async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean; inferMs?: number; stages?: Map<string, number> }> {
   const { body, type } = w.make();
   const t0 = performance.now();
   const res = await fetch(s.base + w.path, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
@@ -87,8 +88,10 @@ async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number
     return { ms: performance.now() - t0, bytes, shed: true };
   }
   if (res.status !== 200) throw new Error(`${s.name} ${w.label}: ${res.status} ${bytes.toString().slice(0, 200)}`);
-  const infer = /infer;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
-  return { ms: performance.now() - t0, bytes, ...(infer ? { inferMs: Number(infer[1]) } : {}) };
+  const ms = performance.now() - t0;
+  // normgen's Server-Timing: `name;dur=ms` per stage (src/tracing.ts); the peer sends none
+  const stages = new Map([...(res.headers.get('server-timing') ?? '').matchAll(/([\w-]+);dur=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  return { ms, bytes, ...(stages.has('infer') ? { inferMs: stages.get('infer')!, stages } : {}) };
 }
 
 async function psnr(a: Buffer, b: Buffer): Promise<number> {
@@ -124,6 +127,7 @@ try {
   console.log(`parity (PSNR of normgen's output vs the peer's): ${parity.join('; ')}; generate: same network and weights, different noise`);
   const lat = new Map<string, number[]>();
   const inferOf = new Map<string, number[]>(); // normgen's Server-Timing infer (session.run alone), c=1
+  const stagesOf = new Map<string, Map<string, number>[]>(); // normgen's whole Server-Timing, with `http` added, c=1
   for (let r = 0; r < ROUNDS; r++) {
     for (const w of works) {
       for (const s of r % 2 ? [...servers].reverse() : servers) {
@@ -134,6 +138,7 @@ try {
         const r = await call(s, w);
         lat.set(key, [...(lat.get(key) ?? []), r.ms]);
         if (r.inferMs !== undefined) inferOf.set(w.label, [...(inferOf.get(w.label) ?? []), r.inferMs]);
+        if (r.stages) stagesOf.set(w.label, [...(stagesOf.get(w.label) ?? []), new Map([...r.stages, ['http', r.ms]])]);
       }
     }
   }
@@ -166,6 +171,22 @@ try {
     const inf = inferOf.get(w.label);
     const over = inf ? `${(med(a!) / med(inf)).toFixed(2)} (${med(inf).toFixed(0)} ms)` : '—';
     console.log(`| ${w.label} | ${med(a!).toFixed(0)} / ${med(b!).toFixed(0)} (${(med(a!) / med(b!)).toFixed(2)}×) | ${quantile(a!, 0.95).toFixed(0)} / ${quantile(b!, 0.95).toFixed(0)} | ${over} | ${a4!.toFixed(2)} / ${b4!.toFixed(2)} (${(a4! / b4!).toFixed(2)}×) | ${a8!.toFixed(2)} / ${b8!.toFixed(2)} (${(a8! / b8!).toFixed(2)}×) |`);
+  }
+  // where normgen's c=1 time goes: the median of each Server-Timing stage; `other` = the server's total minus
+  // its stages (routing, validation, tensor layout, PNG metadata…), `net` = HTTP minus the server's total (the
+  // connection, the client). The codec floor: (infer + decode + encode) / infer, the ratio if nothing but the
+  // forward pass and the image codecs took time.
+  const names = ['read', 'decode', 'decode-mask', 'queue', 'transfer', 'infer', 'tiles', 'paste', 'upsample', 'encode'];
+  console.log(`\nnormgen c=1, median ms per stage (Server-Timing):\n\n| workload | ${names.join(' | ')} | other | total | net | HTTP | codec floor |`);
+  console.log(`|---|${names.map(() => '---|').join('')}---|---|---|---|---|`);
+  for (const w of works) {
+    const rows = stagesOf.get(w.label);
+    if (!rows) continue;
+    const m = (k: string) => (rows.some((r) => r.has(k)) ? med(rows.map((r) => r.get(k) ?? 0)) : undefined);
+    const other = med(rows.map((r) => r.get('total')! - names.reduce((s, k) => s + (r.get(k) ?? 0), 0)));
+    const net = med(rows.map((r) => r.get('http')! - r.get('total')!));
+    const floor = ((m('infer') ?? 0) + (m('decode') ?? 0) + (m('decode-mask') ?? 0) + (m('tiles') ?? 0) + (m('encode') ?? 0)) / m('infer')!;
+    console.log(`| ${w.label} | ${names.map((k) => m(k)?.toFixed(1) ?? '—').join(' | ')} | ${other.toFixed(1)} | ${m('total')!.toFixed(1)} | ${net.toFixed(1)} | ${m('http')!.toFixed(1)} | ${floor.toFixed(2)} |`);
   }
   console.log(`\nshed under load (503 + Retry-After, not counted as served): normgen ${shed.get('normgen') ?? 0}, peer ${shed.get('peer') ?? 0}`);
   console.log(`RSS of each process group, MiB: idle after warm-up normgen ${idle[0]!.toFixed(0)} / peer ${idle[1]!.toFixed(0)} (${(idle[0]! / idle[1]!).toFixed(2)}×); peak normgen ${ours.peak.toFixed(0)} / peer ${peer.peak.toFixed(0)} (${(ours.peak / peer.peak).toFixed(2)}×)`);

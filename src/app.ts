@@ -18,6 +18,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import auth, { isPublicRoute, markPublic, rateLimitKeyFor } from './plugins/auth.js';
 import errors from './plugins/errors.js';
+import { serverTiming } from './tracing.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
 import metrics from './plugins/metrics.js';
@@ -111,6 +112,11 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   app.addHook('preClose', async () => { closing = true; });
   app.addHook('onSend', async (request, reply, payload) => {
     if (closing || !request.raw.complete) reply.header('connection', 'close');
+    // the request's stages (tracing.ts): read, decode, queue, transfer, infer, encode, …, total
+    if (!reply.hasHeader('server-timing')) {
+      const timing = serverTiming(request, reply.elapsedTime);
+      if (timing) reply.header('server-timing', timing);
+    }
     return payload;
   });
   await app.register(errors);

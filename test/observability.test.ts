@@ -35,6 +35,25 @@ describe('observability', () => {
     assert.match(text, /normgen_process_cpu_user_seconds_total/);
   });
 
+  test('Server-Timing names each stage of a request, and their sum is within the total', async () => {
+    const timings = (h: unknown) => new Map([...String(h ?? '').matchAll(/([\w-]+);dur=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
+    const res = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: await grayPhoto() } }) });
+    assert.equal(res.statusCode, 200);
+    const t = timings(res.headers['server-timing']);
+    assert.deepEqual([...t.keys()], ['read', 'decode', 'queue', 'infer', 'transfer', 'encode', 'total']);
+    const stages = [...t].filter(([k]) => k !== 'total').reduce((s, [, v]) => s + v, 0);
+    assert.ok(t.get('infer')! > 0 && t.get('decode')! > 0 && t.get('encode')! > 0, String(res.headers['server-timing']));
+    assert.ok(stages <= t.get('total')! + 0.5, `stages ${stages} ms > total ${t.get('total')} ms`);
+    const gen = await app.inject({ method: 'POST', url: '/v1/generate', payload: { class: 0, seed: 3, count: 4 } });
+    assert.deepEqual([...timings(gen.headers['server-timing']).keys()], ['queue', 'infer', 'transfer', 'tiles', 'encode', 'total']);
+    // a failed request carries the stages it went through (and no infer)
+    const bad = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: Buffer.from('nope') } }) });
+    assert.equal(bad.statusCode, 415);
+    assert.ok(!timings(bad.headers['server-timing']).has('infer'));
+    // routes that do no image work send none
+    assert.equal((await app.inject('/healthz')).headers['server-timing'], undefined);
+  });
+
   test('EXECUTION_PROVIDERS=cuda,cpu serves, and /v1/models names the provider in use', async () => {
     const models = (await app.inject('/v1/models')).json().models as { name: string; provider: string; state: string; batching: { maxBatchSize: number } }[];
     for (const m of models) {

@@ -13,7 +13,7 @@ import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { DryRunComplete, HttpProblem } from '../problem.js';
 import { rasterFormat } from '../imaging/decode.js';
-import { recordInference } from '../tracing.js';
+import { addTiming, recordInference } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
 
@@ -64,6 +64,15 @@ export function decodeBase64Image(field: string, value: unknown, maxBytes: numbe
  *   MAX_UPLOAD_BYTES (the plugin's, or decoded base64), or a JSON body over the route's body limit.
  */
 export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage = false): Promise<MultipartUpload> {
+  const t0 = performance.now();
+  try {
+    return await readUploadOf(request, fileFields, textFields, rawImage);
+  } finally {
+    addTiming(request, 'read', performance.now() - t0); // Server-Timing `read`: the multipart stream / base64
+  }
+}
+
+async function readUploadOf(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage: boolean): Promise<MultipartUpload> {
   const contentType = String(request.headers['content-type'] ?? '');
   if (/^application\/json\b/i.test(contentType)) {
     return readJsonUpload(request.body, fileFields, textFields, request.server.limits.maxUploadBytes);
@@ -215,6 +224,7 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
   if (dry && request!.headers[dry.name] === dry.value) throw new DryRunComplete();
   try {
     const start = Date.now();
+    const t0 = performance.now();
     // a client that disconnects while its request waits in the queue frees its slot (its run is skipped)
     const controller = new AbortController();
     const socket = request?.raw.socket;
@@ -231,7 +241,11 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
       if (typeof socket?.off === 'function') socket.off('close', onClose);
       if (idle && !socket!.destroyed) socket!.setTimeout(idle);
     }
-    if (request) recordInference(request, start, result, `${entry.name}@${entry.manifest.version}`);
+    if (request) {
+      recordInference(request, start, result, `${entry.name}@${entry.manifest.version}`);
+      // Server-Timing `transfer`: the rest of the round trip (tensors to and from the worker, its reply's wake-up)
+      addTiming(request, 'transfer', Math.max(0, performance.now() - t0 - result.queueMs - result.inferMs));
+    }
     return result;
   } catch (err) {
     if (err instanceof QueueFullError) {

@@ -110,9 +110,8 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
       [ySpec.name]: { data: yv, dims: [n, k] },
     }, request);
     const native = result.dims[3]!;
-    const tiles = await Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native)));
-    reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`)
-      .header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
+    const tiles = await span(request, 'tiles', () => Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native))));
+    reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`);
     if (q.layout === 'json') {
       const images = await Promise.all(tiles.map(async (t) => (await encodeTile(t, 'png')).toString('base64')));
       return reply.type('application/json').send({ seed, model: `${entry.name}@${entry.manifest.version}`, images });

@@ -94,7 +94,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
     const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) }, request);
     const out = await span(request, 'paste', () => pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size));
-    reply.header('X-Working-Size', `${size.width}x${size.height}`).header('Server-Timing', `infer;dur=${result.inferMs.toFixed(1)}`);
+    reply.header('X-Working-Size', `${size.width}x${size.height}`);
     return sendImage(reply, await span(request, 'encode', () => encode(out, out.width, out.height, format)), format, responseFormat, tag, out.width, out.height);
   });
 };

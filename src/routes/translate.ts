@@ -97,12 +97,11 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     const maxSide = entry.manifest.serving.working_max_side ?? DEFAULT_TRANSLATE_WORKING_SIDE;
     const tag = `${entry.name}@${entry.manifest.version}`;
     let body: Buffer;
-    let width: number, height: number, inferMs: number;
+    let width: number, height: number;
     if (Math.max(info.width, info.height) <= maxSide) {
       const decoded = await span(request, 'decode', () => decodeLuma(image, maxPixels, spec.size_multiple));
       ({ width, height } = decoded);
       const result = await infer(entry, await feedsFor(decoded.luma, width, height), request);
-      inferMs = result.inferMs;
       body = await span(request, 'encode', () => encode(fromNCHW(result.data, result.dims), width, height, format));
       reply.header('X-Working-Size', `${width}x${height}`);
     } else {
@@ -112,7 +111,6 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       const size = workingSize(width, height, maxSide);
       const small = await workingRaster(full.luma, width, height, size, spec.size_multiple);
       const result = await infer(entry, await feedsFor(small, size.width, size.height), request);
-      inferMs = result.inferMs;
       const out = fromNCHW(result.data, result.dims);
       const colour = await sharp(out.data, { raw: { width: out.width, height: out.height, channels: 3 } })
         .extract({ left: 0, top: 0, width: size.width, height: size.height }).raw().toBuffer();
@@ -122,7 +120,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       body = await span(request, 'encode', () => encode(rgb, width, height, format));
       reply.header('X-Working-Size', `${size.width}x${size.height}`);
     }
-    reply.header('X-Model', tag).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
+    reply.header('X-Model', tag);
     return sendImage(reply, body, format, responseFormat, tag, width, height);
   });
 };

@@ -7,7 +7,7 @@
  * orientation applied, alpha flattened onto white), `scale` (`4`, the model's own factor, default; or `2`:
  * the ×4 result resized with Lanczos-3), `model`, `output_format` (`png` | `jpeg` | `webp`, default `png`),
  * `response_format` (`image` | `b64_json`). The reply is exactly `scale ×` the input's width and height,
- * header `X-Model: name@version`, `X-Tiles` (passes run) and `Server-Timing: infer` (their sum).
+ * header `X-Model: name@version`, `X-Tiles` (passes run) and `Server-Timing` (infer: the passes' sum).
  *
  * Memory and time are bounded by design: the output size (input × scale) is checked against
  * MAX_OUTPUT_PIXELS from the image header, before anything is decoded (413); an input larger than the
@@ -91,11 +91,9 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     const tileSide = Math.max(Math.floor(asked / multiple) * multiple, 2 * overlap + Math.ceil(MIN_CORE / multiple) * multiple);
     const tiles = planTiles(rgb.width, rgb.height, tileSide, overlap, multiple);
     const whole: RawImage = { data: Buffer.alloc(rgb.width * rgb.height * modelScale * modelScale * 3), width: rgb.width * modelScale, height: rgb.height * modelScale, channels: 3 };
-    let inferMs = 0;
     for (const t of tiles) {
       const region = tiles.length === 1 ? rgb : crop(rgb, t.x, t.y, t.width, t.height);
       const result = await infer(entry, { [spec.name]: toNCHW(region) }, request);
-      inferMs += result.inferMs;
       const out = fromNCHW(result.data, result.dims);
       if (out.width !== t.width * modelScale || out.height !== t.height * modelScale) {
         throw new Error(`model ${entry.name} answered ${out.width}x${out.height} for a ${t.width}x${t.height} tile; serving.scale says ×${modelScale}`);
@@ -108,7 +106,7 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
         .extract({ left: 0, top: 0, width: info.width * modelScale, height: info.height * modelScale })
         .resize(outW, outH, { fit: 'fill', kernel: 'lanczos3' }), format)));
     const tag = `${entry.name}@${entry.manifest.version}`;
-    reply.header('X-Model', tag).header('X-Tiles', String(tiles.length)).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
+    reply.header('X-Model', tag).header('X-Tiles', String(tiles.length));
     return sendImage(reply, body, format, responseFormat, tag, outW, outH);
   });
 };
