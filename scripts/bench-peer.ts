@@ -13,7 +13,8 @@
  *    `--gap-ms` (300) after the previous answer (so neither server's spinning thread pool slows the other's
  *    next pass): p50 / p95 ms, and normgen's HTTP p50 over its own `Server-Timing: infer` p50 (the time outside
  *    `session.run`), and a second table with the median of each of normgen's Server-Timing stages and the
- *    codec floor, (infer + decode + encode) / infer.
+ *    floor of that ratio, (infer + decode + encode + null round trip) / infer, where the null round trip is
+ *    normgen's `GET /healthz` from the same client (measured before each normgen request, after the gap).
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
  * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
@@ -126,6 +127,7 @@ try {
   const idle = servers.map((s) => groupRssMb(s.child.pid!));
   console.log(`parity (PSNR of normgen's output vs the peer's): ${parity.join('; ')}; generate: same network and weights, different noise`);
   const lat = new Map<string, number[]>();
+  const nullTrip: number[] = []; // normgen's GET /healthz at c=1: the HTTP round trip of a route that does nothing
   const inferOf = new Map<string, number[]>(); // normgen's Server-Timing infer (session.run alone), c=1
   const stagesOf = new Map<string, Map<string, number>[]>(); // normgen's whole Server-Timing, with `http` added, c=1
   for (let r = 0; r < ROUNDS; r++) {
@@ -135,6 +137,12 @@ try {
         // a pause first: each request starts on a quiet machine, as a lone user's would (both servers' thread pools
         // spin for a while after a pass — OpenMP in the peer, onnxruntime here — and would slow the other's next one)
         await new Promise((res) => setTimeout(res, GAP_MS));
+        if (s === ours) {
+          const t0 = performance.now();
+          await (await fetch(`${ours.base}/healthz`)).arrayBuffer();
+          nullTrip.push(performance.now() - t0);
+          await new Promise((res) => setTimeout(res, GAP_MS));
+        }
         const r = await call(s, w);
         lat.set(key, [...(lat.get(key) ?? []), r.ms]);
         if (r.inferMs !== undefined) inferOf.set(w.label, [...(inferOf.get(w.label) ?? []), r.inferMs]);
@@ -174,19 +182,20 @@ try {
   }
   // where normgen's c=1 time goes: the median of each Server-Timing stage; `other` = the server's total minus
   // its stages (routing, validation, tensor layout, PNG metadata…), `net` = HTTP minus the server's total (the
-  // connection, the client). The codec floor: (infer + decode + encode) / infer, the ratio if nothing but the
-  // forward pass and the image codecs took time.
+  // connection, the client). The floor: (infer + decode + encode + a null round trip) / infer, the HTTP /
+  // session.run ratio if nothing but the forward pass, the image codecs and HTTP itself took time.
   const names = ['read', 'decode', 'decode-mask', 'queue', 'transfer', 'infer', 'tiles', 'paste', 'upsample', 'encode'];
-  console.log(`\nnormgen c=1, median ms per stage (Server-Timing):\n\n| workload | ${names.join(' | ')} | other | total | net | HTTP | codec floor |`);
-  console.log(`|---|${names.map(() => '---|').join('')}---|---|---|---|---|`);
+  const trip = med(nullTrip);
+  console.log(`\nnormgen c=1, median ms per stage (Server-Timing); null round trip (GET /healthz, same client) ${trip.toFixed(1)} ms:\n\n| workload | ${names.join(' | ')} | other | total | net | HTTP | HTTP / infer | floor |`);
+  console.log(`|---|${names.map(() => '---|').join('')}---|---|---|---|---|---|`);
   for (const w of works) {
     const rows = stagesOf.get(w.label);
     if (!rows) continue;
     const m = (k: string) => (rows.some((r) => r.has(k)) ? med(rows.map((r) => r.get(k) ?? 0)) : undefined);
     const other = med(rows.map((r) => r.get('total')! - names.reduce((s, k) => s + (r.get(k) ?? 0), 0)));
     const net = med(rows.map((r) => r.get('http')! - r.get('total')!));
-    const floor = ((m('infer') ?? 0) + (m('decode') ?? 0) + (m('decode-mask') ?? 0) + (m('tiles') ?? 0) + (m('encode') ?? 0)) / m('infer')!;
-    console.log(`| ${w.label} | ${names.map((k) => m(k)?.toFixed(1) ?? '—').join(' | ')} | ${other.toFixed(1)} | ${m('total')!.toFixed(1)} | ${net.toFixed(1)} | ${m('http')!.toFixed(1)} | ${floor.toFixed(2)} |`);
+    const floor = ((m('infer') ?? 0) + (m('decode') ?? 0) + (m('decode-mask') ?? 0) + (m('encode') ?? 0) + trip) / m('infer')!;
+    console.log(`| ${w.label} | ${names.map((k) => m(k)?.toFixed(1) ?? '—').join(' | ')} | ${other.toFixed(1)} | ${m('total')!.toFixed(1)} | ${net.toFixed(1)} | ${m('http')!.toFixed(1)} | ${(m('http')! / m('infer')!).toFixed(2)} | ${floor.toFixed(2)} |`);
   }
   console.log(`\nshed under load (503 + Retry-After, not counted as served): normgen ${shed.get('normgen') ?? 0}, peer ${shed.get('peer') ?? 0}`);
   console.log(`RSS of each process group, MiB: idle after warm-up normgen ${idle[0]!.toFixed(0)} / peer ${idle[1]!.toFixed(0)} (${(idle[0]! / idle[1]!).toFixed(2)}×); peak normgen ${ours.peak.toFixed(0)} / peer ${peer.peak.toFixed(0)} (${(ours.peak / peer.peak).toFixed(2)}×)`);
