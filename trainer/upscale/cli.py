@@ -31,6 +31,11 @@ def register(sub) -> None:
     t.add_argument("--ema", type=float, default=0.999)
     t.add_argument("--val-crops", type=int, default=48)
     t.add_argument("--val-crop", type=int, default=192)
+    t.add_argument("--val-photos", type=int, default=0,
+                   help="also score the first N whole validation photos (the test protocol; 0 = off)")
+    t.add_argument("--val-photo-side", type=int, default=384, help="short side of those photos (px)")
+    t.add_argument("--select", choices=("crops", "photos"), default="crops",
+                   help="best.pt by the crops' mean gain or the whole photos' (needs --val-photos)")
 
     e = cli.verb(sub, "evaluate", "trainer.upscale.evaluate:main",
                  "Y-PSNR / SSIM on clean and degraded x4 inputs: checkpoints vs bicubic, Lanczos, NLM + Lanczos")

@@ -136,3 +136,19 @@ def test_smoke_training_checkpoint_resume_and_export(tmp_path):
     assert man["task"] == "upscale" and man["serving"]["scale"] == 4
     assert man["serving"]["tile_overlap"] % 4 == 0 and man["serving"]["tile_overlap"] >= man["architecture"]["reach_px"]
     assert json.load(open(out / "fixture" / "fixture.json"))["output"]["dims"] == [2, 3, 128, 160]
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/doc/opencv-doc"), reason="opencv-doc photos not installed")
+def test_whole_photo_validation_and_selection_by_it(tmp_path):
+    bad = _train(tmp_path / "bad", 2, "--select", "photos")
+    assert bad.returncode != 0 and "--select photos needs --val-photos" in bad.stderr
+    r = _train(tmp_path, 4, "--val-photos", "2", "--val-photo-side", "128", "--select", "photos")
+    assert r.returncode == 0, r.stderr
+    assert "photos clean" in r.stdout and "vs Lanczos" in r.stdout
+    curve = [json.loads(line) for line in open(tmp_path / "curve.json")]
+    for c in curve:
+        assert c["val_photo_gain"] == pytest.approx((c["val_photo_clean_gain"] + c["val_photo_degraded_gain"]) / 2, abs=1e-3)
+    best = torch.load(tmp_path / "best.pt")["best"]
+    # best.pt is the record with the highest whole-photo gain, whatever the crops say
+    top = max(curve, key=lambda c: c["val_photo_gain"])
+    assert best["step"] == top["step"] and best["val_photo_gain"] == top["val_photo_gain"]
