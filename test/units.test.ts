@@ -68,6 +68,20 @@ describe('inpainting pixels', () => {
     const out = await pasteHole(rgb, mask, gen, { width: 3, height: 2 });
     assert.deepEqual([...out.data], [0, 1, 2, 103, 104, 105, 106, 107, 108, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
   });
+  test('pasteHole from the output tensor gives the same bytes as from its uint8 image, at the same size and reduced', async () => {
+    const rnd = (n: number, seed: number) => { let x = seed; return Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)); };
+    for (const [W, H, PW, PH, size] of [[37, 21, 40, 24, { width: 37, height: 21 }], [37, 21, 24, 16, { width: 22, height: 13 }]] as const) {
+      const rgb = { data: Buffer.from(rnd(W * H * 3, 1).map((v) => Math.floor(v * 256))), width: W, height: H, channels: 3 as const };
+      const mask = { data: Buffer.from(rnd(W * H, 2).map((v) => (v > 0.6 ? 255 : 0))), width: W, height: H, channels: 1 as const };
+      // values beyond [-1, 1] and NaN too: the quantization clamps as fromNCHW does
+      const t = { data: Float32Array.from(rnd(3 * PW * PH, 3).map((v, i) => (i % 97 === 0 ? NaN : v * 2.4 - 1.2))), dims: [1, 3, PH, PW] };
+      const fromTensor = await pasteHole(rgb, mask, t, size);
+      const fromImage = await pasteHole(rgb, mask, fromNCHW(t.data, t.dims), size);
+      assert.ok(fromTensor.data.equals(fromImage.data), `${W}x${H} from ${PW}x${PH}`);
+      for (let i = 0; i < W * H; i++) if (mask.data[i] === 0) assert.deepEqual([...fromTensor.data.subarray(3 * i, 3 * i + 3)], [...rgb.data.subarray(3 * i, 3 * i + 3)]);
+    }
+    await assert.rejects(pasteHole({ data: Buffer.alloc(12), width: 2, height: 2, channels: 3 }, { data: Buffer.alloc(4), width: 2, height: 2, channels: 1 }, { data: new Float32Array(4), dims: [1, 1, 2, 2] }, { width: 2, height: 2 }), RangeError);
+  });
   test('maskToNCHW: > 127 is a hole (1), else 0; shape 1x1xHxW', () => {
     const t = maskToNCHW({ data: Buffer.from([0, 127, 128, 255, 200, 1]), width: 3, height: 2, channels: 1 });
     assert.deepEqual(t.dims, [1, 1, 2, 3]);

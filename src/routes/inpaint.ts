@@ -26,7 +26,7 @@ import { Type } from '@sinclair/typebox';
 import { probe } from '../imaging/decode.js';
 import { encode } from '../imaging/encode.js';
 import { checkMaskSize, decodeMask, decodeRgb, holeFraction, maskFromAlpha, pasteHole, workingCopy, workingSize } from '../imaging/mask.js';
-import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
+import { maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
@@ -93,7 +93,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const size = workingSize(rgb.width, rgb.height, entry.manifest.serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
     const work = await workingCopy(rgb, mask, size, Math.max(imageSpec.size_multiple, maskSpec.size_multiple));
     const result = await infer(entry, { [imageSpec.name]: toNCHW(work.image), [maskSpec.name]: maskToNCHW(work.mask) }, request);
-    const out = await span(request, 'paste', () => pasteHole(rgb, mask, fromNCHW(result.data, result.dims), size));
+    const out = await span(request, 'paste', () => pasteHole(rgb, mask, result, size));
     reply.header('X-Working-Size', `${size.width}x${size.height}`);
     return sendImage(reply, await span(request, 'encode', () => encode(out, out.width, out.height, format)), format, responseFormat, tag, out.width, out.height);
   });
