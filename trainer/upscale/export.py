@@ -106,8 +106,11 @@ def main(args: Namespace) -> int:
         "training": {
             "task": "x4 super-resolution, pairs made from real photographs",
             "loss": "L1 on RGB",
-            "degradation": (f"{a['clean_share']:.0%} clean PIL-bicubic x4 downscales, the rest Real-ESRGAN-style (Wang et al. 2021, "
-                            "section 3.1; trainer/upscale/degrade.py): blur, random resize, Gaussian noise, JPEG 35-95, twice (p 0.8)"),
+            "degradation": (f"{a['clean_share']:.0%} clean PIL-bicubic x4 downscales, "
+                            + (f"{a['light_share']:.0%} one-stage (degrade.light: a x4 resize with a random filter, JPEG 30-90 and "
+                               "Gaussian noise 1-10/255 in random order), " if a.get("light_share") else "")
+                            + "the rest Real-ESRGAN-style (Wang et al. 2021, section 3.1; trainer/upscale/degrade.py): blur, random "
+                            "resize, Gaussian noise, JPEG 35-95, twice (p 0.8); the last run's shares (earlier runs: COMMAND)"),
             "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                      "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
                                        **photos.provenance(p)} for p in train_set],
