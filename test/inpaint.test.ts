@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildReadyApp, colourPhoto, diffCounts, grayPhoto, maskPng, multipart, raw } from './helper.js';
 import { workingSize } from '../src/imaging/mask.js';
+import { tensorBuffers } from '../src/inference/buffers.js';
 
 let app: FastifyInstance;
 let photo: Buffer; // 320 x 213 RGB JPEG
@@ -205,5 +206,24 @@ describe('POST /v1/inpaint', () => {
     assertProblem(t, 422, 'wrong-task');
     const ok = await inpaint({ image: { data: photo }, mask: { data: mask } });
     assert.equal(ok.statusCode, 200);
+  });
+});
+
+describe('recycled input buffers (issue 32)', () => {
+  test('a 512² input reuses the buffers an earlier pass gave back, and nothing of that pass leaks into the next', async () => {
+    const a = await sharp(photo).resize(512, 512, { fit: 'fill' }).png().toBuffer();
+    const b = await sharp(photo).resize(512, 512, { fit: 'fill' }).flop().negate().png().toBuffer();
+    const mask = await maskPng(512, 512, [[200, 180, 90, 70, 255]]);
+    const run = async (img: Buffer) => {
+      const res = await inpaint({ image: { data: img, type: 'image/png' }, mask: { data: mask, type: 'image/png' } });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.rawPayload;
+    };
+    const first = await run(a);
+    const reusedBefore = tensorBuffers.stats.reused;
+    await run(b);
+    const again = await run(a);
+    assert.ok(tensorBuffers.stats.reused >= reusedBefore + 4, `reused ${tensorBuffers.stats.reused - reusedBefore} buffers (image + mask, twice)`);
+    assert.ok(first.equals(again), 'the same request after another one gives the same bytes');
   });
 });

@@ -118,3 +118,30 @@ describe('benchmark order statistics (scripts/stats.ts)', () => {
     assert.throws(() => quantile([1], 1.5), RangeError);
   });
 });
+
+describe('TensorBuffers (issue 32)', () => {
+  test('take reuses a given-back buffer of the same size; bounds and detached buffers are refused', async () => {
+    const { TensorBuffers } = await import('../src/inference/buffers.js');
+    const tb = new TensorBuffers({ minBytes: 16, maxBytes: 64, perSize: 2, totalBytes: 100 });
+    const a = tb.take(8); // 32 bytes, fresh
+    assert.deepEqual(tb.stats, { reused: 0, fresh: 1 });
+    assert.equal(tb.give(a.buffer as ArrayBuffer), true);
+    assert.equal(tb.give(a.buffer as ArrayBuffer), false, 'the same buffer twice');
+    assert.equal(tb.heldBytes, 32);
+    const b = tb.take(8);
+    assert.equal(b.buffer, a.buffer);
+    assert.equal(tb.heldBytes, 0);
+    assert.notEqual(tb.take(4).buffer, a.buffer, 'another size is fresh');
+    assert.equal(tb.give(new ArrayBuffer(8)), false, 'below minBytes');
+    assert.equal(tb.give(new ArrayBuffer(128)), false, 'above maxBytes');
+    assert.equal(tb.give(new ArrayBuffer(48)), true);
+    assert.equal(tb.give(new ArrayBuffer(48)), true);
+    assert.equal(tb.give(new ArrayBuffer(48)), false, 'over totalBytes (and perSize)');
+    const moved = new ArrayBuffer(32);
+    structuredClone(moved, { transfer: [moved] }); // detached: byteLength 0
+    assert.equal(tb.give(moved), false);
+    assert.throws(() => tb.take(-1), RangeError);
+    tb.clear();
+    assert.equal(tb.heldBytes, 0);
+  });
+});

@@ -4,19 +4,21 @@
  * Value map: uint8 `v` ⇄ float `v / 127.5 − 1` in [−1, 1]; back with rounding and clamping,
  * `clamp(round((x + 1) · 127.5), 0, 255)` (the trainer's `to_u8`).
  */
+import { tensorBuffers } from '../inference/buffers.js';
 import type { RawImage } from './decode.js';
 
 /** uint8 `v` → float32 `v / 127.5 − 1` (the same float32 values as computing it per pixel). */
 const TO_FLOAT = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
 
 /**
- * Interleaved uint8 H x W x C → float32 NCHW 1 x C x H x W in [−1, 1] (a fresh buffer, safe to transfer).
+ * Interleaved uint8 H x W x C → float32 NCHW 1 x C x H x W in [−1, 1] (a buffer of its own, safe to transfer;
+ * recycled from earlier runs' inputs when one of the size is free: `inference/buffers.ts`).
  * @throws RangeError if `img.data.length !== width * height * channels`.
  */
 export function toNCHW(img: RawImage): { data: Float32Array; dims: [number, number, number, number] } {
   const { width: w, height: h, channels: c } = img;
   if (img.data.length !== w * h * c) throw new RangeError(`raw image has ${img.data.length} bytes, expected ${w}×${h}×${c}`);
-  const out = new Float32Array(c * h * w);
+  const out = tensorBuffers.take(c * h * w); // every element is written below
   const plane = h * w;
   const d = img.data;
   if (c === 3) { // the common case, one pass (issue 32: the generic loop cost ~10 ms at 512²)
@@ -58,13 +60,13 @@ export function fromNCHW(data: Float32Array, dims: readonly number[], n = 0): Ra
 
 /**
  * Binary uint8 mask H x W x 1 (255 = hole) → float32 NCHW 1 x 1 x H x W in {0, 1} (1 where > 127),
- * the inpainter's `mask` input.
+ * the inpainter's `mask` input (a buffer of its own, possibly recycled, like {@link toNCHW}'s).
  * @throws RangeError if the image has more than one channel or the wrong byte count.
  */
 export function maskToNCHW(mask: RawImage): { data: Float32Array; dims: [number, number, number, number] } {
   const { width: w, height: h } = mask;
   if (mask.channels !== 1 || mask.data.length !== w * h) throw new RangeError(`mask must be ${w}×${h}×1 bytes, got ${mask.data.length} bytes with ${mask.channels} channels`);
-  const out = new Float32Array(w * h);
+  const out = tensorBuffers.take(w * h);
   for (let i = 0; i < out.length; i++) out[i] = mask.data[i]! > 127 ? 1 : 0;
   return { data: out, dims: [1, 1, h, w] };
 }

@@ -20,6 +20,7 @@
  * waiting to time out. {@link Batcher.close} (server shutdown) rejects every queued request with
  * {@link ShuttingDownError} and refuses new ones; passes already running finish.
  */
+import { tensorBuffers } from './buffers.js';
 import type { Feeds } from './messages.js';
 import type { InferencePool, RunResult } from './pool.js';
 
@@ -232,6 +233,8 @@ export class Batcher {
         for (const t of parts) { data.set(t.data, off); off += t.data.length; }
         feeds[name] = { data, dims: [items, ...parts[0]!.dims.slice(1)] };
       }
+      // the requests' own tensors are copied: their buffers can serve the next requests (buffers.ts)
+      for (const p of batch) for (const t of Object.values(p.feeds)) tensorBuffers.give(t.data.buffer as ArrayBuffer);
     }
     this.running++;
     this.hooks.onRunning?.(this.model, this.running);

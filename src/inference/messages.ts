@@ -19,6 +19,7 @@ export interface UnloadRequest { kind: 'unload'; id: number; model: string }
 export interface CrashRequest { kind: 'crash'; id: number }
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;
 
-export interface WorkerOk { id: number; ok: true; data?: Float32Array; dims?: number[]; outputs?: Record<string, { data: Float32Array; dims: number[] }>; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
+/** `returned`: a run's input buffers, transferred back for reuse (`buffers.ts`). */
+export interface WorkerOk { id: number; ok: true; returned?: ArrayBuffer[]; data?: Float32Array; dims?: number[]; outputs?: Record<string, { data: Float32Array; dims: number[] }>; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
 export interface WorkerFail { id: number; ok: false; error: string }
 export type WorkerReply = WorkerOk | WorkerFail;

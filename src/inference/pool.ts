@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { tensorBuffers } from './buffers.js';
 import type { Feeds, ProviderChoice, WorkerReply, WorkerRequest } from './messages.js';
 
 export interface RunResult { data: Float32Array; dims: number[]; inferMs: number }
@@ -154,7 +155,7 @@ export class InferencePool {
   /**
    * One forward pass.
    * @param feeds named float32 NCHW inputs, e.g. `{ gray: { data, dims: [1, 1, H, W] } }`; their buffers
-   *   are transferred to the worker (do not reuse them).
+   *   are transferred to the worker (do not reuse them) and come back to the recycler of `buffers.ts`.
    * @param outputName the output to return (default: the model's first output).
    * @returns that output tensor (float32 NCHW), its dims and the session.run time in ms.
    * @throws Error when the model is not loaded or onnxruntime rejects the inputs; WorkerCrashedError
@@ -168,6 +169,7 @@ export class InferencePool {
     const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
     const reply = await this.send(slot, { kind: 'run', model, feeds, outputName }, transfer);
     if (!reply.ok) throw new Error(reply.error);
+    for (const b of reply.returned ?? []) tensorBuffers.give(b);
     return { data: reply.data!, dims: reply.dims!, inferMs: reply.inferMs! };
   }
 
@@ -184,6 +186,7 @@ export class InferencePool {
     const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
     const reply = await this.send(slot, { kind: 'run', model, feeds, fetch }, transfer);
     if (!reply.ok) throw new Error(reply.error);
+    for (const b of reply.returned ?? []) tensorBuffers.give(b);
     return { outputs: reply.outputs!, inferMs: reply.inferMs! };
   }
 

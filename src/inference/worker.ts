@@ -107,6 +107,9 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
         if (live.retired && live.inflight === 0) await release(live);
       }
       const inferMs = performance.now() - t0;
+      // the inputs go back to the main thread for its next tensors of their size (buffers.ts); a buffer
+      // shared by two inputs once
+      const returned = [...new Set(Object.values(msg.feeds).map((t) => t.data.buffer as ArrayBuffer))];
       if (msg.fetch) {
         const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
         for (const name of msg.fetch) {
@@ -114,14 +117,14 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
           if (!t) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${name}` };
           outputs[name] = { data: t.data as Float32Array, dims: [...t.dims] };
         }
-        return { id: msg.id, ok: true, outputs, inferMs };
+        return { id: msg.id, ok: true, outputs, inferMs, returned };
       }
       const first = out[msg.outputName ?? session.outputNames[0]!];
       if (!first) return { id: msg.id, ok: false, error: `model ${msg.model} has no output ${msg.outputName}` };
       const data = first.data as Float32Array;
       const dims = [...first.dims];
       for (const t of Object.values(out)) if (t !== first) t.dispose?.();
-      return { id: msg.id, ok: true, data, dims, inferMs };
+      return { id: msg.id, ok: true, data, dims, inferMs, returned };
     }
     case 'unload': {
       const live = sessions.get(msg.model);
@@ -134,8 +137,10 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
 
 port.on('message', (msg: WorkerRequest) => {
   handle(msg).then(
-    (reply) => port.postMessage(reply, !reply.ok ? [] : reply.data ? [reply.data.buffer as ArrayBuffer]
-      : reply.outputs ? [...new Set(Object.values(reply.outputs).map((t) => t.data.buffer as ArrayBuffer))] : []),
+    (reply) => port.postMessage(reply, !reply.ok ? [] : [...new Set([
+      ...(reply.data ? [reply.data.buffer as ArrayBuffer] : reply.outputs ? Object.values(reply.outputs).map((t) => t.data.buffer as ArrayBuffer) : []),
+      ...(reply.returned ?? []),
+    ])]),
     (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
   );
 });
