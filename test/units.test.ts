@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { fromNCHW, maskToNCHW, toNCHW } from '../src/imaging/tensor.js';
+import { fromNCHW, maskToNCHW, toNCHW, toUint8 } from '../src/imaging/tensor.js';
 import { holeFraction, pasteHole, workingCopy, workingSize } from '../src/imaging/mask.js';
 import { quantile } from '../scripts/stats.js';
 
@@ -31,6 +31,11 @@ describe('tensor', () => {
     assert.ok(Math.abs(t.data[4]! - (10 / 127.5 - 1)) < 1e-7); // channel 1 plane starts at 4
     const back = fromNCHW(t.data, t.dims);
     assert.deepEqual([...back.data], [...data]);
+  });
+  test('toUint8 rounds half up, clamps and maps NaN to 0, and fromNCHW quantizes exactly as it does', () => {
+    assert.deepEqual([-1, 1, 0, -2, 2, NaN, -0.5, 0.5].map(toUint8), [0, 255, 128, 0, 255, 0, 64, 191]);
+    const xs = Float32Array.from({ length: 4099 }, (_, i) => (i === 7 ? NaN : (i / 4098) * 2.2 - 1.1 + (i % 3) * 1e-7));
+    assert.deepEqual([...fromNCHW(xs, [1, 1, 1, xs.length]).data], [...xs].map(toUint8));
   });
   test('fromNCHW clamps out-of-range values and picks the batch item', () => {
     const d = new Float32Array([5, -5, 0, 1, /* n=1 */ 0.5, 0.5, 0.5, 0.5]);

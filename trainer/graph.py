@@ -113,12 +113,7 @@ def fuse_softmax_expectation(model) -> int:
         if bias is not None:
             new_inits.append(numpy_helper.from_array(bias.reshape(1, k, 1, 1), names["b"]))
             nodes.append(helper.make_node("Add", [names["ratio"], names["b"]], [out], name=f"{p}/Add"))
-        at = list(g.node).index(sm)
-        g.node.remove(sm)
-        g.node.remove(conv)
-        for i, n in enumerate(nodes):
-            g.node.insert(at + i, n)
-        g.initializer.extend(new_inits)
+        _splice(g, [sm, conv], nodes, new_inits)
         done += 1
     if done:
         _prune(model)   # the old weight, unless something else reads it
@@ -193,16 +188,23 @@ def bicubic_resize_as_conv(model) -> int:
                                   kernel_shape=[5, 5], group=c),
                  helper.make_node("DepthToSpace", [names["phases"]], [rs.output[0]], name=f"{p}/DepthToSpace",
                                   blocksize=s, mode="CRD")]
-        at = list(g.node).index(rs)
-        g.node.remove(rs)
-        for i, n in enumerate(nodes):
-            g.node.insert(at + i, n)
-        g.initializer.extend(new_inits)
+        _splice(g, [rs], nodes, new_inits)
         done += 1
     if done:
         _prune(model)
         onnx.checker.check_model(model)
     return done
+
+
+def _splice(g, old: list, nodes: list, inits: list) -> None:
+    """Replace the nodes ``old`` of graph ``g`` by ``nodes`` (inserted where the first of ``old`` was, so the
+    graph stays topologically sorted) and add the initializers ``inits``."""
+    at = list(g.node).index(old[0])
+    for n in old:
+        g.node.remove(n)
+    for i, n in enumerate(nodes):
+        g.node.insert(at + i, n)
+    g.initializer.extend(inits)
 
 
 def _prune(model) -> None:

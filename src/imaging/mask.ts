@@ -12,7 +12,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { HttpProblem } from '../problem.js';
 import { extendFor, padTo, type RawImage } from './decode.js';
-import { fromNCHW } from './tensor.js';
+import { fromNCHW, toUint8 } from './tensor.js';
 
 /** A decoded inpainting input: RGB pixels (H x W x 3 uint8 sRGB) and, if the image had one, its alpha (H x W x 1). */
 export interface RgbWithAlpha { rgb: RawImage; alpha: RawImage | null }
@@ -135,7 +135,7 @@ export async function workingCopy(rgb: RawImage, mask: RawImage, size: { width: 
  * uint8, or the model's output tensor itself, float32 NCHW 1 x 3 x H' x W' in [−1, 1]) to `size`, resize it
  * to the original's size if it was reduced (Lanczos-3), and take it where the full-resolution binary `mask`
  * (H x W x 1, 0 or 255) is a hole. Pixels where the mask is 0 are exactly `rgb`'s; where it is 255, exactly
- * the (resized) generated pixels, a tensor's quantized as {@link fromNCHW} does. A tensor at the original's
+ * the (resized) generated pixels, a tensor's quantized by {@link toUint8}. A tensor at the original's
  * size is read at the hole's pixels only (issue 32: converting the whole 512² output cost ~4 ms for a small hole).
  * @returns H x W x 3 uint8, the original's size.
  * @throws RangeError for a tensor that is not 1 x 3 x H' x W' with H' ≥ H, W' ≥ W.
@@ -154,10 +154,7 @@ export async function pasteHole(rgb: RawImage, mask: RawImage, generated: RawIma
       for (let x = 0, i = y * W; x < W; x++, i++) {
         if (m[i]! > 127) {
           const s = y * gw + x;
-          for (let k = 0; k < 3; k++) {
-            const u = (g[k * plane + s]! + 1) * 127.5 + 0.5; // fromNCHW's quantization
-            out[3 * i + k] = u >= 255 ? 255 : u > 0 ? u | 0 : 0;
-          }
+          for (let k = 0; k < 3; k++) out[3 * i + k] = toUint8(g[k * plane + s]!);
         }
       }
     }

@@ -36,6 +36,16 @@ export function toNCHW(img: RawImage): { data: Float32Array; dims: [number, numb
 }
 
 /**
+ * float32 `x` in [−1, 1] → uint8 `clamp(round((x + 1) · 127.5), 0, 255)` (NaN → 0): the service's one output
+ * quantization (the trainer's `to_u8`). Exact for every float32 x: (x + 1) · 127.5 has ≤ 32 significant bits, so
+ * + 0.5 is exact and truncation is the floor inside (0, 255).
+ */
+export function toUint8(x: number): number {
+  const u = (x + 1) * 127.5 + 0.5;
+  return u >= 255 ? 255 : u > 0 ? u | 0 : 0;
+}
+
+/**
  * float32 NCHW (batch index `n`) in [−1, 1] → interleaved uint8 H x W x C (rounded, clamped).
  * @param dims [N, C, H, W].
  * @throws RangeError if `data` is shorter than the dims say or `n` is out of range.
@@ -49,8 +59,7 @@ export function fromNCHW(data: Float32Array, dims: readonly number[], n = 0): Ra
   for (let k = 0; k < c; k++) { // channel-major: sequential reads of each plane
     const from = base + k * plane;
     for (let i = 0, j = k; i < plane; i++, j += c) {
-      // = clamp(Math.round((x + 1) · 127.5), 0, 255) for every float32 x (NaN → 0): (x + 1) · 127.5 has ≤ 32
-      // significant bits, so + 0.5 is exact and truncation is the floor inside (0, 255)
+      // toUint8, written out: the call costs ~8 % of this loop (3.9 vs 3.6 ms at 512²); a unit test holds the two equal
       const u = (data[from + i]! + 1) * 127.5 + 0.5;
       out[j] = u >= 255 ? 255 : u > 0 ? u | 0 : 0;
     }

@@ -13,7 +13,7 @@ import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { DryRunComplete, HttpProblem } from '../problem.js';
 import { rasterFormat } from '../imaging/decode.js';
-import { addTiming, recordInference } from '../tracing.js';
+import { addTiming, recordInference, span } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
 
@@ -64,12 +64,8 @@ export function decodeBase64Image(field: string, value: unknown, maxBytes: numbe
  *   MAX_UPLOAD_BYTES (the plugin's, or decoded base64), or a JSON body over the route's body limit.
  */
 export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage = false): Promise<MultipartUpload> {
-  const t0 = performance.now();
-  try {
-    return await readUploadOf(request, fileFields, textFields, rawImage);
-  } finally {
-    addTiming(request, 'read', performance.now() - t0); // Server-Timing `read`: the multipart stream / base64
-  }
+  // the `read` span / Server-Timing stage: the multipart stream or the base64 decoding
+  return span(request, 'read', () => readUploadOf(request, fileFields, textFields, rawImage));
 }
 
 async function readUploadOf(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage: boolean): Promise<MultipartUpload> {

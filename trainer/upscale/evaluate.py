@@ -28,7 +28,7 @@ from ..data import test_photos
 from ..metrics import sr_scores
 from .degrade import SCALE, bicubic_down, eval_degraded
 from .model import build
-from .train import bicubic_up, upscale_u8
+from .train import bicubic_up, lanczos_up, upscale_u8
 
 
 def load_upscaler(path: str) -> torch.nn.Module:
@@ -38,11 +38,6 @@ def load_upscaler(path: str) -> torch.nn.Module:
     m = build(ck["args"])
     m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck.get("ema", ck["model"]).items()})
     return m.eval()
-
-
-def lanczos_up(lr: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """PIL Lanczos (a = 3) upscaling: h x w x 3 uint8 -> (scale h) x (scale w) x 3 uint8."""
-    return np.asarray(Image.fromarray(lr).resize((lr.shape[1] * scale, lr.shape[0] * scale), Image.LANCZOS))
 
 
 def nlm_lanczos(lr: np.ndarray, h: float = 3.0) -> np.ndarray:

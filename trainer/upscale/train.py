@@ -79,7 +79,7 @@ def validate(model: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray, np.
 
 
 def lanczos_up(lr: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """PIL Lanczos-3 upscaling: h x w x 3 uint8 -> (scale h) x (scale w) x 3 uint8."""
+    """PIL Lanczos (a = 3) upscaling: h x w x 3 uint8 -> (scale h) x (scale w) x 3 uint8 (the evaluation's baseline)."""
     return np.asarray(Image.fromarray(lr).resize((lr.shape[1] * scale, lr.shape[0] * scale), Image.LANCZOS))
 
 
