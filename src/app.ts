@@ -18,6 +18,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import auth, { isPublicRoute, markPublic, rateLimitKeyFor } from './plugins/auth.js';
 import errors from './plugins/errors.js';
+import drain from './plugins/drain.js';
 import { serverTiming } from './tracing.js';
 import multipart from './plugins/multipart.js';
 import openapi from './plugins/openapi.js';
@@ -31,6 +32,7 @@ import inpaint from './routes/inpaint.js';
 import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
 import upscale from './routes/upscale.js';
+import { markArrival } from './routes/common.js';
 import explain from './routes/explain.js';
 
 // One pool of Ajv compilers for the validator factories below (see `schemaController`).
@@ -38,7 +40,7 @@ const ajvFactory = AjvCompiler() as unknown as (external: unknown, options: unkn
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { maxUploadBytes: number; maxPixels: number; maxOutputPixels: number; upscaleTile: number | undefined };
+    limits: { maxUploadBytes: number; maxPixels: number; maxOutputPixels: number; upscaleTile: number | undefined; deadlineMs: number };
   }
 }
 
@@ -80,6 +82,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
         status: badUrl ? 400 : 500, detail: badUrl ? 'the request URL is malformed (invalid percent-encoding)' : 'the server failed to route the request',
       });
     },
+    // while closing, requests on open connections are answered by plugins/drain.ts (problem+json, Retry-After)
+    return503OnClosing: false,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     // Unknown JSON/query fields are errors (422), not silently dropped.
@@ -96,7 +100,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels, maxOutputPixels: config.maxOutputPixels, upscaleTile: config.upscaleTile });
+  app.decorate('limits', { maxUploadBytes: config.maxUploadBytes, maxPixels: config.maxPixels, maxOutputPixels: config.maxOutputPixels, upscaleTile: config.upscaleTile, deadlineMs: config.deadlineMs });
   // OpenTelemetry request spans (@fastify/otel; a no-op unless a tracer provider is registered, see tracing.ts).
   // First, so that it sees every route; health, metrics and docs are not traced.
   await app.register(new FastifyOtelInstrumentation({
@@ -120,6 +124,12 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     return payload;
   });
   await app.register(errors);
+  // Replayed async-job requests carry this header (a random value per process).
+  const internalJob = { name: 'x-normgen-job', value: randomBytes(18).toString('base64url') };
+  // shutdown: readiness 503, new requests 503 problem+json, work under way answered by the deadline
+  await app.register(drain, { shutdownTimeoutMs: config.shutdownTimeoutMs, internal: internalJob });
+  // every request's DEADLINE_MS counts from here
+  app.addHook('onRequest', async (request) => markArrival(request));
   // Security headers on every answer (@fastify/helmet): a CSP that allows only this origin's scripts
   // (the page and Swagger UI load theirs from files), blob:/data: images for results the page shows,
   // no framing, nosniff, no referrer.
@@ -146,8 +156,6 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       maxAge: 600,
     });
   }
-  // Replayed async-job requests carry this header (a random value per process).
-  const internalJob = { name: 'x-normgen-job', value: randomBytes(18).toString('base64url') };
   // Per-key rate limit (off unless RATE_LIMIT_PER_MIN): every route but the public ones (health, docs, metrics,
   // the page: decided on the matched route, as auth is). Its key is a configured API key, else the client IP.
   if (config.rateLimitPerMin > 0) {

@@ -28,7 +28,8 @@
  * | `HEADERS_TIMEOUT_MS` | 10000            | request headers must arrive within this (slow-loris; 408 and closed) |
  * | `KEEP_ALIVE_TIMEOUT_MS` | 72000         | an idle keep-alive connection is closed after this (above common 60 s load-balancer idle timeouts) |
  * | `KSERVE_MAX_PIXELS` | 65536 (256²)     | KServe `/v2/.../infer`: largest batch × H × W of one request's JSON tensors, checked on the declared shape before `data` is read; the route's body limit follows (20 B a value, 4 channels) |
- * | `SHUTDOWN_TIMEOUT_MS` | 10000          | on SIGTERM/SIGINT: queued requests get 503 at once, running passes finish; the process exits after at most this |
+ * | `SHUTDOWN_TIMEOUT_MS` | 30000          | on SIGTERM/SIGINT (plugins/drain.ts): readiness 503 and new connections refused at once, queued requests 503; requests under way finish, and whatever is still running at this minus the pass margin (5 s, or a third of it if smaller) is answered 503 + Retry-After; the process exits within this (sized for a 4096² upscale, ~8 s alone on 2 cores, with others in flight) |
+ * | `DEADLINE_MS`      | 60000              | every request's compute deadline from its arrival: queue waits and passes (all tiles of an upscale together); 504 past it (0 = only the queue's own timeout) |
  * | `ARENA_MAX_PIXELS` | 262144 (512²)     | passes with more pixels run on an arena-less onnxruntime session, so their memory is given back after them (0 = always the arena) |
  * | `MEMORY_BUDGET_MB` | 4096               | a replica's memory budget: a pass whose estimate (manifest `serving.peak_mb_per_mp` × its megapixels) does not fit (budget − RSS at ready) / WORKERS is refused with 413 before it runs (0 = no check) |
  * | `MAX_OUTPUT_PIXELS` | 16777216 (4096²) | `POST /v1/upscale`: largest output width×height (input × scale), refused with 413 from the header, before decoding |
@@ -70,6 +71,7 @@ export interface Config {
   idleTimeoutMs: number;
   kserveMaxPixels: number;
   shutdownTimeoutMs: number;
+  deadlineMs: number;
   arenaMaxPixels: number;
   memoryBudgetMb: number;
   jobsPerKey: number;
@@ -132,7 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
     idleTimeoutMs: int('IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
     kserveMaxPixels: int('KSERVE_MAX_PIXELS', 256 * 256, 64, 4096 * 4096),
-    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 30_000, 100, 600_000),
+    deadlineMs: int('DEADLINE_MS', 60_000, 0, 3_600_000),
     arenaMaxPixels: int('ARENA_MAX_PIXELS', 512 * 512, 0, 268_402_689),
     memoryBudgetMb: int('MEMORY_BUDGET_MB', 4096, 0, 1_048_576),
     jobsPerKey: 0,

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { passMarginMs } from './plugins/drain.js';
 import { startTracing } from './tracing.js';
 
 let config;
@@ -64,14 +65,17 @@ process.on('SIGHUP', () => {
   }
 });
 
-// SIGINT/SIGTERM: queued requests get 503 at once, running passes finish and are answered, then the
-// process exits; if that takes longer than SHUTDOWN_TIMEOUT_MS (default 10 s) it exits anyway (code 1).
+// SIGINT/SIGTERM (plugins/drain.ts): readiness 503 and new connections refused at once, queued requests 503,
+// work under way finishes or is answered 503 + Retry-After at the answer deadline, then the workers stop and
+// the process exits 0 — within SHUTDOWN_TIMEOUT_MS (default 30 s). Should the timeout still pass, the process
+// exits 1, but only once no onnxruntime pass is running (exiting inside one aborts natively).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    app.log.info(`${signal}: closing (at most ${config.shutdownTimeoutMs} ms)`);
+    app.log.info(`${signal}: closing (answers by ${config.shutdownTimeoutMs - passMarginMs(config.shutdownTimeoutMs)} ms, exit by ${config.shutdownTimeoutMs} ms)`);
     setTimeout(() => {
-      app.log.error(`shutdown took longer than SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs}; exiting`);
-      process.exit(1);
+      const passes = app.inference.pending();
+      app.log.error(`shutdown took longer than SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs}; exiting${passes ? ` once the ${passes} pass(es) still in onnxruntime return` : ''}`);
+      app.inference.idle().then(() => process.exit(1), () => process.exit(1));
     }, config.shutdownTimeoutMs).unref();
     app.close().then(() => process.exit(0), () => process.exit(1));
   });

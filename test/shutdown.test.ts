@@ -5,7 +5,11 @@
  *   deadline), and the process exits with code 0 within SHUTDOWN_TIMEOUT_MS (10 s);
  * - an upload rejected before its body was read (a text field the route does not know, sent before the
  *   file, as curl `-F quality=90 -F image=@…` and Python `requests` do) must not keep its keep-alive
- *   socket open: SIGTERM right after it exits in seconds, not after keepAliveTimeout (issue 20, bug 1).
+ *   socket open: SIGTERM right after it exits in seconds, not after keepAliveTimeout (issue 20, bug 1);
+ * - SIGTERM under a mixed load (issue 43): every image route, generate and async jobs in flight, one upscale
+ *   too large to finish before the answer deadline: every request gets an answer (200 / 202, or 503 +
+ *   `Retry-After`), no connection is reset, no native abort, exit 0 within SHUTDOWN_TIMEOUT_MS; readiness is
+ *   503 from the first moment; async jobs queued at close are left `failed` with a readable reason.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,13 +17,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
-import { formData, grayPhoto, repoRoot } from './helper.js';
+import sharp from 'sharp';
+import { buildReadyApp, colourPhoto, formData, grayPhoto, maskPng, multipart, repoRoot } from './helper.js';
 
 /** Start the real server on a random port and wait for /readyz; returns the child, base URL and exit promise. */
-async function startServer(): Promise<{ child: ChildProcess; base: string; port: number; exited: Promise<unknown[]>; stderr: () => string }> {
+async function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; base: string; port: number; exited: Promise<unknown[]>; stderr: () => string }> {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'server.ts')], {
-    cwd: repoRoot, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repoRoot, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += String(d); });
@@ -101,5 +106,105 @@ test('an upload rejected before its file was read does not hold shutdown (keep-a
   } finally {
     agent.destroy();
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('SIGTERM under a mixed load: every request answered (200/202 or 503 + Retry-After), no reset, no abort, exit 0 in time', async () => {
+  const SHUTDOWN_TIMEOUT_MS = 9000;
+  const { child, base, exited, stderr } = await startServer({ SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), JOB_CONCURRENCY: '1' });
+  try {
+    const gray = await grayPhoto();
+    const colour = await colourPhoto();
+    const { width = 0, height = 0 } = await sharp(colour).metadata();
+    const mask = await maskPng(width, height, [[100, 60, 64, 48, 255]]);
+    // 1024×768 → 4096×3072: dozens of tiles, longer than the answer deadline (6 s) on this CPU
+    const big = await sharp(colour).resize(1024, 768).png().toBuffer();
+    const post = (url: string, body: FormData | string, headers: Record<string, string> = {}) =>
+      fetch(`${base}${url}`, { method: 'POST', body, headers: typeof body === 'string' ? { 'content-type': 'application/json', ...headers } : headers });
+    const img = (data: Buffer, fields: Record<string, string> = {}, files: Record<string, Buffer> = {}) =>
+      formData({ image: { data, type: 'image/png' }, ...Object.fromEntries(Object.entries(files).map(([k, v]) => [k, { data: v, type: 'image/png' }])) }, fields);
+    // 384×288: a few tiles, done within the deadline although its passes interleave with the big one's
+    const medium = await sharp(colour).resize(384, 288).png().toBuffer();
+    const sends: [string, () => Promise<Response>][] = [
+      ['upscale-medium', () => post('/v1/upscale', img(medium))],
+      ['upscale-big', () => post('/v1/upscale', img(big))],
+      ...Array.from({ length: 3 }, (_, i) => [`translate-${i}`, () => post('/v1/translate', img(gray))] as [string, () => Promise<Response>]),
+      ...Array.from({ length: 2 }, (_, i) => [`inpaint-${i}`, () => post('/v1/inpaint', img(colour, {}, { mask }))] as [string, () => Promise<Response>]),
+      ...Array.from({ length: 2 }, (_, i) => [`upscale-${i}`, () => post('/v1/upscale', img(gray))] as [string, () => Promise<Response>]),
+      ['explain', () => post('/v1/explain', img(gray, { model: 'colorize-pono' }))],
+      ...Array.from({ length: 2 }, (_, i) => [`generate-${i}`, () => post('/v1/generate', JSON.stringify({ class: 'Bag', seed: i, count: 8 }))] as [string, () => Promise<Response>]),
+      ...Array.from({ length: 3 }, (_, i) => [`job-${i}`, () => post('/v1/translate', img(gray), { prefer: 'respond-async' })] as [string, () => Promise<Response>]),
+    ];
+    const go = ([name, send]: [string, () => Promise<Response>]) => send().then((r) => ({ name, r }), (err: Error) => ({ name, err }));
+    const waitFor = async (what: string, cond: (metrics: string) => boolean) => {
+      for (let i = 0; !cond(await (await fetch(`${base}/metrics`)).text()); i++) {
+        assert.ok(i < 1500, what);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // the medium upscale first, until its first tile runs (it is then work under way); then everything else
+    const replies = [go(sends[0]!)];
+    await waitFor('the medium upscale did not start', (m) => /normgen_inference_running\{model="upscale-pono"\} [1-9]/.test(m));
+    replies.push(...sends.slice(1).map(go));
+    // SIGTERM once passes run and others wait
+    await waitFor('no pass started with others queued', (m) => /normgen_queue_depth\{model="[a-z-]+"\} [1-9]/.test(m));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const results = await Promise.all(replies);
+    const lost = results.filter((x) => 'err' in x);
+    assert.deepEqual(lost.map((x) => `${x.name}: ${(x as { err: Error }).err.message}`), [], 'every request has an answer (no reset)');
+    const codes: Record<string, number> = {};
+    for (const x of results) {
+      const r = (x as { r: Response }).r;
+      codes[x.name] = r.status;
+      if (r.status === 503) {
+        assert.ok(Number(r.headers.get('retry-after')) >= 1, `${x.name}: 503 without Retry-After`);
+        assert.match((await r.json() as { type: string }).type, /shutting-down$/, x.name);
+      } else {
+        const body = await r.text();
+        assert.ok([200, 202].includes(r.status), `${x.name}: ${r.status} ${body}`);
+      }
+    }
+    assert.equal(codes['upscale-big'], 503, `the upscale that cannot finish is answered 503 at the deadline: ${JSON.stringify(codes)}`);
+    assert.equal(codes['upscale-medium'], 200, `an upscale under way runs its remaining tiles: ${JSON.stringify(codes)}`);
+    assert.ok(Object.values(codes).includes(200), `work under way is finished: ${JSON.stringify(codes)}`);
+    const [code] = await exited;
+    const elapsed = Date.now() - t0;
+    assert.doesNotMatch(stderr(), /terminate called|Napi::Error|Aborted/, 'no native abort');
+    assert.equal(code, 0, stderr());
+    assert.ok(elapsed < SHUTDOWN_TIMEOUT_MS, `exit took ${elapsed} ms (SHUTDOWN_TIMEOUT_MS ${SHUTDOWN_TIMEOUT_MS})`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('close: draining at once, new connections refused, queued async jobs left failed with a reason', async () => {
+  const app = await buildReadyApp({ JOB_CONCURRENCY: '1' });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const gray = await grayPhoto();
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${url}/v1/translate`, { method: 'POST', body: formData({ image: { data: gray, type: 'image/png' } }), headers: { prefer: 'respond-async' } });
+    const text = await res.text();
+    assert.equal(res.status, 202, text);
+    ids.push((JSON.parse(text) as { id: string }).id);
+  }
+  const closed = app.close();
+  for (let i = 0; !app.drain.draining; i++) {
+    assert.ok(i < 100, 'close did not start draining');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  await assert.rejects(fetch(`${url}/readyz`), 'the listening socket is closed at once');
+  await closed;
+  const states = ids.map((id) => app.jobs.get(id, null)!);
+  assert.equal(states[0]!.status, 'succeeded', 'the running job finished');
+  for (const job of states.slice(1)) {
+    assert.equal(job.status, 'failed');
+    assert.equal(job.result!.statusCode, 503);
+    const problem = JSON.parse(job.result!.body.toString('utf8'));
+    assert.match(problem.type, /shutting-down$/);
+    assert.match(problem.detail, /submit it again/);
   }
 });

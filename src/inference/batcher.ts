@@ -17,8 +17,14 @@
  * (exponential moving average, α = 0.3, seeded by the first pass). A new request whose expected wait —
  * the pixels queued and running ahead of it, plus its own, times that cost, over `concurrency` — is past
  * its deadline is refused at once with {@link QueueFullError} whose `retryAfterS` is that wait, instead of
- * waiting to time out. {@link Batcher.close} (server shutdown) rejects every queued request with
- * {@link ShuttingDownError} and refuses new ones; passes already running finish.
+ * waiting to time out.
+ *
+ * Shutdown (issue 43), two steps: {@link Batcher.close} rejects every queued request that has not run a pass
+ * yet with {@link ShuttingDownError} and refuses new ones, while a request that already ran one (the next tile
+ * of an upscale: `continuation`) is still admitted, so that work already under way can finish;
+ * {@link Batcher.abort} (the shutdown's answer deadline) rejects everything left, the requests of the passes
+ * running now included (their passes end in the worker and their outputs are dropped: onnxruntime cannot be
+ * interrupted), so every request is answered before the process exits.
  */
 import { tensorBuffers } from './buffers.js';
 import type { Feeds } from './messages.js';
@@ -64,6 +70,8 @@ interface Pending {
   items: number;
   pixels: number;
   key: string;
+  /** Sent by a request that already ran a pass (admitted while the batcher closes). */
+  continuation: boolean;
   enqueuedAt: number;
   deadline: number;
   resolve: (r: RunResult & { batchSize: number; queueMs: number }) => void;
@@ -85,6 +93,10 @@ export class Batcher {
   /** Pixels of the passes running now. */
   private runningPixels = 0;
   private closed = false;
+  /** After {@link abort}: nothing is admitted, not even a continuation. */
+  private aborted = false;
+  /** The requests of the passes running now (rejected by {@link abort}). */
+  private readonly inPass = new Set<Pending>();
   /** Smoothed cost of a pass, ms per megapixel (undefined until the first pass). */
   msPerMp: number | undefined;
   /** Forward passes run so far (tests compare it with the request count). */
@@ -128,25 +140,44 @@ export class Batcher {
    */
   close(): void {
     this.closed = true;
+    const refused = this.queue.filter((p) => !p.continuation);
+    this.queue = this.queue.filter((p) => p.continuation);
+    if (!this.queue.length && this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    for (const p of refused) p.reject(new ShuttingDownError(this.model));
+    this.hooks.onQueueDepth?.(this.model, this.queue.length);
+  }
+
+  /**
+   * The shutdown's answer deadline: reject every request still queued or in a running pass with
+   * {@link ShuttingDownError} (a running pass ends in its worker; its output is dropped) and admit nothing more.
+   */
+  abort(): void {
+    this.close();
+    this.aborted = true;
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
-    const queued = this.queue;
+    const left = [...this.queue, ...this.inPass];
     this.queue = [];
-    for (const p of queued) p.reject(new ShuttingDownError(this.model));
+    this.inPass.clear();
+    for (const p of left) p.reject(new ShuttingDownError(this.model));
     this.hooks.onQueueDepth?.(this.model, 0);
   }
+
+  /** Passes of this model running now. */
+  get runningPasses(): number { return this.running; }
   /** Queued requests removed because their caller gave up before their run started. */
   canceled = 0;
 
   /**
    * Queue one request (its own batch dim may be > 1) and resolve with its slice of the batch's output.
    * With `signal`, a request still queued when it aborts (its client disconnected) leaves the queue and
-   * is never run, freeing its slot; once its batch started, the run completes.
-   * @throws QueueFullError when `maxQueue` requests already wait; DeadlineError after `timeoutMs` in the
+   * is never run, freeing its slot; once its batch started, the run completes. `continuation`: the caller already
+   * ran a pass for this request (it is admitted after {@link close}, not after {@link abort}).
+   * @throws ShuttingDownError after close (abort) or when abort comes while it waits or runs; QueueFullError when `maxQueue` requests already wait; DeadlineError after `timeoutMs` in the
    *   queue; CanceledError when `signal` aborted first; the pool's Error when onnxruntime rejects the batch.
    */
-  run(feeds: Feeds, timeoutMs = this.config.timeoutMs, signal?: AbortSignal): Promise<RunResult & { batchSize: number; queueMs: number }> {
+  run(feeds: Feeds, timeoutMs = this.config.timeoutMs, signal?: AbortSignal, continuation = false): Promise<RunResult & { batchSize: number; queueMs: number }> {
     if (signal?.aborted) return Promise.reject(new CanceledError(this.model));
-    if (this.closed) return Promise.reject(new ShuttingDownError(this.model));
+    if (this.aborted || (this.closed && !continuation)) return Promise.reject(new ShuttingDownError(this.model));
     if (this.queue.length >= this.config.maxQueue) {
       return Promise.reject(new QueueFullError(this.model, this.queue.length, this.retryAfterS()));
     }
@@ -161,7 +192,7 @@ export class Batcher {
     const key = Object.entries(feeds).map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`).sort().join('|');
     return new Promise((resolve, reject) => {
       const now = performance.now();
-      const pending: Pending = { feeds, items: first.dims[0]!, pixels: pixelsOf(feeds), key, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
+      const pending: Pending = { feeds, items: first.dims[0]!, pixels: pixelsOf(feeds), key, continuation, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
       this.queue.push(pending);
       signal?.addEventListener('abort', () => {
         const i = this.queue.indexOf(pending);
@@ -219,6 +250,7 @@ export class Batcher {
       pixels += p.pixels;
     }
     this.queue = this.queue.filter((p) => !batch.includes(p));
+    for (const p of batch) this.inPass.add(p);
     this.hooks.onQueueDepth?.(this.model, this.queue.length);
     // A batch of one request runs on that request's own tensors, and gets the output as it is: no
     // concatenation or slice copies (at 512² these fresh multi-MB buffers cost ~10 ms each in page faults
@@ -245,6 +277,7 @@ export class Batcher {
     // request as soon as it has this answer finds the model idle (and runs at once) instead of queueing
     // behind a pass that already ended.
     const settle = () => {
+      for (const p of batch) this.inPass.delete(p);
       this.running--;
       this.hooks.onRunning?.(this.model, this.running);
       this.runningPixels -= pixels;
@@ -263,12 +296,12 @@ export class Batcher {
           at += p.items;
         }
       } finally {
-        if (!this.closed) this.schedule();
+        if (!this.aborted) this.schedule();
       }
     }, (err: Error) => {
       settle();
       for (const p of batch) p.reject(err);
-      if (!this.closed) this.schedule();
+      if (!this.aborted) this.schedule();
     });
   }
 }

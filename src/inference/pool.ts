@@ -191,14 +191,25 @@ export class InferencePool {
   }
 
   /**
-   * Stop: refuse new runs, let the runs already in the workers finish (up to `graceMs`; their callers may
-   * have gone, e.g. a client that disconnected), then terminate the workers. Terminating a worker in the
-   * middle of onnxruntime's `run` aborts the whole process (a native exception), hence the wait.
+   * Stop: refuse new runs, let the runs already in the workers return (their callers may have gone: a client
+   * that disconnected, or a request answered 503 at the shutdown's answer deadline), then terminate the
+   * workers. Terminating a worker (or exiting the process) in the middle of onnxruntime's `run` aborts the
+   * whole process natively ("terminate called after throwing an instance of 'Napi::Error'"), hence the wait,
+   * which is unbounded here: each pass is bounded by the routes, and `server.ts` owns the overall timeout.
    */
-  async close(graceMs = 10_000): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true;
-    const deadline = Date.now() + graceMs;
-    while (this.slots.some((s) => s.pending.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await this.idle();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  /** Runs (passes, loads) sent to the workers and not returned yet. */
+  pending(): number {
+    return this.slots.reduce((n, s) => n + s.pending.size, 0);
+  }
+
+  /** Resolves once no run is inside a worker (each pass is bounded: the routes cap its pixels). */
+  async idle(): Promise<void> {
+    while (this.pending() > 0) await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -145,12 +145,29 @@ export class JobStore {
     return { jobs: this.jobs.size, bytes: this.bytes, queued: this.queue.length, running: this.running };
   }
 
-  /** Stop: cancel the queued jobs, refuse new ones, and resolve once the running ones have finished. */
-  async close(): Promise<void> {
+  /**
+   * Stop (server shutdown): refuse new jobs, and leave every queued job `failed` with a `shutting-down` problem
+   * (status 503, `retry_after_s` 1: "submit it again") that `GET /v1/jobs/{id}` shows while the process lives.
+   * Running jobs go on; {@link idle} resolves when they have ended (the shutdown's answer deadline ends them
+   * with that same problem if they cannot finish). Returns at once, so it never delays the server's close.
+   */
+  close(): void {
     this.closed = true;
     clearInterval(this.timer);
-    for (const job of [...this.queue]) this.cancel(job);
-    await Promise.allSettled([...this.inflight]);
+    for (const job of [...this.queue]) {
+      this.queue = this.queue.filter((j) => j !== job);
+      job.status = 'failed';
+      job.finishedAt = Date.now();
+      const body = Buffer.from(JSON.stringify({ type: 'https://normgen.dev/problems/shutting-down', title: 'Service Unavailable', status: 503,
+        detail: 'the server shut down before this job started; submit it again (to another instance)', retry_after_s: 1 }));
+      this.release(job, 0);
+      job.result = { statusCode: 503, headers: { 'content-type': 'application/problem+json' }, body };
+    }
+  }
+
+  /** Resolves once no job is running (after {@link close}, none starts again). */
+  async idle(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
 
   private pump(): void {

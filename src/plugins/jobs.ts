@@ -75,8 +75,11 @@ export default fp<JobsOptions>(async (app, opts) => {
     return { statusCode: res.statusCode, headers, body: res.rawPayload };
   });
   app.decorate('jobs', store);
-  // before the server and the model workers stop: queued jobs are canceled, running ones finish
+  // Shutdown: at once, queued jobs are left `failed` (shutting-down: submit again) and new ones refused; the
+  // running ones finish, or are ended by the answer deadline (plugins/drain.ts) with the same problem, before
+  // the model workers stop.
   app.addHook('preClose', async () => store.close());
+  app.addHook('onClose', async () => store.idle());
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST' || !/\brespond-async\b/i.test(String(request.headers.prefer ?? ''))) return;

@@ -204,6 +204,16 @@ export function checkMemory(entry: ModelEntry, feeds: Feeds, passBudgetMb: numbe
   }
 }
 
+/** Requests that have run a pass: their next passes are continuations (admitted while the server drains). */
+const ranPass = new WeakSet<FastifyRequest>();
+/** Arrival time (performance.now()) of each request, for its DEADLINE_MS. */
+const arrivals = new WeakMap<FastifyRequest, number>();
+
+/** Record a request's arrival (an onRequest hook of the app), from which its DEADLINE_MS counts. */
+export function markArrival(request: FastifyRequest): void {
+  arrivals.set(request, performance.now());
+}
+
 /**
  * Run a ready model through its dynamic batcher (with `request`, its `queue` and `inference` spans are
  * recorded under the request's trace).
@@ -214,6 +224,16 @@ export function checkMemory(entry: ModelEntry, feeds: Feeds, passBudgetMb: numbe
  */
 export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRequest): Promise<RunResult & { batchSize: number; queueMs: number }> {
   if (!entry.batcher) throw new HttpProblem(503, 'Service Unavailable', `model \`${entry.name}\` is not ready`, 'model-unavailable');
+  // the request's deadline (DEADLINE_MS from its arrival) bounds every pass it runs, tiles included
+  const deadlineMs = request?.server.limits.deadlineMs ?? 0;
+  let timeoutMs: number | undefined;
+  if (request && deadlineMs > 0) {
+    const left = deadlineMs - (performance.now() - (arrivals.get(request) ?? performance.now()));
+    if (left <= 0) {
+      throw new HttpProblem(504, 'Gateway Timeout', `the request ran past its deadline (DEADLINE_MS = ${deadlineMs} ms) before its next pass of model \`${entry.name}\`; send a smaller image or retry later`, 'deadline', { retry_after_s: entry.batcher.retryAfterS() });
+    }
+    timeoutMs = Math.min(entry.batcher.config.timeoutMs, left);
+  }
   checkMemory(entry, feeds, request?.server.models?.passBudgetMb());
   // an async job's validation pass stops here: everything before the model was checked
   const dry = request?.server.dryRun;
@@ -232,7 +252,8 @@ export async function infer(entry: ModelEntry, feeds: Feeds, request?: FastifyRe
     if (idle) socket!.setTimeout(0);
     let result;
     try {
-      result = await entry.batcher.run(feeds, undefined, controller.signal);
+      result = await entry.batcher.run(feeds, timeoutMs, controller.signal, request !== undefined && ranPass.has(request));
+      if (request) ranPass.add(request);
     } finally {
       if (typeof socket?.off === 'function') socket.off('close', onClose);
       if (idle && !socket!.destroyed) socket!.setTimeout(idle);
