@@ -2,7 +2,7 @@
  * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models),
  * routes and the try-it page (`public/`, served at `/` by @fastify/static). Tests call it directly; `server.ts` adds `listen` and signals.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +16,12 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
-import auth, { isPublicRoute, markPublic, rateLimitKeyFor } from './plugins/auth.js';
-import errors from './plugins/errors.js';
+import auth, { isPublicRoute, markPublic, rateLimitKeyFor, tokenMatches } from './plugins/auth.js';
+import errors, { notFoundHandler } from './plugins/errors.js';
 import drain from './plugins/drain.js';
 import { serverTiming } from './tracing.js';
 import multipart from './plugins/multipart.js';
+import jsonBounds from './plugins/json.js';
 import openapi from './plugins/openapi.js';
 import metrics from './plugins/metrics.js';
 import modelsPlugin from './plugins/models.js';
@@ -32,7 +33,7 @@ import inpaint from './routes/inpaint.js';
 import kserve from './routes/kserve.js';
 import translate from './routes/translate.js';
 import upscale from './routes/upscale.js';
-import { markArrival } from './routes/common.js';
+import { markArrival, strictQueryIntegers } from './routes/common.js';
 import explain from './routes/explain.js';
 
 // One pool of Ajv compilers for the validator factories below (see `schemaController`).
@@ -53,6 +54,13 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   // Connection-level failures (slow-loris, stalled uploads, malformed requests) never reach a route: count
   // them here, answer as Node would (408 / 400, problem+json) and close the socket.
   let countClientError: (kind: string) => void = () => {};
+  const keyDigests = config.apiKeys.map((k) => createHash('sha256').update(k).digest());
+  /** A request that matched no route is authorized only with a configured key (when API_KEYS is set). */
+  const authorized = (request: { headers: Record<string, unknown> }): boolean => {
+    if (!keyDigests.length) return true;
+    const m = /^Bearer\s+(.+)$/i.exec(String(request.headers.authorization ?? ''));
+    return m !== null && tokenMatches(m[1]!.trim(), keyDigests);
+  };
   const app = Fastify({
     logger,
     requestTimeout: config.requestTimeoutMs,
@@ -74,13 +82,19 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     },
     bodyLimit: config.maxUploadBytes + 64 * 1024,
     // A URL the router cannot decode (`/%zz`) is a problem+json 400 like every other error.
-    frameworkErrors: (error, _request, res) => {
-      const badUrl = error.code === 'FST_ERR_BAD_URL';
-      const reply = res as unknown as { code(s: number): { type(t: string): { send(b: unknown): void } } };
-      reply.code(badUrl ? 400 : 500).type('application/problem+json').send({
-        type: `https://normgen.dev/problems/${badUrl ? 'bad-url' : 'internal'}`, title: badUrl ? 'Bad Request' : 'Internal Server Error',
-        status: badUrl ? 400 : 500, detail: badUrl ? 'the request URL is malformed (invalid percent-encoding)' : 'the server failed to route the request',
-      });
+    // A path parameter over the router's 100 characters (`/v1/jobs/<101 chars>`) names nothing here: 404. With
+    // API_KEYS set, a request without a valid key gets 401 first, as on every route that is not public.
+    frameworkErrors: (error, request, res) => {
+      const reply = res as unknown as { code(s: number): { type(t: string): { send(b: unknown): void } }; header(k: string, v: string): unknown };
+      const problem = (status: number, slug: string, detail: string) => reply.code(status).type('application/problem+json')
+        .send({ type: `https://normgen.dev/problems/${slug}`, title: STATUS_CODES[status], status, detail });
+      if (error.code === 'FST_ERR_BAD_URL') return problem(400, 'bad-url', 'the request URL is malformed (invalid percent-encoding)');
+      if (!authorized(request)) {
+        reply.header('WWW-Authenticate', 'Bearer realm="normgen"');
+        return problem(401, 'unauthorized', 'send `Authorization: Bearer <token>`');
+      }
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return problem(404, 'not-found', 'no such resource: a path parameter is over 100 characters (job ids and model names are shorter)');
+      return problem(404, 'not-found', `the request could not be routed (${error.code ?? 'router error'})`);
     },
     // while closing, requests on open connections are answered by plugins/drain.ts (problem+json, Retry-After)
     return503OnClosing: false,
@@ -130,6 +144,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(drain, { shutdownTimeoutMs: config.shutdownTimeoutMs, internal: internalJob });
   // every request's DEADLINE_MS counts from here
   app.addHook('onRequest', async (request) => markArrival(request));
+  // integers in query strings are digits only (Ajv's coercion alone takes " " as 0 and "0x10" as 16)
+  app.addHook('preValidation', strictQueryIntegers);
   // Security headers on every answer (@fastify/helmet): a CSP that allows only this origin's scripts
   // (the page and Swagger UI load theirs from files), blob:/data: images for results the page shows,
   // no framing, nosniff, no referrer.
@@ -167,6 +183,9 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     });
   }
   await app.register(auth, { apiKeys: config.apiKeys });
+  // 404s are problem+json, behind auth (onRequest) and, when it is on, the rate limit: probing paths costs budget
+  if (config.rateLimitPerMin > 0) app.setNotFoundHandler({ preHandler: app.rateLimit() }, notFoundHandler);
+  else app.setNotFoundHandler(notFoundHandler);
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     maxHeapUsedBytes: config.maxHeapUsedBytes,
@@ -178,6 +197,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
     },
   });
   await app.register(multipart, { maxUploadBytes: config.maxUploadBytes });
+  await app.register(jsonBounds);
   await app.register(openapi);
   await app.register(metrics);
   countClientError = (kind) => app.metrics.clientErrors.inc({ kind });

@@ -13,7 +13,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import sharp from 'sharp';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildReadyApp, grayPhoto, maskPng, multipart } from './helper.js';
+import { buildReadyApp, grayPhoto, maskPng, multipart, pngBomb } from './helper.js';
 
 let app: FastifyInstance;
 let gray: Buffer;
@@ -28,20 +28,6 @@ const rawMultipart = (body: string, boundary = 'B') =>
   app.inject({ method: 'POST', url: '/v1/translate', payload: Buffer.from(body), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
 const json = (url: string, payload: string) => app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } });
 const infer = (body: unknown) => app.inject({ method: 'POST', url: '/v2/models/fashion-an/infer', payload: body as object });
-
-/** A PNG whose IHDR claims width × height (CRC fixed), with a tiny IDAT: a pixel bomb header. */
-function pngBomb(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
-  const crc = (b: Buffer) => { let c = 0xffffffff; for (const x of b) c = crcTable[(c ^ x) & 0xff]! ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type), data]);
-    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
-    return Buffer.concat([len, td, c]);
-  };
-  const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4); ihdr[8] = 8; ihdr[9] = 0;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** A JPEG whose SOF0 claims width × height (no scan data). */
 function jpegBomb(width: number, height: number): Buffer {

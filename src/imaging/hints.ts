@@ -16,6 +16,7 @@
  */
 import sharp from 'sharp';
 import { HttpProblem } from '../problem.js';
+import { probe } from './decode.js';
 
 /** One hint point, in the input image's pixels. */
 export interface HintPoint { x: number; y: number; color: string; radius?: number }
@@ -24,6 +25,12 @@ export interface HintPoint { x: number; y: number; color: string; radius?: numbe
 export interface HintImage { rgb: Buffer; mask: Buffer; width: number; height: number }
 
 export const MAX_HINT_POINTS = 1000;
+/**
+ * The longest `hint_points` text: MAX_HINT_POINTS points written out with spaces and a radius
+ * (`{"x": 12345, "y": 12345, "color": "#aabbcc", "radius": 64}, ` is 62 bytes) with room to spare. The
+ * multipart plugin's field size is this, so a multipart form takes as many points as a JSON body.
+ */
+export const MAX_HINT_POINTS_BYTES = MAX_HINT_POINTS * 96;
 export const MAX_HINT_RADIUS = 64;
 const AB_SCALE = 110;
 
@@ -74,9 +81,14 @@ export function rasterizePoints(points: HintPoint[], width: number, height: numb
 /**
  * Decode a hints file (any raster format sharp reads; EXIF orientation applied) into a hint image.
  * @throws HttpProblem 422 when its size is not `width` × `height` (the input's) or it has no alpha channel;
- *   415 when it is not an image.
+ *   413 when its header declares more than `maxPixels` pixels (checked before decoding); 415 when it is not an image.
  */
 export async function decodeHintImage(bytes: Buffer, width: number, height: number, maxPixels: number): Promise<HintImage> {
+  // raster check and pixel count from the header first, as for the image (a pixel bomb is 413, not 415)
+  const info = await probe(bytes, maxPixels);
+  if (info.width !== width || info.height !== height) {
+    throw new HttpProblem(422, 'Unprocessable Content', `\`hints\` is ${info.width}×${info.height}; it must be the input's size, ${width}×${height}`, 'invalid-hints');
+  }
   let out;
   try {
     const s = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).autoOrient();

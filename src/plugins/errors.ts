@@ -45,6 +45,9 @@ export default fp(async (app) => {
     return send(reply, request, { type: PROBLEM_BASE + slug, title: STATUS_CODES[status] ?? 'Error', status, detail: error.message });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    send(reply, request, { type: PROBLEM_BASE + 'not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }));
 }, { name: 'errors' });
+
+/** The 404 handler (set by `app.ts` once the rate limit is registered, so that unmatched paths count against it too). */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return send(reply, request, { type: PROBLEM_BASE + 'not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+}

@@ -13,6 +13,7 @@ import type { Manifest } from '../models/manifest.js';
 import type { ModelEntry, ModelRepository } from '../models/repository.js';
 import { DryRunComplete, HttpProblem } from '../problem.js';
 import { rasterFormat } from '../imaging/decode.js';
+import { MAX_HINT_POINTS_BYTES } from '../imaging/hints.js';
 import { addTiming, recordInference, span } from '../tracing.js';
 
 export interface MultipartUpload { files: Map<string, Buffer>; fields: Map<string, string> }
@@ -99,7 +100,9 @@ async function readUploadOf(request: FastifyRequest, fileFields: readonly string
         throw new HttpProblem(422, 'Unprocessable Content', known ? `field \`${part.fieldname}\` is given twice` : `unknown ${part.type === 'file' ? 'file' : 'text'} field \`${part.fieldname}\`; accepted fields: ${allowed}`, 'invalid-field');
       }
       if (part.type === 'file') files.set(part.fieldname, await part.toBuffer());
-      else fields.set(part.fieldname, String(part.value));
+      else if ((part as { valueTruncated?: boolean }).valueTruncated) {
+        throw new HttpProblem(413, 'Content Too Large', `text field \`${part.fieldname}\` is over ${MAX_HINT_POINTS_BYTES} bytes`, 'field-too-large', { max_bytes: MAX_HINT_POINTS_BYTES });
+      } else fields.set(part.fieldname, String(part.value));
     }
   } catch (err) {
     // Limits (413) and our own problems keep their status; a body busboy cannot parse is the client's fault.
@@ -129,6 +132,44 @@ function readJsonUpload(body: unknown, fileFields: readonly string[], textFields
     }
   }
   return { files, fields };
+}
+
+/** A decimal integer as a text field may spell it: no sign, no spaces, no leading zeros, no `0x`, `1e3` or `4.0`. */
+const STRICT_INTEGER = /^(?:0|[1-9][0-9]{0,15})$/;
+
+/**
+ * One strict integer parser for every non-JSON field (multipart text fields, query strings): `"16"` is 16;
+ * `" 4"`, `"0x10"`, `"1e3"`, `"4.0"`, `"+4"`, `"04"` and `""` (when `required`) are refused, where `Number()`
+ * would take them.
+ * @param name the field's name (for the message). @param value its text (undefined or "" = absent).
+ * @param min, max the accepted range (inclusive).
+ * @returns the integer, or undefined when absent.
+ * @throws HttpProblem 422 `invalid-field` for anything else or a value outside [min, max].
+ */
+export function parseIntegerField(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = STRICT_INTEGER.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new HttpProblem(422, 'Unprocessable Content', `\`${name}\` must be a decimal integer in [${min}, ${max}] (digits only); got ${JSON.stringify(value.slice(0, 40))}`, 'invalid-field');
+  }
+  return n;
+}
+
+/**
+ * A preValidation hook: the query-string properties a route's schema types as `integer` must be written as
+ * {@link parseIntegerField} accepts (Ajv's coercion alone takes `" "` as 0 and `"0x10"` as 16).
+ * @throws HttpProblem 422 for a loosely written integer.
+ */
+export async function strictQueryIntegers(request: FastifyRequest): Promise<void> {
+  const schema = request.routeOptions.schema?.querystring as { properties?: Record<string, { type?: string; minimum?: number; maximum?: number }> } | undefined;
+  const query = request.query as Record<string, unknown> | undefined;
+  if (!schema?.properties || !query) return;
+  for (const [key, prop] of Object.entries(schema.properties)) {
+    const raw = query[key];
+    if (prop.type !== 'integer' || typeof raw !== 'string') continue;
+    if (raw === '') throw new HttpProblem(422, 'Unprocessable Content', `\`${key}\` is empty; give a decimal integer or leave it out`, 'invalid-field');
+    parseIntegerField(key, raw, prop.minimum ?? 0, prop.maximum ?? Number.MAX_SAFE_INTEGER);
+  }
 }
 
 export const RESPONSE_FORMATS = ['image', 'b64_json'] as const;

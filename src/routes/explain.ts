@@ -31,7 +31,7 @@ import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
 import type { Feeds } from '../inference/messages.js';
 import { HttpProblem } from '../problem.js';
-import { jsonBodyLimit, parseOutputFormat, readUpload } from './common.js';
+import { jsonBodyLimit, parseIntegerField, parseOutputFormat, readUpload } from './common.js';
 import { resolveClass } from './generate.js';
 import { imageContent, ProblemSchema } from './schemas.js';
 
@@ -153,8 +153,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
       if (cls === undefined || cls === '') throw new HttpProblem(400, 'Bad Request', 'the field `class` is required for a generate model', 'missing-class');
       const a = resolveClass(classes, /^\d+$/.test(cls) ? Number(cls) : cls, 'class');
       const s = upload.fields.get('seed');
-      seed = s === undefined || s === '' ? 0 : Number(s);
-      if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) throw new HttpProblem(422, 'Unprocessable Content', `seed must be an integer in [0, ${MAX_SEED}]`, 'invalid-field');
+      seed = parseIntegerField('seed', s, 0, MAX_SEED) ?? 0;
       const zDim = entry.manifest.z_dim ?? 128;
       const [zSpec, ySpec] = inputs as [typeof inputs[0], typeof inputs[0]];
       const y = new Float32Array(classes.length);

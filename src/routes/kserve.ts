@@ -78,9 +78,16 @@ export function kserveBodyLimit(maxPixels: number): number {
   return maxPixels * 4 * BYTES_PER_VALUE + 64 * 1024;
 }
 
+/** Smallest H and W an NCHW input may have: twice its size multiple (the deepest level keeps 2 px for reflection padding). */
+export function minSpatialSide(spec: TensorSpec): number {
+  return 2 * spec.size_multiple;
+}
+
 /**
  * Check one input tensor against its spec and convert it to float32.
- * @throws Error (→ 400) for a wrong datatype, shape, element count or UINT8 value.
+ * @throws Error (→ 400) for a wrong datatype, shape (H or W below {@link minSpatialSide}), element count, an FP32
+ *   value outside the input's declared `range` (or NaN / ±Infinity; a float32 overflow reads as ±Infinity), or a
+ *   UINT8 value that is not an integer 0–255.
  */
 export function toFeed(t: V2Tensor, spec: TensorSpec, maxPixels = DEFAULT_KSERVE_MAX_PIXELS): { data: Float32Array; dims: number[] } {
   if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`input ${spec.name}: shape must be a list of positive integers`);
@@ -89,6 +96,10 @@ export function toFeed(t: V2Tensor, spec: TensorSpec, maxPixels = DEFAULT_KSERVE
   if (t.datatype !== 'FP32' && t.datatype !== 'UINT8') throw new Error(`input ${spec.name}: datatype ${JSON.stringify(t.datatype)} is not supported (FP32, UINT8)`);
   if (spec.layout === 'NCHW') {
     if (t.shape[2]! % spec.size_multiple || t.shape[3]! % spec.size_multiple) throw new Error(`input ${spec.name}: H and W must be multiples of ${spec.size_multiple}`);
+    // the deepest level of every network must keep 2 px for its reflection padding (onnxruntime: "Pad reflect
+    // requires axis length >= 2"): twice the size multiple (the image routes pad small images up to it)
+    const minSide = minSpatialSide(spec);
+    if (t.shape[2]! < minSide || t.shape[3]! < minSide) throw new Error(`input ${spec.name}: H and W must be at least ${minSide} (got ${t.shape[2]}×${t.shape[3]})`);
     // the declared size is checked before any of `data` is read
     const pixels = t.shape[0]! * t.shape[2]! * t.shape[3]!;
     if (pixels > maxPixels) throw new Error(`input ${spec.name}: batch × height × width = ${pixels} is over this server's KSERVE_MAX_PIXELS (${maxPixels}); use /v1 for large images`);
@@ -97,8 +108,15 @@ export function toFeed(t: V2Tensor, spec: TensorSpec, maxPixels = DEFAULT_KSERVE
   const data = new Float32Array(n);
   const got = flattenInto(t.data, data, t.shape.length, spec.name);
   if (got !== n) throw new Error(`input ${spec.name}: ${got} values for shape ${JSON.stringify(t.shape)} (${n})`);
+  const [lo, hi] = spec.range;
+  if (t.datatype === 'FP32') {
+    // the declared range is the model's contract: 1e30 in a [-1, 1] input gave 768 `null`s (inf / NaN) in the output
+    for (let i = 0; i < n; i++) {
+      const v = data[i]!;
+      if (!(v >= lo && v <= hi)) throw new Error(`input ${spec.name}: FP32 value ${Number.isFinite(v) ? v : String(v)} at flat index ${i} is outside the input's range [${lo}, ${hi}]`);
+    }
+  }
   if (t.datatype === 'UINT8') {
-    const [lo, hi] = spec.range;
     for (let i = 0; i < n; i++) {
       const v = data[i]!;
       if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`input ${spec.name}: UINT8 values must be integers 0-255`);
@@ -151,6 +169,8 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
   });
   app.post<{ Params: { name: string }; Body: V2Request }>('/v2/models/:name/infer', {
     bodyLimit: kserveBodyLimit(maxPixels),
+    // every tensor value is one JSON value: 4 channels at most per pixel, and the envelope's few
+    config: { jsonMaxValues: maxPixels * 4 + 1024 },
     schema: {
       tags: ['kserve-v2'], summary: `Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (${maxPixels})`,
       // documents the body and gives Swagger UI a runnable example (a 16×16 gray ramp for colorize-pono); the

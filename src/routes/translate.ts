@@ -30,7 +30,7 @@ import sharp from 'sharp';
 import { decodeLuma, probe, workingRaster } from '../imaging/decode.js';
 import { workingSize } from '../imaging/mask.js';
 import { chromaOntoLuma } from '../imaging/upsample.js';
-import { decodeHintImage, hintsTensor, parseHintPoints, rasterizePoints } from '../imaging/hints.js';
+import { decodeHintImage, hintsTensor, MAX_HINT_POINTS, parseHintPoints, rasterizePoints } from '../imaging/hints.js';
 import { encode } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
@@ -62,6 +62,8 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     // The body is streamed by readUpload, not parsed: the schema above documents it for OpenAPI.
     validatorCompiler: () => () => true,
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),
+    // hint_points: MAX_HINT_POINTS objects of x, y, color, radius (5 values each), and the other fields
+    config: { jsonMaxValues: MAX_HINT_POINTS * 5 + 256 },
   }, async (request, reply) => {
     const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points'], true);
     const format = parseOutputFormat(upload.fields.get('output_format'));

@@ -9,8 +9,11 @@
  * `response_format` (`image` | `b64_json`). The reply is exactly `scale ×` the input's width and height,
  * header `X-Model: name@version`, `X-Tiles` (passes run) and `Server-Timing` (infer: the passes' sum).
  *
- * Memory and time are bounded by design: the output size (input × scale) is checked against
- * MAX_OUTPUT_PIXELS from the image header, before anything is decoded (413); an input larger than the
+ * Memory and time are bounded by design: the size of the work (input × the model's ×4, for `scale=2` too: it is
+ * the ×4 result resized) is checked against MAX_OUTPUT_PIXELS from the image header, before anything is
+ * decoded (413, naming the largest input of that aspect ratio that fits); the tiles are at most 4× those of the
+ * largest square input that fits, plus 4 (413 `too-many-tiles` for a thin 1×100000 strip); DEADLINE_MS bounds the
+ * passes together (504); an input larger than the
  * model's `serving.tile` (or UPSCALE_TILE, raised to 2 × `serving.tile_overlap` + {@link MIN_CORE} if smaller) runs in
  * overlapping tiles of that side (`imaging/tiles.ts`), each a pass through the model's batcher, so a pass never
  * holds more than one tile's activations; the overlap is the network's reach, so the tiles join exactly.
@@ -41,11 +44,22 @@ export const MIN_CORE = 32;
 /** Validate `scale` against the model's own factor. @throws HttpProblem 422 for anything but 2 or 4 (≤ the model's). */
 export function parseScale(value: string | undefined, modelScale: number): number {
   if (value === undefined || value === '') return modelScale;
-  const n = Number(value);
+  const n = /^[1-9][0-9]?$/.test(value) ? Number(value) : NaN; // digits only: not " 4", "0x4", "4.0", "04"
   if (!(UPSCALE_FACTORS as readonly number[]).includes(n) || n > modelScale) {
     throw new HttpProblem(422, 'Unprocessable Content', `scale must be one of ${UPSCALE_FACTORS.filter((f) => f <= modelScale).join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
   }
   return n;
+}
+
+/**
+ * The largest `width`×`height` input (same aspect ratio, whole px, at least 1×1) whose ×`modelScale` result
+ * has at most `maxOutputPixels` pixels: the size a refusal advises.
+ */
+export function largestInput(width: number, height: number, maxOutputPixels: number, modelScale: number): { width: number; height: number } {
+  const f = Math.sqrt(maxOutputPixels / (modelScale * modelScale) / (width * height));
+  let w = Math.max(1, Math.floor(width * f)), h = Math.max(1, Math.floor(height * f));
+  while (w * h * modelScale * modelScale > maxOutputPixels && (w > 1 || h > 1)) { if (w >= h) w--; else h--; }
+  return { width: w, height: h };
 }
 
 const upscale: FastifyPluginAsyncTypebox = async (app) => {
@@ -78,9 +92,13 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     if (!image || image.length === 0) throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     const info = await probe(image, maxPixels);
     const outW = info.width * scale, outH = info.height * scale;
-    if (outW * outH > maxOutputPixels) {
-      throw new HttpProblem(413, 'Content Too Large', `the output would be ${outW}×${outH} = ${outW * outH} pixels; the limit is MAX_OUTPUT_PIXELS = ${maxOutputPixels} (send an image of at most ${Math.floor(maxOutputPixels / (scale * scale))} pixels, or scale=2)`,
-        'output-too-large', { width: outW, height: outH, max_output_pixels: maxOutputPixels });
+    // The work is the model's own ×4 (×2 is that result resized), so MAX_OUTPUT_PIXELS bounds the ×4 image
+    // for every scale; the advice names the largest input of this aspect ratio that fits.
+    const workW = info.width * modelScale, workH = info.height * modelScale;
+    if (workW * workH > maxOutputPixels) {
+      const fit = largestInput(info.width, info.height, maxOutputPixels, modelScale);
+      throw new HttpProblem(413, 'Content Too Large', `a ${info.width}×${info.height} image is computed at ×${modelScale} (${workW}×${workH} = ${workW * workH} pixels${scale !== modelScale ? `, then resized to ×${scale}` : ''}); the limit is MAX_OUTPUT_PIXELS = ${maxOutputPixels}: send at most ${fit.width}×${fit.height} for this aspect ratio (at most ${Math.floor(maxOutputPixels / (modelScale * modelScale))} pixels, for ×${UPSCALE_FACTORS.filter((f) => f <= modelScale).join(' and ×')} alike)`,
+        'output-too-large', { width: outW, height: outH, max_output_pixels: maxOutputPixels, max_input: fit });
     }
     const spec = entry.manifest.inputs[0]!;
     const multiple = spec.size_multiple;
@@ -90,6 +108,15 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     const asked = app.limits.upscaleTile ?? entry.manifest.serving.tile ?? DEFAULT_TILE;
     const tileSide = Math.max(Math.floor(asked / multiple) * multiple, 2 * overlap + Math.ceil(MIN_CORE / multiple) * multiple);
     const tiles = planTiles(rgb.width, rgb.height, tileSide, overlap, multiple);
+    // A thin image (1×100000: 178 bytes of PNG) fits MAX_OUTPUT_PIXELS yet needs hundreds of tiles, each a
+    // whole pass: the passes are bounded by 4× those of the largest square input that fits, plus 4 (a 16:1
+    // panorama at the pixel limit still fits; 1024² at the defaults is 36 passes, the bound 148).
+    const side = Math.max(multiple, Math.floor(Math.sqrt(maxOutputPixels) / modelScale / multiple) * multiple);
+    const maxTiles = 4 * planTiles(side, side, tileSide, overlap, multiple).length + 4;
+    if (tiles.length > maxTiles) {
+      throw new HttpProblem(413, 'Content Too Large', `a ${info.width}×${info.height} image needs ${tiles.length} passes of ${tileSide}² px; at most ${maxTiles} (4× those of a ${side}×${side} image, plus 4): crop or pad it to a less extreme aspect ratio`,
+        'too-many-tiles', { tiles: tiles.length, max_tiles: maxTiles });
+    }
     const whole: RawImage = { data: Buffer.alloc(rgb.width * rgb.height * modelScale * modelScale * 3), width: rgb.width * modelScale, height: rgb.height * modelScale, channels: 3 };
     for (const t of tiles) {
       const region = tiles.length === 1 ? rgb : crop(rgb, t.x, t.y, t.width, t.height);
