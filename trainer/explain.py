@@ -11,6 +11,10 @@ companion ``explain.onnx`` in the model folder with **the same nodes and weights
   ``pono{k}_mu`` = mean over channels of the layer's activations, B x 1 x h x w, and ``pono{k}_sigma`` =
   ``sqrt(biased variance over channels + 1e-5)``, B x 1 x h x w, plus ``pono{k}_x`` = those activations,
   B x C x h x w (the service never fetches it; the parity tests recompute mu and sigma from it);
+* per PONO-DMS layer k (``<scope>/to_beta/Conv`` and ``<scope>/to_gamma/Conv``, each added to mu or sigma:
+  :class:`trainer.normalization.DynamicMomentShortcut`, module ``dmsK``): ``dmsK_beta`` and ``dmsK_gamma`` = the beta and
+  gamma the DMS generated for the moment shortcut, B x 1 x h x w (for a multi-channel DMS, B x C x h x w,
+  their mean over the C channels: one map per layer, as mu and sigma);
 * per AN layer k (``<scope>/entities/Conv`` ... ``<scope>/Softmax``, eqs. 1-4): ``an{k}_layout`` = the soft
   region assignment S, B x n x h x w (softmax over the n entities). Self-sampling (eq. 2) is on at inference
   only when the graph has ``<scope>/MaxPool`` (``inference_sampling="grid"``: fixed, evenly spaced positions
@@ -32,7 +36,7 @@ import os
 import re
 from argparse import Namespace
 
-KINDS = ("pono_mu", "pono_sigma", "an_layout")
+KINDS = ("pono_mu", "pono_sigma", "pono_dms_beta", "pono_dms_gamma", "an_layout")
 
 
 def _layer_name(node_name: str) -> str:
@@ -59,6 +63,19 @@ def find_maps(graph) -> list[dict]:
             maps.append({"output": f"pono{k_pono}_mu", "tensor": n.output[0], "kind": "pono_mu", **common})
             maps.append({"output": f"pono{k_pono}_sigma", "tensor": by_name[m.group(1) + "/Sqrt"].output[0], "kind": "pono_sigma", **common})
             maps.append({"output": f"pono{k_pono}_x", "tensor": n.input[0], "kind": "pono_input", **common})
+        m = re.fullmatch(r"(.*)/to_(beta|gamma)/Conv", n.name)
+        if n.op_type == "Conv" and m:
+            add = next((c for c in nodes if c.op_type == "Add" and n.output[0] in c.input), None)
+            w = inits.get(n.input[1])
+            if add is not None and w is not None:
+                which = m.group(2)
+                layer = _layer_name(n.name).removesuffix(f".to_{which}")
+                channels = int(w.dims[0])
+                maps.append({"output": f"{layer.replace('.', '_')}_{which}", "tensor": add.output[0], "kind": f"pono_dms_{which}",
+                             "layer": layer, "channels": channels,
+                             **({"reduce": "channel_mean"} if channels > 1 else {}),
+                             "definition": f"PONO-DMS (Li et al. 2019, section 3.1): the {which} a ConvNet generated from "
+                                           f"(mu, sigma) for the moment shortcut{' (mean over its ' + str(channels) + ' channels)' if channels > 1 else ''}"})
         m = re.fullmatch(r"(.*)/entities/Conv", n.name)
         if n.op_type == "Conv" and m and (m.group(1) + "/Softmax") in by_name:
             k_an += 1
@@ -85,7 +102,10 @@ def derive(model_path: str, out_path: str) -> list[dict]:
     if not maps:
         raise ValueError(f"{model_path}: no PONO or AN layer in the graph; nothing to explain")
     for mp in maps:
-        model.graph.node.append(helper.make_node("Identity", [mp["tensor"]], [mp["output"]], name=f"explain/{mp['output']}"))
+        if mp.get("reduce") == "channel_mean":  # a multi-channel DMS map: its mean over C, B x 1 x h x w
+            model.graph.node.append(helper.make_node("ReduceMean", [mp["tensor"]], [mp["output"]], name=f"explain/{mp['output']}", axes=[1], keepdims=1))
+        else:
+            model.graph.node.append(helper.make_node("Identity", [mp["tensor"]], [mp["output"]], name=f"explain/{mp['output']}"))
         model.graph.output.append(helper.make_tensor_value_info(mp["output"], TensorProto.FLOAT, [f"{mp['output']}_{d}" for d in "nchw"]))
     onnx.checker.check_model(model)
     onnx.save(model, out_path)

@@ -3,6 +3,8 @@
 * PONO  - Positional Normalization, Li et al. 2019, "Positional Normalization", eq. 2.
 * MS    - Moment Shortcut, same paper, section 3.1: ``MS(x) = gamma * F(x) + beta`` with
           ``gamma = sigma`` and ``beta = mu`` taken from an earlier PONO.
+* DMS   - Dynamic Moment Shortcut, same paper, section 3.1 and Fig. 4 (right): a small ConvNet maps
+          ``(mu, sigma)`` to the ``beta`` and ``gamma`` of MS, one-channel or multi-channel (Table 3).
 * IN    - Instance Normalization, Ulyanov et al. 2016, eq. 3 of "Instance Normalization:
           The Missing Ingredient for Fast Stylization", applied at test time too.
 * AN    - Attentive Normalization, Wang et al. 2020 (semantic layout + regional IN, eqs. 1-6).
@@ -80,6 +82,67 @@ class MomentShortcut(nn.Module):
 
     def forward(self, x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return moment_shortcut(x, mu, sigma)
+
+
+class DynamicMomentShortcut(nn.Module):
+    """Dynamic Moment Shortcut (DMS, Li et al. 2019, "Positional Normalization", section 3.1, Fig. 4 right;
+    the variants of Table 3): ``DMS(x, mu, sigma) = gamma * x + beta`` where ``(beta, gamma)`` are generated
+    from ``[mu, sigma]`` by a ConvNet of ``layers`` (1 or 2) convolutions of ``kernel`` x ``kernel`` (3 or 5).
+
+    * ``multi_channel=False``: beta, gamma are B x 1 x H x W (broadcast over C, as MS);
+      ``multi_channel=True``: B x C x H x W (one per decoder channel; Table 3's best, "1 conv 3x3, multi-channel").
+    * One layer: ``to_beta``, ``to_gamma`` = Conv(2, C_out) each on ``[mu, sigma]``; two layers: a shared
+      Conv(2, 16) ReLU first (a hidden width of 16 keeps it a small ConvNet, as the paper's +0.018 M parameters).
+    * Parametrised as a correction of MS, ``beta = mu + g_beta(mu, sigma)``, ``gamma = sigma + g_gamma(mu, sigma)``
+      with the last convolution initialised to zero: at step 0 DMS *is* PONO-MS (for one conv this is exactly a
+      conv whose centre tap passes mu and sigma through, i.e. the paper's ConvNet with that initialisation), so
+      a PONO-MS checkpoint resumes into PONO-DMS without changing the function.
+
+    Args:
+        channels: C of the decoder features ``x``.
+        multi_channel: see above. layers: 1 or 2. kernel: 3 or 5 (odd; "same" zero padding).
+    ``forward(x, mu, sigma)``: x B x C x H x W, mu and sigma B x 1 x H x W float32 -> B x C x H x W.
+    ``coefficients(mu, sigma)`` -> ``(beta, gamma)``, each B x C' x H x W with C' = C or 1 (the explain maps).
+    Raises:
+        ValueError: at construction for layers not in (1, 2) or an even kernel; in forward if the spatial sizes
+        of ``x`` and the moments differ.
+    """
+
+    def __init__(self, channels: int, multi_channel: bool = True, layers: int = 1, kernel: int = 3) -> None:
+        super().__init__()
+        if layers not in (1, 2):
+            raise ValueError(f"DMS layers must be 1 or 2, got {layers}")
+        if kernel % 2 == 0 or kernel < 1:
+            raise ValueError(f"DMS kernel must be odd, got {kernel}")
+        self.channels, self.multi_channel, self.layers, self.kernel = channels, multi_channel, layers, kernel
+        c_out = channels if multi_channel else 1
+        pad = kernel // 2
+        # one conv: two heads on [mu, sigma]; two convs: a shared Conv(2, 16) ReLU, then the two heads
+        c_in = 2
+        self.hidden = nn.Identity()
+        if layers == 2:
+            self.hidden = nn.Sequential(nn.Conv2d(2, 16, kernel, padding=pad), nn.ReLU(True))
+            c_in = 16
+        self.to_beta = nn.Conv2d(c_in, c_out, kernel, padding=pad)
+        self.to_gamma = nn.Conv2d(c_in, c_out, kernel, padding=pad)
+        for last in (self.to_beta, self.to_gamma):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def coefficients(self, mu: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(beta, gamma)`` generated from the moments: each B x C x H x W (multi-channel) or B x 1 x H x W."""
+        h = self.hidden(torch.cat([mu, sigma], 1))
+        return mu + self.to_beta(h), sigma + self.to_gamma(h)
+
+    def forward(self, x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if mu.shape[-2:] != x.shape[-2:] or sigma.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"DMS: x {tuple(x.shape)} vs mu {tuple(mu.shape)}: spatial sizes differ")
+        beta, gamma = self.coefficients(mu, sigma)
+        return gamma * x + beta
+
+
+#: The moment-shortcut variants of the PONO paper's Table 3, as the networks' ``shortcut`` argument names them.
+SHORTCUTS = ("none", "ms", "pono_ms", "pono_dms")
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:

@@ -22,7 +22,14 @@ def register(sub) -> None:
     t.add_argument("--nf", type=int, default=32, help="base width")
     t.add_argument("--n-mid", type=int, default=4, help="residual blocks at LR/4")
     t.add_argument("--n-lr", type=int, default=4, help="residual blocks at LR")
-    t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="the ablation without PONO-MS")
+    t.add_argument("--no-pono-ms", dest="pono_ms", action="store_false", help="the ablation without PONO-MS (= --shortcut none)")
+    t.add_argument("--shortcut", choices=("none", "ms", "pono_ms", "pono_dms"), default=None,
+                   help="the PONO paper's Table 3 row: none, MS without PONO, PONO-MS, PONO-DMS (default pono_ms)")
+    t.add_argument("--dms-channels", choices=("multi", "one"), default="multi", help="PONO-DMS: beta, gamma per channel or one")
+    t.add_argument("--dms-layers", type=int, choices=(1, 2), default=1, help="PONO-DMS: convolutions in the generator")
+    t.add_argument("--dms-kernel", type=int, choices=(3, 5), default=3, help="PONO-DMS: kernel size")
+    t.add_argument("--init", help="start from this checkpoint's EMA weights (strict=False: a PONO-MS checkpoint into PONO-DMS); "
+                                   "a fresh optimizer and schedule")
     t.add_argument("--clean-share", type=float, default=0.3, help="share of clean bicubic pairs (rest degraded)")
     t.add_argument("--light-share", type=float, default=0.0,
                    help="share of one-stage resize + JPEG + noise pairs (degrade.light); the rest are second-order")

@@ -55,6 +55,20 @@ def make_fixture(model: torch.nn.Module, out_dir: str) -> dict:
     return write_fixture(out_dir, x, y, "image", "image_out", "skimage astronaut, short side 128, crops [10:42,20:60] and [60:92,40:80], RGB")
 
 
+def _normalization(a: dict) -> str:
+    """The manifest's words for a run's ``shortcut`` (the PONO paper's Table 3 row)."""
+    sc = a.get("shortcut") or ("pono_ms" if a["pono_ms"] else "none")
+    if sc == "pono_dms":
+        return (f"PONO after each downsampling conv; before each upsampling conv a Dynamic Moment Shortcut (PONO-DMS, Li et al. "
+                f"2019, section 3.1): {a.get('dms_layers', 1)} conv {a.get('dms_kernel', 3)}x{a.get('dms_kernel', 3)} on (mu, sigma) "
+                f"generating {'per-channel' if a.get('dms_multi', True) else 'one-channel'} beta and gamma; no other normalization")
+    if sc == "ms":
+        return "MS without PONO (mu and sigma re-injected, features not normalized; the paper's Table 3 ablation)"
+    if sc == "pono_ms":
+        return "PONO after each downsampling conv, MS before each upsampling conv (Li et al. 2019, section 3.1); no other normalization"
+    return "none (ablation without PONO-MS)"
+
+
 def summarize(ev: dict, shipped: str) -> dict:
     """Manifest ``metrics`` from ``upscale evaluate --json``: mean Y-PSNR / SSIM per input kind and method,
     the shipped row's gain over each baseline, and the per-photo tables."""
@@ -99,8 +113,8 @@ def main(args: Namespace) -> int:
         "architecture": {"network": "encoder-decoder at the input resolution (two stride-2 levels, EDSR residual blocks, "
                                     "no normalization) + two pixel-shuffle x2 stages + bicubic x4 of the input (global residual)",
                          "nf": a["nf"], "n_mid": a["n_mid"], "n_lr": a["n_lr"],
-                         "normalization": ("PONO after each downsampling conv, MS before each upsampling conv (Li et al. 2019, "
-                                           "section 3.1); no other normalization" if a["pono_ms"] else "none (ablation without PONO-MS)"),
+                         "normalization": _normalization(a),
+                         "shortcut": a.get("shortcut") or ("pono_ms" if a["pono_ms"] else "none"),
                          "reach_px": r, "parameters": sum(p.numel() for p in model.parameters())},
         "serving": {"default": args.default, "scale": SCALE, "tile": TILE, "tile_overlap": overlap},
         "training": {

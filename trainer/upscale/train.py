@@ -41,7 +41,7 @@ from ..data import photos
 from ..loop import ema_update, lr_at, stop_step
 from ..metrics import sr_scores
 from . import degrade
-from .model import SCALE, Upscaler
+from .model import SCALE, build
 
 
 def to_tensor(u8: np.ndarray) -> torch.Tensor:
@@ -126,7 +126,20 @@ def train(args: Namespace) -> dict:
     def validate_all(m: torch.nn.Module) -> dict:
         return validate(m, val) | (validate_photos(m, val_photos) if val_photos else {})
 
-    model = Upscaler(args.nf, args.n_mid, args.n_lr, args.pono_ms)
+    if getattr(args, "shortcut", None) is None:
+        args.shortcut = "pono_ms" if args.pono_ms else "none"
+    args.pono_ms = args.shortcut != "none"
+    args.dms_multi = getattr(args, "dms_channels", "multi") == "multi"
+    args.dms_layers = getattr(args, "dms_layers", 1)
+    args.dms_kernel = getattr(args, "dms_kernel", 3)
+    model = build(vars(args))
+    if getattr(args, "init", None) and not (args.resume and os.path.exists(os.path.join(args.out, "checkpoint.pt"))):
+        ck = torch.load(args.init, map_location="cpu")
+        sd = {k: v.float() if v.is_floating_point() else v for k, v in ck.get("ema", ck.get("model")).items()}
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or any(not k.startswith("dms") for k in missing):
+            raise ValueError(f"--init {args.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
+        print(f"[init] from {args.init} (step {ck.get('step')}); new: {sorted({k.split('.')[0] for k in missing}) or 'none'}", flush=True)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -147,7 +160,9 @@ def train(args: Namespace) -> dict:
     else:
         rec = validate_all(ema)
         print(f"[val] step 0 (= bicubic): clean {rec['val_clean_psnr']:.2f} dB, degraded {rec['val_degraded_psnr']:.2f} dB", flush=True)
-    print(f"[model] {sum(p.numel() for p in model.parameters())} parameters, PONO-MS {'on' if args.pono_ms else 'off'}", flush=True)
+    print(f"[model] {sum(p.numel() for p in model.parameters())} parameters, shortcut {args.shortcut}"
+          + (f" ({'multi' if args.dms_multi else 'one'}-channel, {args.dms_layers} conv {args.dms_kernel}x{args.dms_kernel})"
+             if args.shortcut == "pono_dms" else ""), flush=True)
 
     def save(step: int, elapsed: float) -> None:
         tmp = ckpt_path + ".tmp"

@@ -152,3 +152,47 @@ def test_whole_photo_validation_and_selection_by_it(tmp_path):
     # best.pt is the record with the highest whole-photo gain, whatever the crops say
     top = max(curve, key=lambda c: c["val_photo_gain"])
     assert best["step"] == top["step"] and best["val_photo_gain"] == top["val_photo_gain"]
+
+
+def test_table3_rows_ms_without_pono_and_pono_dms_from_a_pono_ms_checkpoint():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    pono_ms = _random_net(True)
+    # "MS without PONO": the same moments re-injected, the features not normalized -> another function
+    ms = Upscaler(nf=8, n_mid=1, n_lr=1, shortcut="ms").eval()
+    ms.load_state_dict(pono_ms.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(ms(x), pono_ms(x))
+        # the first level's moments are the same (the second's differ: its input was normalized or not)
+        assert all(torch.equal(a, b) for a, b in zip(ms.moments(x)[0], pono_ms.moments(x)[0]))
+    # PONO-DMS loads a PONO-MS checkpoint with only its DMS weights missing, and starts as the same function
+    for multi in (True, False):
+        dms = Upscaler(nf=8, n_mid=1, n_lr=1, shortcut="pono_dms", dms_multi=multi).eval()
+        missing, unexpected = dms.load_state_dict(pono_ms.state_dict(), strict=False)
+        assert not unexpected and missing and all(k.startswith(("dms1.", "dms2.")) for k in missing)
+        with torch.no_grad():
+            assert torch.equal(dms(x), pono_ms(x))
+            (b1, g1), (b2, g2) = dms.dms_coefficients(x)
+        assert b1.shape == ((1, 16, 8, 8) if multi else (1, 1, 8, 8)) and g2.shape == ((1, 32, 4, 4) if multi else (1, 1, 4, 4))
+    with pytest.raises(ValueError):
+        Upscaler(nf=8, shortcut="dms")
+
+
+@pytest.mark.parametrize("multi", [True, False])
+def test_pono_dms_export_and_its_explain_maps(tmp_path, multi):
+    from trainer.explain import derive
+    torch.manual_seed(3)
+    net = Upscaler(nf=8, n_mid=1, n_lr=1, shortcut="pono_dms", dms_multi=multi).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    path = str(tmp_path / "m.onnx")
+    export_onnx(net, path, (torch.zeros(1, 3, 32, 32),), ("image",), ("image_out",),
+                {"image": {0: "batch", 2: "height", 3: "width"}, "image_out": {0: "batch", 2: "h4", 3: "w4"}})
+    maps = [m for m in find_maps(onnx.load(path).graph) if m["kind"].startswith("pono_dms")]
+    # graph order: dms2 (before up1, 4w channels) first, then dms1 (before up2, 2w channels)
+    assert [m["output"] for m in maps] == ["dms2_beta", "dms2_gamma", "dms1_beta", "dms1_gamma"]
+    assert [m["channels"] for m in maps] == ([32, 32, 16, 16] if multi else [1, 1, 1, 1])
+    assert all(("reduce" in m) == multi for m in maps)
+    out = derive(path, str(tmp_path / "explain.onnx"))
+    names = [o.name for o in onnx.load(str(tmp_path / "explain.onnx")).graph.output]
+    assert names[0] == "image_out" and {m["output"] for m in out} <= set(names)
