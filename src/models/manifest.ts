@@ -72,7 +72,7 @@ export const Manifest = Type.Object({
     model_sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     maps: Type.Array(Type.Object({
       output: Type.String(),
-      kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('an_layout')]),
+      kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('pono_dms_beta'), Type.Literal('pono_dms_gamma'), Type.Literal('an_layout')]),
       layer: Type.String(),
       entities: Type.Optional(Type.Integer()),
       sampling: Type.Optional(Type.Object({ mode: Type.String(), pool: Type.Optional(Type.Integer()), n: Type.Optional(Type.Integer()) })),

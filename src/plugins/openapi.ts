@@ -49,6 +49,9 @@ export default fp(async (app) => {
           + '(202 + Location: /v1/jobs/{id}). POST /v1/explain shows what a network sees (PONO moments, AN layouts). Also: the KServe v2 Open Inference Protocol under /v2, Prometheus metrics at '
           + '/metrics, this document at /openapi.json.',
       },
+      // API_KEYS: Swagger UI's "Authorize" sends the token on every "Try it out" (routes that are public ignore it)
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'one of API_KEYS (only when the server sets API_KEYS; admin routes always need one)' } } },
+      security: [{ bearer: [] }],
       tags: [{ name: 'tasks' }, { name: 'models' }, { name: 'health' }, { name: 'jobs', description: 'async jobs: send Prefer: respond-async to an image route, then poll' }, { name: 'kserve-v2', description: 'KServe v2 Open Inference Protocol' }, { name: 'observability' }],
     },
   });

@@ -60,8 +60,9 @@ export function decodeBase64Image(field: string, value: unknown, maxBytes: numbe
  * - application/json: an object whose `fileFields` are base64 strings or `data:` URLs
  *   ({@link decodeBase64Image}) and whose `textFields` are strings (numbers and booleans are accepted and
  *   stringified).
+ * An empty multipart text part counts as absent (browsers send every field of a form).
  * @throws HttpProblem 415 for another content type (or an image that is not base64); 400 for a malformed
- *   multipart body; 422 for an unknown or repeated field or a wrong JSON type; 413 when a file is over
+ *   multipart body; 422 for an unknown or repeated field, a file field sent as text, or a wrong JSON type; 413 when a file is over
  *   MAX_UPLOAD_BYTES (the plugin's, or decoded base64), or a JSON body over the route's body limit.
  */
 export async function readUpload(request: FastifyRequest, fileFields: readonly string[], textFields: readonly string[], rawImage = false): Promise<MultipartUpload> {
@@ -93,6 +94,12 @@ async function readUploadOf(request: FastifyRequest, fileFields: readonly string
   const fields = new Map<string, string>();
   try {
     for await (const part of request.parts()) {
+      // An empty text part is an absent field: browsers (Swagger UI's "Try it out", HTML forms) send every field
+      // of the form, an unselected file input as an empty text part.
+      if (part.type !== 'file' && String(part.value) === '' && (fileFields.includes(part.fieldname) || textFields.includes(part.fieldname))) continue;
+      if (part.type !== 'file' && fileFields.includes(part.fieldname)) {
+        throw new HttpProblem(422, 'Unprocessable Content', `\`${part.fieldname}\` must be a file part (curl -F ${part.fieldname}=@file …), not a text field`, 'invalid-field');
+      }
       const known = part.type === 'file' ? fileFields.includes(part.fieldname) : textFields.includes(part.fieldname);
       if (!known || files.has(part.fieldname) || fields.has(part.fieldname)) {
         if (part.type === 'file') part.file.resume();

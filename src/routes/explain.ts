@@ -11,7 +11,7 @@
  * Passes run one at a time (EXPLAIN_QUEUE waiting, then 503): the task routes never wait for them.
  *
  * Reply: JSON `{ model, width, height, maps: [{ name, layer, kind, width, height, b64_png, … }] }` (map size
- * = the layer's), kinds: `pono_mu` / `pono_sigma` (viridis heatmap, min–max per map, `range` in the layer's
+ * = the layer's), kinds: `pono_mu` / `pono_sigma` / `pono_dms_beta` / `pono_dms_gamma` (viridis heatmap, min–max per map, `range` in the layer's
  * units), `an_layout` (winning entity per position blended over the input, `shares` and `regions` = entities
  * winning ≥ 1 % of positions) and `an_sampling` (grid self-sampling positions, `points` [x, y] in the layer's
  * pixels, marked on the layout enlarged `scale` times); with `output_format` one contact-sheet image of every map instead.
@@ -45,7 +45,7 @@ export const EXPLAIN_QUEUE = 4;
 const MapEntry = Type.Object({
   name: Type.String({ description: 'the explain graph output, e.g. pono1_mu, an1_layout' }),
   layer: Type.String({ description: 'the network layer (PyTorch module path)' }),
-  kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('an_layout'), Type.Literal('an_sampling')]),
+  kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('pono_dms_beta'), Type.Literal('pono_dms_gamma'), Type.Literal('an_layout'), Type.Literal('an_sampling')]),
   width: Type.Integer(), height: Type.Integer(),
   range: Type.Optional(Type.Tuple([Type.Number(), Type.Number()], { description: 'pono_*: the map\'s min and max (the heatmap is min–max scaled)' })),
   shares: Type.Optional(Type.Array(Type.Number(), { description: 'an_layout: share of positions each entity wins' })),
@@ -82,11 +82,11 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Send the task inputs of the chosen model (translate/upscale: image; inpaint: image + mask; generate: class + seed). Models without PONO or AN layers answer 422.',
       consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
-        model: Type.String({ description: 'a model whose graph has PONO or AN layers (GET /v1/models: `explain`)', examples: ['colorize-pono'] }),
+        model: Type.String({ description: 'a model whose graph has PONO or AN layers (GET /v1/models: `explain`), e.g. colorize-pono (with an image) or fashion-an (with a class)', examples: ['fashion-an'] }),
         image: Type.Optional(Type.String({ format: 'binary', description: 'translate, upscale, inpaint: the photo' })),
         mask: Type.Optional(Type.String({ format: 'binary', description: 'inpaint: white = fill' })),
-        class: Type.Optional(Type.String({ description: 'generate: class name or index' })),
-        seed: Type.Optional(Type.String({ description: 'generate: seed (default 0)' })),
+        class: Type.Optional(Type.String({ description: 'generate: class name or index (ignored for the other tasks)', examples: ['Bag'] })),
+        seed: Type.Optional(Type.String({ description: 'generate: seed, digits only (default 0; ignored for the other tasks)', examples: ['0'] })),
         output_format: Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { description: 'one contact-sheet image of every map instead of JSON' })),
       }),
       response: {

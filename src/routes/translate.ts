@@ -53,7 +53,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
         image: Type.String({ format: 'binary', description: 'the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),
         model: modelField('translate', 'translator'),
         hints: Type.Optional(Type.String({ format: 'binary', description: 'colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input\'s size; pixels with alpha ≥ 128 ask for their RGB\'s colour there (its chroma: the luma stays the input\'s). A file (multipart) or base64 (JSON)' })),
-        hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`', examples: ['[{"x": 100, "y": 30, "color": "#4477cc"}]'] })),
+        hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model', examples: ['[]'] })),
         output_format: OutputFormatField,
         response_format: ResponseFormatField,
       }),
@@ -77,7 +77,9 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     const spec = entry.manifest.inputs.find((i) => i.name !== 'hints') ?? entry.manifest.inputs[0]!;
     const hintSpec = entry.manifest.inputs.find((i) => i.name === 'hints');
     const hintFile = upload.files.get('hints');
-    const hintPoints = upload.fields.get('hint_points');
+    // `[]` (no points: the form's pre-filled example) is the same as no `hint_points`, for every model
+    const rawPoints = upload.fields.get('hint_points');
+    const hintPoints = rawPoints !== undefined && /^\s*\[\s*\]\s*$/.test(rawPoints) ? undefined : rawPoints;
     if ((hintFile || hintPoints) && !hintSpec) {
       throw new HttpProblem(422, 'Unprocessable Content', `model \`${entry.name}\` does not take colour hints; GET /v1/models lists the models whose inputs include \`hints\``, 'hints-unsupported');
     }
