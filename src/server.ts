@@ -7,9 +7,14 @@
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, helpText, loadConfig } from './config.js';
 import { passMarginMs } from './plugins/drain.js';
 import { startTracing } from './tracing.js';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(helpText());
+  process.exit(0);
+}
 
 let config;
 try {

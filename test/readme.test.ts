@@ -3,8 +3,9 @@
  * - "Try it": the `sh` block under `## Try it`, extracted from README.md and run with bash from the
  *   repository root (it starts the real server with `npm start`, waits for /readyz, calls the three
  *   models and writes `out/`); the server it started is stopped with its process group;
- * - "Clients": the `python` (requests) and `js` (fetch) blocks under `## Clients`, run against the real
- *   app listening on a port.
+ * - "Clients": the `python` (requests) and `js` (fetch) blocks under `## Clients` of docs/api.md (the README
+ *   links there), run against the real app listening on a port;
+ * - the README is for users (issue 44): at most 200 lines, no dates, no issue numbers, no work history.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildReadyApp, repoRoot } from './helper.js';
 
-/** The fenced blocks of language `lang` in the README section that starts with `heading`. */
+/** The fenced blocks of language `lang` in the section of a Markdown text that starts with `heading`. */
 export function blocks(readme: string, heading: string, lang: string): string[] {
   const start = readme.indexOf(`\n${heading}\n`);
   assert.ok(start >= 0, `README has no section ${heading}`);
@@ -31,7 +32,19 @@ const size = async (file: string) => { const m = await sharp(path.join(repoRoot,
 
 describe('README', () => {
   let readme: string;
-  before(async () => { readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8'); });
+  let apiDoc: string;
+  before(async () => {
+    readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+    apiDoc = await readFile(path.join(repoRoot, 'docs', 'api.md'), 'utf8');
+  });
+
+  test('is for users: at most 200 lines, no dates, issue numbers or session history', () => {
+    const lines = readme.split('\n');
+    assert.ok(lines.length <= 200, `${lines.length} lines`);
+    assert.deepEqual(lines.filter((l) => /\b20\d\d-\d\d-\d\d\b|\bissue \d+|\(before issue|\bstop \d+\b|\bsession\b/i.test(l)), []);
+    // the first lines are the two commands
+    assert.match(lines.slice(0, 6).join('\n'), /npm run setup && npm start[\s\S]*npm test/);
+  });
 
   test('the "Try it" block runs on a fresh start and writes the three results', async () => {
     const [script] = blocks(readme, '## Try it', 'sh');
@@ -72,8 +85,8 @@ describe('README', () => {
     after(async () => { await app.close(); await rm(dir, { recursive: true, force: true }); });
 
     const run = async (lang: string, file: string, cmd: string) => {
-      const [code] = blocks(readme, '## Clients', lang);
-      assert.ok(code, `no ${lang} block under ## Clients`);
+      const [code] = blocks(apiDoc, '## Clients', lang);
+      assert.ok(code, `no ${lang} block under ## Clients in docs/api.md`);
       const script = path.join(dir, file);
       await writeFile(script, code.replace(/http:\/\/localhost:8080/g, base));
       // async: the server runs in this process, so a synchronous spawn would block it
