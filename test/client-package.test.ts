@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -56,6 +56,9 @@ console.log(JSON.stringify({ colour: colour.size, sample: image.size, seed, mode
 
 test('the Python client: pip install from its folder into a fresh virtualenv, run a script against the server', async () => {
   const venv = path.join(dir, 'venv');
+  // the documented offline lines (docs/api.md), run as written
+  const doc = await readFile(path.join(repoRoot, 'docs', 'api.md'), 'utf8');
+  assert.match(doc, /python3 -m venv --system-site-packages \.venv\n\s*\.venv\/bin\/pip install --no-index --no-build-isolation \.\/clients\/python/);
   await run('/usr/bin/python3', ['-m', 'venv', '--system-site-packages', venv], { timeout: 120_000 });
   await run(path.join(venv, 'bin', 'pip'), ['install', '--no-index', '--no-build-isolation', '--quiet', path.join(repoRoot, 'clients', 'python')], { timeout: 240_000, cwd: dir });
   const script = path.join(dir, 'main.py');

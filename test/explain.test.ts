@@ -212,3 +212,20 @@ describe('explain pictures', () => {
     for (const [x, y] of pts) assert.ok(x >= 0 && x < 28 && y >= 0 && y < 28);
   });
 });
+
+test('each map says what it shows in words (caption), and the contact sheet is labelled with them', async () => {
+  const { buildReadyApp } = await import('./helper.js');
+  const app = await buildReadyApp({ MODELS: 'fashion-an' });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v1/explain', payload: { model: 'fashion-an', class: 'Bag', seed: 1 } });
+    assert.equal(res.statusCode, 200, res.body.slice(0, 200));
+    const maps = res.json().maps as { kind: string; layer: string; caption: string }[];
+    assert.ok(maps.length > 0);
+    for (const m of maps) {
+      assert.match(m.caption, m.kind.startsWith('an_') ? /Attentive Normalization/ : /PONO/);
+      assert.ok(m.caption.includes(m.layer), m.caption);
+    }
+  } finally {
+    await app.close();
+  }
+});

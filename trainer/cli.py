@@ -13,10 +13,14 @@ import os
 import sys
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """A verb's ``--help``: its description as written, and every option's default."""
+
+
 def verb(sub: argparse._SubParsersAction, name: str, target: str, help: str, doc: str | None = None) -> argparse.ArgumentParser:
     """Add verb ``name`` to a task's subparsers; ``target`` is ``"trainer.pkg.module:function"``, called
     with the parsed ``argparse.Namespace``. ``doc`` (default ``help``) is the verb's ``--help`` text."""
-    p = sub.add_parser(name, help=help, description=doc or help, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(name, help=help, description=doc or help, formatter_class=_HelpFormatter)
     p.set_defaults(target=target)
     return p
 

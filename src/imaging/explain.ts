@@ -122,6 +122,22 @@ const escapeXml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(
  * One image of every map: each nearest-upscaled to `height` px (at most 4× its own width in cells), laid out
  * in rows of `columns`, its name written above it. Returns raw RGB for the caller to encode.
  */
+/**
+ * What a map shows, in words a newcomer reads (issue 44): `short` labels a contact-sheet cell, `long` is the
+ * JSON's `caption`. @param kind the map's kind. @param layer the layer it was taken at.
+ */
+export function caption(kind: string, layer: string): { short: string; long: string } {
+  switch (kind) {
+    case 'pono_mu': return { short: `mean · ${layer}`, long: `PONO μ at ${layer}: the mean of the layer's features at each pixel (bright = high); the photo's structure as the network encodes it` };
+    case 'pono_sigma': return { short: `spread · ${layer}`, long: `PONO σ at ${layer}: how much the layer's features vary at each pixel (bright = edges and texture)` };
+    case 'pono_dms_beta': return { short: `DMS shift · ${layer}`, long: `PONO-DMS β at ${layer}: the shift a small ConvNet made from μ and σ for the decoder (mean over channels)` };
+    case 'pono_dms_gamma': return { short: `DMS scale · ${layer}`, long: `PONO-DMS γ at ${layer}: the scale a small ConvNet made from μ and σ for the decoder (mean over channels)` };
+    case 'an_layout': return { short: `regions · ${layer}`, long: `Attentive Normalization at ${layer}: the regions the layer groups pixels into, each normalized on its own (one colour per region)` };
+    case 'an_sampling': return { short: `AN samples · ${layer}`, long: `Attentive Normalization at ${layer}: the positions it samples to shape its regions, marked on them` };
+    default: return { short: `${kind} · ${layer}`, long: `${kind} at ${layer}` };
+  }
+}
+
 export async function contactSheet(maps: { name: string; image: RawImage }[], height = 160, columns = 4): Promise<RawImage> {
   const label = 16, pad = 6;
   const cells = await Promise.all(maps.map(async (m) => {

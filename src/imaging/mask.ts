@@ -67,7 +67,9 @@ export async function decodeMask(bytes: Buffer, maxPixels: number): Promise<RawI
  */
 export function checkMaskSize(mask: RawImage, width: number, height: number): RawImage {
   if (mask.width !== width || mask.height !== height) {
-    throw new HttpProblem(422, 'Unprocessable Content', `the mask is ${mask.width}×${mask.height} but the image is ${width}×${height}; they must be the same size`, 'mask-size-mismatch', { image: { width, height }, mask: { width: mask.width, height: mask.height } });
+    // a mask drawn on a phone photo's stored pixels, not on the photo as shown (its EXIF orientation applied)
+    const turned = mask.width === height && mask.height === width && width !== height;
+    throw new HttpProblem(422, 'Unprocessable Content', `the mask is ${mask.width}×${mask.height} but the image is ${width}×${height} (as displayed, its EXIF orientation applied); they must be the same size${turned ? ': this mask looks drawn on the photo\'s stored, unrotated pixels — draw it on the photo as it is displayed, or rotate it the same way' : ''}`, 'mask-size-mismatch', { image: { width, height }, mask: { width: mask.width, height: mask.height } });
   }
   return mask;
 }

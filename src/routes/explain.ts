@@ -25,7 +25,7 @@ import { Type } from '@sinclair/typebox';
 import sharp from 'sharp';
 import { decodeLuma, decodeRgbPadded, probe, workingRaster, type RawImage } from '../imaging/decode.js';
 import { CONTENT_TYPES, encode, OUTPUT_FORMATS } from '../imaging/encode.js';
-import { contactSheet, gridSamplingPoints, heatmap, layoutImage, markPoints, png } from '../imaging/explain.js';
+import { caption, contactSheet, gridSamplingPoints, heatmap, layoutImage, markPoints, png } from '../imaging/explain.js';
 import { checkMaskSize, decodeMask, decodeRgb, maskFromAlpha, workingCopy, workingSize } from '../imaging/mask.js';
 import { fromNCHW, maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
@@ -43,6 +43,7 @@ export const SAMPLING_SIDE = 224;
 export const EXPLAIN_QUEUE = 4;
 
 const MapEntry = Type.Object({
+  caption: Type.Optional(Type.String({ description: 'what the map shows, in words' })),
   name: Type.String({ description: 'the explain graph output, e.g. pono1_mu, an1_layout' }),
   layer: Type.String({ description: 'the network layer (PyTorch module path)' }),
   kind: Type.Union([Type.Literal('pono_mu'), Type.Literal('pono_sigma'), Type.Literal('pono_dms_beta'), Type.Literal('pono_dms_gamma'), Type.Literal('an_layout'), Type.Literal('an_sampling')]),
@@ -207,10 +208,10 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
     const res = reply as unknown as FastifyReply; // the content-typed 200 schema is for OpenAPI; the body is built here
     res.header('X-Model', tag).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
     if (format) {
-      const sheet = await contactSheet(maps.map((m) => ({ name: `${m.name} (${m.layer})`, image: m.image })));
+      const sheet = await contactSheet(maps.map((m) => ({ name: caption(m.kind, m.layer).short, image: m.image })));
       return res.type(CONTENT_TYPES[format]).send(await encode(sheet, sheet.width, sheet.height, format));
     }
-    const out = await Promise.all(maps.map(async (m) => ({ name: m.name, layer: m.layer, kind: m.kind, width: m.image.width, height: m.image.height, ...m.extra, b64_png: (await png(m.image)).toString('base64') })));
+    const out = await Promise.all(maps.map(async (m) => ({ name: m.name, layer: m.layer, kind: m.kind, caption: caption(m.kind, m.layer).long, width: m.image.width, height: m.image.height, ...m.extra, b64_png: (await png(m.image)).toString('base64') })));
     return res.type('application/json').send({ model: tag, width, height, ...(seed !== undefined ? { seed } : {}), maps: out });
   });
 };
