@@ -91,7 +91,7 @@ async function cases(): Promise<Case[]> {
     { name: 'inpaint: all-white mask', send: async () => app.inject({ method: 'POST', url: '/v1/inpaint', ...multipart({ image: { data: png }, mask: { data: await maskPng(40, 30, [], 255) } }) }), status: 422 },
     { name: 'inpaint: missing mask on an opaque image', send: () => app.inject({ method: 'POST', url: '/v1/inpaint', ...multipart({ image: { data: png } }) }), status: 400 },
     { name: 'inpaint: valid small request (control)', send: () => app.inject({ method: 'POST', url: '/v1/inpaint', ...multipart({ image: { data: png }, mask: { data: mask } }) }), status: 200, size: [40, 30] },
-    { name: 'generate: deeply nested JSON (20000 levels)', send: () => json('/v1/generate', '['.repeat(20_000) + ']'.repeat(20_000)), status: [400, 422] },
+    { name: 'generate: deeply nested JSON (20000 levels)', send: () => json('/v1/generate', '['.repeat(20_000) + ']'.repeat(20_000)), status: [400, 413, 422] }, // 413: more arrays than the route takes, refused before parsing
     { name: 'generate: 1 MB JSON body', send: () => json('/v1/generate', JSON.stringify({ class: 1, pad: 'x'.repeat(1_000_000) })), status: [413, 422] },
     { name: 'generate: NaN literal (not JSON)', send: () => json('/v1/generate', '{"class": 1, "seed": NaN}'), status: 400 },
     { name: 'generate: Infinity literal', send: () => json('/v1/generate', '{"class": 1, "count": Infinity}'), status: 400 },

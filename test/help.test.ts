@@ -20,3 +20,15 @@ test('--help lists every variable loadConfig reads and exits 0', async () => {
   assert.deepEqual(missing, [], 'every variable is in --help');
   assert.match(stdout, /SHUTDOWN_TIMEOUT_MS\s+30000/);
 });
+
+test('one version: package.json, the OpenAPI document, both clients and the newest CHANGELOG release agree', async () => {
+  const read = (...p: string[]) => readFile(path.join(repoRoot, ...p), 'utf8');
+  const version = JSON.parse(await read('package.json')).version as string;
+  const { SERVICE_VERSION } = await import('../src/plugins/openapi.js');
+  assert.equal(SERVICE_VERSION, version);
+  assert.equal(JSON.parse(await read('clients', 'ts', 'package.json')).version, version);
+  assert.match(await read('clients', 'python', 'pyproject.toml'), new RegExp(`^version = "${version}"$`, 'm'));
+  assert.match(await read('clients', 'python', 'normgen_client', '__init__.py'), new RegExp(`__version__ = "${version}"`));
+  const releases = [...(await read('CHANGELOG.md')).matchAll(/^## (\d+\.\d+\.\d+) — \d{4}-\d\d-\d\d$/gm)].map((m) => m[1]);
+  assert.equal(releases[0], version, 'the newest release heading of CHANGELOG.md');
+});

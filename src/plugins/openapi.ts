@@ -5,7 +5,11 @@
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { readFileSync } from 'node:fs';
 import { markPublic } from './auth.js';
+
+/** The service's version: package.json's (one number for the service, the OpenAPI document and the clients). */
+export const SERVICE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
 interface OpenApiDoc { paths?: Record<string, Record<string, { parameters?: { in: string; name: string; example?: unknown; schema?: Record<string, unknown> }[]; responses?: Record<string, { content?: Record<string, unknown> }> }>> }
 
@@ -40,7 +44,7 @@ export default fp(async (app) => {
       openapi: '3.1.0',
       info: {
         title: 'normgen',
-        version: '0.1.0',
+        version: SERVICE_VERSION,
         description: 'Image-generation API serving normalization-based ONNX models: translators (a grayscale -> colour '
           + 'photo colorizer with PONO-MS), upscalers (4x photo super-resolution with PONO-MS, POST /v1/upscale), inpainters (Attentive Normalization; white mask = fill) and class-conditional '
           + 'generators (Fashion-MNIST, Attentive Normalization; same seed, same bytes). Errors are RFC 9457 '

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 import requests
 
 __all__ = ["Normgen", "NormgenError"]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 class NormgenError(Exception):

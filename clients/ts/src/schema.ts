@@ -492,8 +492,8 @@ export interface paths {
                          */
                         hints?: string;
                         /**
-                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
-                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model
+                         * @example []
                          */
                         hint_points?: string;
                         /** @default png */
@@ -521,8 +521,8 @@ export interface paths {
                          */
                         hints?: string;
                         /**
-                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
-                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model
+                         * @example []
                          */
                         hint_points?: string;
                         /** @default png */
@@ -635,8 +635,8 @@ export interface paths {
                          */
                         hints?: string;
                         /**
-                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
-                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model
+                         * @example []
                          */
                         hint_points?: string;
                         /** @default png */
@@ -664,8 +664,8 @@ export interface paths {
                          */
                         hints?: string;
                         /**
-                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`
-                         * @example [{"x": 100, "y": 30, "color": "#4477cc"}]
+                         * @description colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input's pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model
+                         * @example []
                          */
                         hint_points?: string;
                         /** @default png */
@@ -1038,8 +1038,8 @@ export interface paths {
                 content: {
                     "multipart/form-data": {
                         /**
-                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`)
-                         * @example colorize-pono
+                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`), e.g. colorize-pono (with an image) or fashion-an (with a class)
+                         * @example fashion-an
                          */
                         model: string;
                         /**
@@ -1052,17 +1052,23 @@ export interface paths {
                          * @description inpaint: white = fill
                          */
                         mask?: string;
-                        /** @description generate: class name or index */
+                        /**
+                         * @description generate: class name or index (ignored for the other tasks)
+                         * @example Bag
+                         */
                         class?: string;
-                        /** @description generate: seed (default 0) */
+                        /**
+                         * @description generate: seed, digits only (default 0; ignored for the other tasks)
+                         * @example 0
+                         */
                         seed?: string;
                         /** @description one contact-sheet image of every map instead of JSON */
                         output_format?: "png" | "jpeg" | "webp";
                     };
                     "application/json": {
                         /**
-                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`)
-                         * @example colorize-pono
+                         * @description a model whose graph has PONO or AN layers (GET /v1/models: `explain`), e.g. colorize-pono (with an image) or fashion-an (with a class)
+                         * @example fashion-an
                          */
                         model: string;
                         /**
@@ -1075,9 +1081,15 @@ export interface paths {
                          * @description inpaint: white = fill
                          */
                         mask?: string;
-                        /** @description generate: class name or index */
+                        /**
+                         * @description generate: class name or index (ignored for the other tasks)
+                         * @example Bag
+                         */
                         class?: string;
-                        /** @description generate: seed (default 0) */
+                        /**
+                         * @description generate: seed, digits only (default 0; ignored for the other tasks)
+                         * @example 0
+                         */
                         seed?: string;
                         /** @description one contact-sheet image of every map instead of JSON */
                         output_format?: "png" | "jpeg" | "webp";
@@ -1097,11 +1109,13 @@ export interface paths {
                             height: number;
                             seed?: number;
                             maps: {
+                                /** @description what the map shows, in words */
+                                caption?: string;
                                 /** @description the explain graph output, e.g. pono1_mu, an1_layout */
                                 name: string;
                                 /** @description the network layer (PyTorch module path) */
                                 layer: string;
-                                kind: "pono_mu" | "pono_sigma" | "an_layout" | "an_sampling";
+                                kind: "pono_mu" | "pono_sigma" | "pono_dms_beta" | "pono_dms_gamma" | "an_layout" | "an_sampling";
                                 width: number;
                                 height: number;
                                 /** @description pono_*: the map's min and max (the heatmap is min–max scaled) */
