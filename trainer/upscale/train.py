@@ -159,7 +159,7 @@ def train(args: Namespace) -> dict:
         print(f"[resume] from step {start}", flush=True)
     else:
         rec = validate_all(ema)
-        print(f"[val] step 0 (= bicubic): clean {rec['val_clean_psnr']:.2f} dB, degraded {rec['val_degraded_psnr']:.2f} dB", flush=True)
+        print(f"[val] step {start} ({'the --init weights' if getattr(args, 'init', None) else '= bicubic'}): clean {rec['val_clean_psnr']:.2f} dB, degraded {rec['val_degraded_psnr']:.2f} dB", flush=True)
     print(f"[model] {sum(p.numel() for p in model.parameters())} parameters, shortcut {args.shortcut}"
           + (f" ({'multi' if args.dms_multi else 'one'}-channel, {args.dms_layers} conv {args.dms_kernel}x{args.dms_kernel})"
              if args.shortcut == "pono_dms" else ""), flush=True)
