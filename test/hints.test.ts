@@ -86,7 +86,8 @@ describe('colour hints', () => {
       [{ model: 'colorize-hints', hint_points: '[{"x":1,"y":1,"color":"#ff0000","radius":99}]' }, {}, /radius/],
       [{ model: 'colorize-hints' }, { hints: rgbaWrong }, /must be the input's size/],
       [{ model: 'colorize-hints' }, { hints: opaque }, /RGBA/],
-      [{ model: 'colorize-hints', hint_points: '[]' }, { hints: rgbaWrong }, /not both/],
+      // (`[]` is no hints at all: the form's example)
+      [{ model: 'colorize-hints', hint_points: '[{"x":1,"y":1,"color":"#ff0000"}]' }, { hints: rgbaWrong }, /not both/],
     ];
     for (const [fields, files, pattern] of cases) {
       const r = await translate(fields, files);

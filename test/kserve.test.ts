@@ -115,7 +115,7 @@ describe('KServe v2 protocol', () => {
       // 3072² declared: refused from the shape, before the (absent) data is read
       [{ inputs: [{ name: 'gray', shape: [1, 1, 3072, 3072], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
       [{ inputs: [{ name: 'gray', shape: [2, 1, 256, 256], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: [1e39, ...new Array(15).fill(0)] }] }, /overflows float32/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: [1e39, ...new Array(63).fill(0)] }] }, /overflows float32/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: [[[[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [[0], 0, 0, 0]]]] }] }, /nested deeper/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(17).fill(0) }] }, /more values than/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], outputs: 5 }, /`outputs` must be an array/],
