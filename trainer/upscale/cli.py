@@ -53,6 +53,7 @@ def register(sub) -> None:
     e.add_argument("--figure", help="a nearest | Lanczos | ours | true crop grid (degraded inputs) here")
     e.add_argument("--nlm-h", type=float, default=3.0, help="OpenCV NLM filter strength h = hColor (the baseline; 3 chosen on 20 validation photos among 2, 3, 4, 7, 10)")
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--bench-side", type=int, default=0, help="also time one pass per checkpoint on a side x side LR input (0 = off)")
     e.add_argument("--json")
 
     cli.add_curve(sub, "val_clean_gain,val_degraded_gain")

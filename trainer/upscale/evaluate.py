@@ -82,6 +82,20 @@ def evaluate(models: dict[str, torch.nn.Module], images: dict[str, np.ndarray], 
     return out
 
 
+def pass_ms(model: torch.nn.Module, side: int = 256, repeats: int = 5) -> float:
+    """Median wall time in ms of one forward pass on a 1 x 3 x ``side`` x ``side`` LR input (-> 4 ``side``),
+    after one warm-up pass, at the process's torch thread count (``--threads``)."""
+    x = torch.zeros(1, 3, side, side)
+    times = []
+    with torch.no_grad():
+        model(x)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))
+
+
 def figure(models: dict[str, torch.nn.Module], images: dict[str, np.ndarray], path: str, crop: int = 160) -> None:
     """PNG grid, one row per photo: a ``crop`` px HR-sized window (the photo's centre) of the degraded input
     upscaled nearest-neighbour | Lanczos | each model | the true photo."""
@@ -122,11 +136,17 @@ def main(args: Namespace) -> int:
         for label, r in rows.items():
             m = r["mean"]
             print(f"{'':<9}{label:<16}{m['psnr']:>10.2f}{m['psnr'] - base:>+11.2f}{m['ssim']:>8.4f}{m['ms']:>9.0f}")
+    sizes = {label: {"parameters": sum(p.numel() for p in m.parameters()),
+                     **({f"ms_{args.bench_side}": round(pass_ms(m, args.bench_side), 1)} if args.bench_side else {})}
+             for label, m in models.items()}
+    for label, z in sizes.items():
+        print(f"[model] {label}: {z['parameters']} parameters" + (f", {z[f'ms_{args.bench_side}']:.0f} ms per {args.bench_side}² pass "
+              f"(PyTorch, {args.threads} thread(s), median of 5)" if args.bench_side else ""))
     if args.figure:
         figure(models, images, args.figure)
         print(f"[figure] {args.figure}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"split": args.split, "short_side": args.short_side, "photos": list(images), "scale": SCALE,
-                       "protocol": "Y of YCbCr (BT.601 studio), 4 px border, inputs uint8", "results": res}, f, indent=2)
+                       "protocol": "Y of YCbCr (BT.601 studio), 4 px border, inputs uint8", "results": res, "models": sizes}, f, indent=2)
     return 0
