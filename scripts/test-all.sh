@@ -15,9 +15,10 @@ for s in "${stages[@]}"; do
   if bash -c "$cmd" 2>&1 | tee "$log"; then status=ok; else status=FAILED; failed=1; fi
   # a stage whose tests were all skipped says so, with the reason its tests printed ("# … skipped: why")
   why=""
-  if [[ $status == ok ]] && grep -q '^# pass 0$' "$log" && grep -q '^# skipped [1-9]' "$log"; then
+  # (node:test counts a skipped suite in neither `# skipped` nor `# tests`: "ok 1 - … # SKIP why")
+  if [[ $status == ok ]] && grep -q '^# pass 0$' "$log" && { grep -q '^# skipped [1-9]' "$log" || grep -q '^ok [0-9]* - .* # SKIP' "$log"; }; then
     status=skipped
-    why=$(grep -m1 -o 'skipped: .*' "$log" | sed 's/^skipped: /(/; s/$/)/')
+    why=$(grep -m1 -o '# SKIP .*' "$log" | sed 's/^# SKIP /(/; s/$/)/')
   fi
   rm -f "$log"
   summary+=("$(printf '%-12s %-7s %5ss %s' "$name" "$status" "$(( $(date +%s) - t0 ))" "$why")")
