@@ -116,12 +116,13 @@ describe('KServe v2 protocol', () => {
       [{ inputs: [{ name: 'gray', shape: [1, 1, 3072, 3072], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
       [{ inputs: [{ name: 'gray', shape: [2, 1, 256, 256], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: [1e39, ...new Array(63).fill(0)] }] }, /overflows float32/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: [[[[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [[0], 0, 0, 0]]]] }] }, /nested deeper/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(17).fill(0) }] }, /more values than/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], outputs: 5 }, /`outputs` must be an array/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], outputs: [7] }, /each output/],
+      // (8×8: the smallest size the model takes; a 4×4 is refused from its shape first)
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: [[Array.from({ length: 8 }, (_, r) => (r === 7 ? [[0], 0, 0, 0, 0, 0, 0, 0] : new Array(8).fill(0)))]] }] }, /nested deeper/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: new Array(65).fill(0) }] }, /more values than/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: new Array(64).fill(0) }], outputs: 5 }, /`outputs` must be an array/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: new Array(64).fill(0) }], outputs: [7] }, /each output/],
       [{ inputs: [null] }, /each input must be an object/],
-      [{ inputs: [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: new Array(16).fill(0) }], id: { x: 1 } }, /`id` must be a string/],
+      [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: new Array(64).fill(0) }], id: { x: 1 } }, /`id` must be a string/],
     ];
     for (const [payload, pattern] of cases) {
       const r = await post(payload);
@@ -130,7 +131,7 @@ describe('KServe v2 protocol', () => {
       assert.doesNotMatch(r.json().error, /is not a function|call stack|undefined|TypeError/);
     }
     // 200,000-deep nesting: a clean 400, no stack overflow
-    const deep = `{"inputs":[{"name":"gray","shape":[1,1,4,4],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
+    const deep = `{"inputs":[{"name":"gray","shape":[1,1,8,8],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
     const d = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: deep, headers: { 'content-type': 'application/json' } });
     assert.equal(d.statusCode, 400, d.body.slice(0, 200));
     assert.doesNotMatch(d.body, /call stack/);
