@@ -2,7 +2,7 @@
 # The PONO paper's Table 3 on the x4 upscaler at equal budget (same steps, data, seed, crop, schedule):
 # none / MS without PONO / PONO-MS / PONO-DMS one-channel / PONO-DMS multi-channel (1 conv 3x3).
 # Two lanes of one thread each (this machine's 2 cores); each row writes runs/table3-<row>/.
-#   bash scripts/upscale-table3.sh [STEPS]        (default 4000, the card's table)
+#   bash scripts/upscale-table3.sh [STEPS]        (default 4000: the model card's table)
 # Then: /usr/bin/python3 -m trainer upscale evaluate --split val --limit 20 row=runs/table3-row/best.pt ...
 set -uo pipefail
 cd "$(dirname "$0")/.."

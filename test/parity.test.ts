@@ -49,3 +49,24 @@ for (const name of (await readdir(modelsDir)).sort()) {
     await session.release();
   });
 }
+
+// PONO-DMS (the PONO paper's Dynamic Moment Shortcut; no bundled model uses it yet): a seeded random upscaler with
+// multi-channel DMS, exported by the trainer (python3 -m trainer.tests.upscale.dms_fixture), and PyTorch's output.
+test('PONO-DMS graph (test/fixtures/pono-dms): onnxruntime-node matches PyTorch to ≤ 1e-4', async () => {
+  const dir = path.join(repoRoot, 'test', 'fixtures', 'pono-dms');
+  const fx = JSON.parse(await readFile(path.join(dir, 'fixture.json'), 'utf8')) as { model: string; input: { name: string; dims: number[]; file: string }; output: { name: string; dims: number[]; file: string }; tolerance_max_abs: number };
+  const session = await ort.InferenceSession.create(path.join(dir, fx.model));
+  const out = await session.run({ [fx.input.name]: new ort.Tensor('float32', await f32(path.join(dir, fx.input.file)), fx.input.dims) });
+  const got = out[fx.output.name]!;
+  assert.deepEqual([...got.dims], fx.output.dims);
+  const expected = await f32(path.join(dir, fx.output.file));
+  const data = got.data as Float32Array;
+  let maxAbs = 0, min = Infinity, max = -Infinity;
+  for (let i = 0; i < expected.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(data[i]! - expected[i]!));
+    min = Math.min(min, expected[i]!); max = Math.max(max, expected[i]!);
+  }
+  assert.ok(maxAbs <= fx.tolerance_max_abs, `max abs diff ${maxAbs}`);
+  assert.ok(max - min > 0.5, 'a fixture whose output varies');
+  await session.release();
+});

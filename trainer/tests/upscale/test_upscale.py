@@ -196,3 +196,18 @@ def test_pono_dms_export_and_its_explain_maps(tmp_path, multi):
     out = derive(path, str(tmp_path / "explain.onnx"))
     names = [o.name for o in onnx.load(str(tmp_path / "explain.onnx")).graph.output]
     assert names[0] == "image_out" and {m["output"] for m in out} <= set(names)
+
+
+def test_dms_fixture_is_pytorch():
+    """The committed PONO-DMS parity fixture (test/fixtures/pono-dms/, run by onnxruntime-node in
+    test/parity.test.ts) is this network's PyTorch output."""
+    from trainer.tests.upscale.dms_fixture import DIR, example, network
+    fx = json.load(open(os.path.join(DIR, "fixture.json")))
+    x = np.fromfile(os.path.join(DIR, fx["input"]["file"]), dtype="<f4").reshape(fx["input"]["dims"])
+    assert np.array_equal(x, example().numpy())
+    with torch.no_grad():
+        y = network()(torch.from_numpy(x)).numpy()
+    want = np.fromfile(os.path.join(DIR, fx["output"]["file"]), dtype="<f4").reshape(fx["output"]["dims"])
+    assert np.abs(y - want).max() < 1e-5
+    maps = [m["output"] for m in find_maps(onnx.load(os.path.join(DIR, fx["model"])).graph) if m["kind"].startswith("pono_dms")]
+    assert maps == ["dms2_beta", "dms2_gamma", "dms1_beta", "dms1_gamma"]
