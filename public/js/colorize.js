@@ -1,5 +1,5 @@
 /** Colorize panel: choose a photo (or a sample), click colour hints, POST /v1/translate; gray preview, before/after slider. */
-import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile } from './shared.js';
+import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile, acceptFiles } from './shared.js';
 
 // --- Colorize -------------------------------------------------------------------------------------
 let colorizeFile = null;
@@ -100,16 +100,7 @@ function syncCompare() {
   $('colorize-compare-after').style.width = `${$('colorize-slider').value}%`;
 }
 
-$('colorize-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseColorize(e.target.files[0]).catch((err) => say($('colorize-status'), `Error: ${err.message}`, true)); });
-const drop = $('colorize-drop');
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (e) => {
-  e.preventDefault();
-  drop.classList.remove('over');
-  const file = e.dataTransfer.files[0];
-  if (file) chooseColorize(file).catch((err) => say($('colorize-status'), `Error: ${err.message}`, true));
-});
+acceptFiles('colorize', chooseColorize);
 $('colorize-slider').addEventListener('input', syncCompare);
 window.addEventListener('resize', syncCompare);
 $('colorize-run').addEventListener('click', () => busy($('colorize-run'), $('colorize-status'), 'Colorizing…', async () => {

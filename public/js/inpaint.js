@@ -1,5 +1,5 @@
 /** Inpaint panel: paint a mask over the photo (mouse, touch or keyboard), POST /v1/inpaint with the mask as a PNG (white = fill). */
-import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile } from './shared.js';
+import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile, acceptFiles } from './shared.js';
 
 // --- Inpaint --------------------------------------------------------------------------------------
 let inpaintFile = null;
@@ -55,7 +55,7 @@ function maskBlob() {
   return new Promise((resolve) => c.toBlob(resolve, 'image/png'));
 }
 
-$('inpaint-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseInpaint(e.target.files[0]); });
+acceptFiles('inpaint', chooseInpaint);
 
 async function chooseInpaint(file) {
   try {

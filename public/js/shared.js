@@ -129,3 +129,21 @@ export async function sampleFile(button) {
   const blob = await res.blob();
   return new File([blob], button.dataset.sample.split('/').pop(), { type: blob.type });
 }
+
+/**
+ * A panel's photo inputs: the file picker `#PREFIX-file` and, when the page has one, the drop zone `#PREFIX-drop`
+ * hand the chosen file to `choose` (async); its error shows in `#PREFIX-status`.
+ */
+export function acceptFiles(prefix, choose) {
+  const take = (file) => { if (file) choose(file).catch((err) => say($(`${prefix}-status`), `Error: ${err.message}`, true)); };
+  $(`${prefix}-file`).addEventListener('change', (e) => take(e.target.files[0]));
+  const drop = $(`${prefix}-drop`);
+  if (!drop) return;
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    take(e.dataTransfer.files[0]);
+  });
+}

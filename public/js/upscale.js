@@ -1,5 +1,5 @@
 /** Upscale panel: POST /v1/upscale with the chosen photo and scale; before/after slider at the result's size. */
-import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile } from './shared.js';
+import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile, acceptFiles } from './shared.js';
 
 // --- Upscale --------------------------------------------------------------------------------------
 let upscaleFile = null;
@@ -20,16 +20,7 @@ function syncUpscale() {
   out.style.width = `${w}px`;
   $('upscale-compare-after').style.width = `${$('upscale-slider').value}%`;
 }
-$('upscale-file').addEventListener('change', (e) => { if (e.target.files[0]) chooseUpscale(e.target.files[0]).catch((err) => say($('upscale-status'), `Error: ${err.message}`, true)); });
-const upDrop = $('upscale-drop');
-upDrop.addEventListener('dragover', (e) => { e.preventDefault(); upDrop.classList.add('over'); });
-upDrop.addEventListener('dragleave', () => upDrop.classList.remove('over'));
-upDrop.addEventListener('drop', (e) => {
-  e.preventDefault();
-  upDrop.classList.remove('over');
-  const file = e.dataTransfer.files[0];
-  if (file) chooseUpscale(file).catch((err) => say($('upscale-status'), `Error: ${err.message}`, true));
-});
+acceptFiles('upscale', chooseUpscale);
 $('upscale-slider').addEventListener('input', syncUpscale);
 window.addEventListener('resize', syncUpscale);
 $('upscale-run').addEventListener('click', () => busy($('upscale-run'), $('upscale-status'), 'Upscaling…', async () => {
