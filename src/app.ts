@@ -2,7 +2,7 @@
  * `buildApp(config)`: the Fastify instance with its plugins (errors, multipart, OpenAPI, models),
  * routes and the try-it page (`public/`, served at `/` by @fastify/static). Tests call it directly; `server.ts` adds `listen` and signals.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,10 +13,10 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
-import auth, { isPublicRoute, markPublic, rateLimitKeyFor, tokenMatches } from './plugins/auth.js';
+import auth, { hasValidKey, isPublicRoute, keyDigests, markPublic, rateLimitKeyFor } from './plugins/auth.js';
 import errors, { notFoundHandler } from './plugins/errors.js';
 import drain from './plugins/drain.js';
 import { serverTiming } from './tracing.js';
@@ -54,13 +54,8 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   // Connection-level failures (slow-loris, stalled uploads, malformed requests) never reach a route: count
   // them here, answer as Node would (408 / 400, problem+json) and close the socket.
   let countClientError: (kind: string) => void = () => {};
-  const keyDigests = config.apiKeys.map((k) => createHash('sha256').update(k).digest());
-  /** A request that matched no route is authorized only with a configured key (when API_KEYS is set). */
-  const authorized = (request: { headers: Record<string, unknown> }): boolean => {
-    if (!keyDigests.length) return true;
-    const m = /^Bearer\s+(.+)$/i.exec(String(request.headers.authorization ?? ''));
-    return m !== null && tokenMatches(m[1]!.trim(), keyDigests);
-  };
+  // a request that matched no route is authorized only with a configured key (when API_KEYS is set)
+  const keys = keyDigests(config.apiKeys);
   const app = Fastify({
     logger,
     requestTimeout: config.requestTimeoutMs,
@@ -89,7 +84,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
       const problem = (status: number, slug: string, detail: string) => reply.code(status).type('application/problem+json')
         .send({ type: `https://normgen.dev/problems/${slug}`, title: STATUS_CODES[status], status, detail });
       if (error.code === 'FST_ERR_BAD_URL') return problem(400, 'bad-url', 'the request URL is malformed (invalid percent-encoding)');
-      if (!authorized(request)) {
+      if (keys.length > 0 && !hasValidKey(request as FastifyRequest, keys)) {
         reply.header('WWW-Authenticate', 'Bearer realm="normgen"');
         return problem(401, 'unauthorized', 'send `Authorization: Bearer <token>`');
       }

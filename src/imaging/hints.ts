@@ -84,23 +84,18 @@ export function rasterizePoints(points: HintPoint[], width: number, height: numb
  *   413 when its header declares more than `maxPixels` pixels (checked before decoding); 415 when it is not an image.
  */
 export async function decodeHintImage(bytes: Buffer, width: number, height: number, maxPixels: number): Promise<HintImage> {
-  // raster check and pixel count from the header first, as for the image (a pixel bomb is 413, not 415)
+  // raster check, pixel count, oriented size and alpha from the header first, as for the image (a pixel bomb is
+  // 413, not 415); the decode below then gives exactly that size
   const info = await probe(bytes, maxPixels);
   if (info.width !== width || info.height !== height) {
     throw new HttpProblem(422, 'Unprocessable Content', `\`hints\` is ${info.width}×${info.height}; it must be the input's size, ${width}×${height}`, 'invalid-hints');
   }
+  if (!info.hasAlpha) throw new HttpProblem(422, 'Unprocessable Content', '`hints` must be an RGBA image: opaque pixels (alpha ≥ 128) are the hints, transparent elsewhere', 'invalid-hints');
   let out;
   try {
-    const s = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).autoOrient();
-    const meta = await sharp(bytes, { limitInputPixels: maxPixels }).metadata();
-    if (!meta.hasAlpha) throw new HttpProblem(422, 'Unprocessable Content', '`hints` must be an RGBA image: opaque pixels (alpha ≥ 128) are the hints, transparent elsewhere', 'invalid-hints');
-    out = await s.toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    out = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).autoOrient().toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
-    if (err instanceof HttpProblem) throw err;
     throw new HttpProblem(415, 'Unsupported Media Type', `\`hints\` is not an image sharp can decode (${(err as Error).message})`, 'unsupported-image');
-  }
-  if (out.info.width !== width || out.info.height !== height) {
-    throw new HttpProblem(422, 'Unprocessable Content', `\`hints\` is ${out.info.width}×${out.info.height}; it must be the input's size, ${width}×${height}`, 'invalid-hints');
   }
   const n = width * height;
   const rgb = Buffer.alloc(n * 3);

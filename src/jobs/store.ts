@@ -154,8 +154,9 @@ export class JobStore {
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
-    for (const job of [...this.queue]) {
-      this.queue = this.queue.filter((j) => j !== job);
+    const queued = this.queue;
+    this.queue = [];
+    for (const job of queued) {
       job.status = 'failed';
       job.finishedAt = Date.now();
       const body = Buffer.from(JSON.stringify({ type: 'https://normgen.dev/problems/shutting-down', title: 'Service Unavailable', status: 503,

@@ -51,6 +51,23 @@ export function isPublicRoute(request: FastifyRequest): boolean {
 }
 
 /**
+ * The configured API keys as the SHA-256 digests {@link hasValidKey} compares against (computed once).
+ * @param apiKeys the plain tokens of `API_KEYS`.
+ */
+export function keyDigests(apiKeys: readonly string[]): Buffer[] {
+  return apiKeys.map(digest);
+}
+
+/**
+ * True when the request carries `Authorization: Bearer <token>` with one of `keys` (digests from
+ * {@link keyDigests}; constant time per key). False without a header, or when no key is configured.
+ */
+export function hasValidKey(request: FastifyRequest, keys: readonly Buffer[]): boolean {
+  const token = bearerToken(request);
+  return token !== null && keys.length > 0 && tokenMatches(token, keys);
+}
+
+/**
  * Mark every route registered in `scope` (and its children) as public, e.g. around a third-party plugin
  * (@fastify/swagger-ui, @fastify/static) whose routes take no options of ours.
  */
@@ -67,22 +84,18 @@ export function markPublic(scope: FastifyInstance): void {
  * @param apiKeys the configured tokens (plain text, as in `API_KEYS`).
  */
 export function rateLimitKeyFor(apiKeys: readonly string[]): (request: FastifyRequest) => string {
-  const keys = apiKeys.map(digest);
-  return (request) => {
-    const token = bearerToken(request);
-    return token !== null && keys.length > 0 && tokenMatches(token, keys) ? `key:${digest(token).toString('hex')}` : `ip:${request.ip}`;
-  };
+  const keys = keyDigests(apiKeys);
+  return (request) => (hasValidKey(request, keys) ? `key:${digest(bearerToken(request)!).toString('hex')}` : `ip:${request.ip}`);
 }
 
 export default fp<{ apiKeys: string[] }>(async (app, opts) => {
-  const keys = opts.apiKeys.map(digest);
+  const keys = keyDigests(opts.apiKeys);
   app.addHook('onRequest', async (request, reply) => {
     const admin = request.routeOptions.config?.admin === true;
     if (!admin && (keys.length === 0 || isPublicRoute(request))) return;
-    const token = bearerToken(request);
-    if (token === null || keys.length === 0 || !tokenMatches(token, keys)) {
+    if (!hasValidKey(request, keys)) {
       reply.header('WWW-Authenticate', 'Bearer realm="normgen"');
-      throw new HttpProblem(401, 'Unauthorized', keys.length === 0 ? 'this admin route needs API_KEYS to be configured and a bearer token' : token !== null ? 'the bearer token is not valid' : 'send `Authorization: Bearer <token>`', 'unauthorized');
+      throw new HttpProblem(401, 'Unauthorized', keys.length === 0 ? 'this admin route needs API_KEYS to be configured and a bearer token' : bearerToken(request) !== null ? 'the bearer token is not valid' : 'send `Authorization: Bearer <token>`', 'unauthorized');
     }
   });
 }, { name: 'auth' });

@@ -31,7 +31,7 @@ import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { crop, pasteCore, planTiles } from '../imaging/tiles.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { infer, jsonBodyLimit, parseIntegerField, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 
 /** The scales `scale` may ask for. */
@@ -41,12 +41,14 @@ export const DEFAULT_TILE = 256;
 /** Smallest core (input px) a tile gives: a smaller UPSCALE_TILE is raised to 2 × overlap + this. */
 export const MIN_CORE = 32;
 
-/** Validate `scale` against the model's own factor. @throws HttpProblem 422 for anything but 2 or 4 (≤ the model's). */
+/** Validate `scale` against the model's own factor (absent: the model's). @throws HttpProblem 422 for anything but 2 or 4 (≤ the model's), written as digits only. */
 export function parseScale(value: string | undefined, modelScale: number): number {
-  if (value === undefined || value === '') return modelScale;
-  const n = /^[1-9][0-9]?$/.test(value) ? Number(value) : NaN; // digits only: not " 4", "0x4", "4.0", "04"
-  if (!(UPSCALE_FACTORS as readonly number[]).includes(n) || n > modelScale) {
-    throw new HttpProblem(422, 'Unprocessable Content', `scale must be one of ${UPSCALE_FACTORS.filter((f) => f <= modelScale).join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
+  const factors = UPSCALE_FACTORS.filter((f) => f <= modelScale);
+  // digits only (not " 4", "0x4", "4.0", "04"), as every non-JSON integer field
+  const n = parseIntegerField('scale', value, Math.min(...factors), modelScale);
+  if (n === undefined) return modelScale;
+  if (!(factors as readonly number[]).includes(n)) {
+    throw new HttpProblem(422, 'Unprocessable Content', `scale must be one of ${factors.join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
   }
   return n;
 }
