@@ -40,7 +40,7 @@ function describe(model: string, maps: Map[]): void {
 
 const small = await sharp(photo).extract({ left: 0, top: 0, width: 320, height: 212 }).resize(80, 53, { kernel: 'cubic' }).png().toBuffer();
 for (const [model, files] of [
-  ['colorize-pono', { image: { data: photo, type: 'image/jpeg' } }],
+  ['colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } }],
   ['upscale-pono', { image: { data: small, type: 'image/png' } }],
   ['inpaint-an', { image: { data: photo, type: 'image/jpeg' }, mask: { data: mask, type: 'image/png' } }],
 ] as const) {

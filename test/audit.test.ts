@@ -87,17 +87,17 @@ describe('bounds and strict fields', () => {
   test('KServe v2: values outside the declared range and tensors below the minimum size are 400', async () => {
     const v2 = (model: string, inputs: unknown[]) => app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: { inputs } });
     for (const big of [1e30, 3e38, 1.5]) {
-      const res = await v2('colorize-pono', [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: Array.from({ length: 64 }, (_, i) => (i === 7 ? big : 0)) }]);
+      const res = await v2('colorize-pono-auto', [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: Array.from({ length: 64 }, (_, i) => (i === 7 ? big : 0)) }]);
       assert.equal(res.statusCode, 400, res.body.slice(0, 200));
       assert.match(res.json().error, /outside the input's range \[-1, 1\]/);
     }
     const z = Array.from({ length: 128 }, (_, i) => (i === 0 ? 1e19 : 0));
     const gen = await v2('fashion-an', [{ name: 'z', shape: [1, 128], datatype: 'FP32', data: z }, { name: 'y', shape: [1, 10], datatype: 'FP32', data: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0] }]);
     assert.equal(gen.statusCode, 400, gen.body.slice(0, 200));
-    const small = await v2('colorize-pono', [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: Array(16).fill(0) }]);
+    const small = await v2('colorize-pono-auto', [{ name: 'gray', shape: [1, 1, 4, 4], datatype: 'FP32', data: Array(16).fill(0) }]);
     assert.equal(small.statusCode, 400);
     assert.match(small.json().error, /at least 8/);
-    const ok = await v2('colorize-pono', [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: Array(64).fill(0.5) }]);
+    const ok = await v2('colorize-pono-auto', [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: Array(64).fill(0.5) }]);
     assert.equal(ok.statusCode, 200, ok.body.slice(0, 200));
   });
 

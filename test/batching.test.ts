@@ -24,8 +24,8 @@ after(async () => {
 async function colorizerWith(batching: Record<string, number>): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-batch-'));
   dirs.push(dir);
-  await cp(path.join(repoRoot, 'models', 'colorize-pono'), path.join(dir, 'colorize-pono'), { recursive: true });
-  const mf = path.join(dir, 'colorize-pono', 'manifest.json');
+  await cp(path.join(repoRoot, 'models', 'colorize-pono-auto'), path.join(dir, 'colorize-pono-auto'), { recursive: true });
+  const mf = path.join(dir, 'colorize-pono-auto', 'manifest.json');
   const m = JSON.parse(await readFile(mf, 'utf8'));
   m.serving.batching = batching;
   await writeFile(mf, JSON.stringify(m));
@@ -51,8 +51,8 @@ describe('dynamic batching', () => {
     const imgs = await crops();
     const batched = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 8, max_queue_delay_ms: 50 }) });
     const plain = await start({ MODELS_DIR: await colorizerWith({}), BATCHING: '0' });
-    const bEntry = batched.models.get('colorize-pono')!;
-    const pEntry = plain.models.get('colorize-pono')!;
+    const bEntry = batched.models.get('colorize-pono-auto')!;
+    const pEntry = plain.models.get('colorize-pono-auto')!;
     assert.ok(bEntry.warmupMs !== undefined && bEntry.warmupMs >= 0, 'warm-up ran before ready');
     const runs0 = bEntry.batcher!.runs;
     const got = await Promise.all(imgs.map((i) => translate(batched, i)));
@@ -75,7 +75,7 @@ describe('dynamic batching', () => {
   test('max_batch_pixels caps the pixels of one pass: 8 concurrent requests in passes of at most 2 images', async () => {
     const imgs = await crops();
     const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 8, max_batch_pixels: 2 * 96 * 64, max_queue_delay_ms: 50 }) });
-    const entry = app.models.get('colorize-pono')!;
+    const entry = app.models.get('colorize-pono-auto')!;
     assert.equal(entry.batcher!.config.maxBatchPixels, 2 * 96 * 64);
     const runs0 = entry.batcher!.runs;
     const got = await Promise.all(imgs.map((i) => translate(app, i)));
@@ -84,8 +84,8 @@ describe('dynamic batching', () => {
     assert.ok(runs >= 4 && runs < 8, `${runs} passes for 8 requests of 1/2 the pixel budget each`);
     const metrics = (await app.inject('/metrics')).body;
     const num = (re: RegExp) => Number(metrics.match(re)?.[1]);
-    const total = num(/^normgen_batch_size_count\{model="colorize-pono"\} (\d+)/m);
-    const upTo2 = num(/^normgen_batch_size_bucket\{le="2",model="colorize-pono"\} (\d+)/m);
+    const total = num(/^normgen_batch_size_count\{model="colorize-pono-auto"\} (\d+)/m);
+    const upTo2 = num(/^normgen_batch_size_bucket\{le="2",model="colorize-pono-auto"\} (\d+)/m);
     assert.ok(total >= runs && upTo2 === total, `every pass held at most 2 images: ${upTo2} of ${total}`);
   });
 
@@ -116,10 +116,10 @@ describe('dynamic batching', () => {
 
   test('overload is shed at once: 503 with Retry-After from the expected wait, not 504 after the deadline', async () => {
     const app = await start({ MODELS_DIR: await colorizerWith({ max_batch_size: 1, max_queue: 64, timeout_ms: 4000 }) });
-    // 512²: 30 passes take well past the 4 s deadline (at 256² colorize-pono 2.1.1 runs them all in ~2 s)
+    // 512²: 30 passes take well past the 4 s deadline (at 256² colorize-pono-auto 2.1.1 runs them all in ~2 s)
     const photo = await sharp(await grayPhoto()).resize(512, 512, { fit: 'fill' }).png().toBuffer();
     assert.equal((await translate(app, photo)).statusCode, 200); // times one pass: the batcher now knows its cost
-    const batcher = app.models.get('colorize-pono')!.batcher!;
+    const batcher = app.models.get('colorize-pono-auto')!.batcher!;
     assert.ok(batcher.msPerMp! > 0);
     const t0 = performance.now();
     const res = await Promise.all(Array.from({ length: 30 }, () => translate(app, photo).then((r) => ({ r, ms: performance.now() - t0 }))));
@@ -143,7 +143,7 @@ describe('batches stay on the arena session (issue 32)', () => {
   test('batchingOf caps a batch at ARENA_MAX_PIXELS; 0 (always the arena) leaves the manifest\'s cap', async () => {
     const { batchingOf } = await import('../src/models/repository.js');
     const { DEFAULT_BATCHING } = await import('../src/inference/batcher.js');
-    const manifest = JSON.parse(await readFile(path.join(repoRoot, 'models', 'colorize-pono', 'manifest.json'), 'utf8'));
+    const manifest = JSON.parse(await readFile(path.join(repoRoot, 'models', 'colorize-pono-auto', 'manifest.json'), 'utf8'));
     assert.equal(batchingOf(manifest, true, 512 * 512).maxBatchPixels, Math.min(DEFAULT_BATCHING.maxBatchPixels, 512 * 512));
     assert.equal(batchingOf(manifest, true, 0).maxBatchPixels, DEFAULT_BATCHING.maxBatchPixels);
     const own = { ...manifest, serving: { ...manifest.serving, batching: { max_batch_pixels: 100_000 } } };
@@ -157,7 +157,7 @@ describe('a batch of one is not copied (issue 32)', () => {
     const { Batcher, DEFAULT_BATCHING } = await import('../src/inference/batcher.js');
     const pool = new InferencePool(1, 1);
     try {
-      await pool.load('c', path.join(repoRoot, 'models', 'colorize-pono', 'model.onnx'));
+      await pool.load('c', path.join(repoRoot, 'models', 'colorize-pono-auto', 'model.onnx'));
       const batcher = new Batcher(pool, 'c', undefined, { ...DEFAULT_BATCHING, maxQueueDelayMs: 50 }, 1);
       const gray = (v: number) => ({ data: new Float32Array(32 * 32).map((_, i) => Math.sin(i * v) * 0.8), dims: [1, 1, 32, 32] });
       const lone = gray(0.1);

@@ -71,7 +71,7 @@ colour = ng.translate(gray)
 hinted = ng.translate(gray, model="colorize-hints", hint_points=[{"x": 100, "y": 50, "color": "#3366cc"}])
 grid, seed = ng.generate("Bag", seed=7, count=4)
 big = ng.upscale(gray, scale=2)
-seen = ng.explain("colorize-pono", image=gray)
+seen = ng.explain("colorize-pono-auto", image=gray)
 gen_seen = ng.explain("fashion-an", cls="Bag", seed=7)
 try:
     ng.inpaint(gray, b"junk")

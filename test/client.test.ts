@@ -46,6 +46,6 @@ test('the generated client calls every task and lists the models', async () => {
   assert.deepEqual(seen.maps.map((m) => m.kind), ['an_layout']);
   const { models } = await normgen.models();
   assert.deepEqual(models.filter((m) => m.default).map((m) => m.task).sort(), ['generate', 'inpaint', 'translate', 'upscale']);
-  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'inpaint', 'translate', 'translate', 'translate', 'upscale']); // + colorize-pono-l1, colorize-hints, the fashion-noan ablation and inpaint-an-smooth
+  assert.deepEqual(models.map((m) => m.task).sort(), ['generate', 'generate', 'inpaint', 'inpaint', 'translate', 'translate', 'translate', 'translate', 'upscale']); // + colorize-pono-auto, colorize-pono-l1, colorize-hints, the fashion-noan ablation and inpaint-an-smooth
   await assert.rejects(normgen.generate({ class: 'Hat' }), (err: unknown) => err instanceof NormgenError && err.status === 422 && /unknown class/.test(err.problem.detail ?? ''));
 });

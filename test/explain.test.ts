@@ -118,20 +118,20 @@ describe('POST /v1/explain', () => {
     app.inject({ method: 'POST', url: '/v1/explain', ...multipart(files, { model, ...fields }) });
 
   test('the explain graph is opened on the first request, not at start; the task routes do not open it', async () => {
-    const entry = app.models.get('colorize-pono')!;
+    const entry = app.models.get('colorize-pono-auto')!;
     assert.equal(entry.explainLoad, undefined);
     const t = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: photo, type: 'image/jpeg' } }) });
     assert.equal(t.statusCode, 200);
     assert.equal(entry.explainLoad, undefined);
-    const res = await post('colorize-pono', { image: { data: photo, type: 'image/jpeg' } });
+    const res = await post('colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } });
     assert.equal(res.statusCode, 200, res.body);
     assert.ok(entry.explainLoad);
   });
 
   test('a translator: PONO mu and sigma of each PONO layer, at H/2 and H/4 of the input, as PNG heatmaps; same input, same maps', async () => {
-    const res = await post('colorize-pono', { image: { data: photo, type: 'image/jpeg' } });
+    const res = await post('colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } });
     assert.equal(res.statusCode, 200, res.body);
-    assert.match(String(res.headers['x-model']), /^colorize-pono@/);
+    assert.match(String(res.headers['x-model']), /^colorize-pono-auto@/);
     const doc = res.json();
     assert.deepEqual([doc.width, doc.height], [320, 213]);
     assert.deepEqual(doc.maps.map((m: { kind: string }) => m.kind), ['pono_mu', 'pono_sigma', 'pono_mu', 'pono_sigma']);
@@ -144,7 +144,7 @@ describe('POST /v1/explain', () => {
       assert.ok(m.range[1] > m.range[0]);
       if (m.kind === 'pono_sigma') assert.ok(m.range[0] > 0);
     }
-    const again = await post('colorize-pono', { image: { data: photo, type: 'image/jpeg' } });
+    const again = await post('colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } });
     assert.equal(again.body, res.body);
   });
 
@@ -169,7 +169,7 @@ describe('POST /v1/explain', () => {
   });
 
   test('output_format gives one contact sheet; a model without PONO or AN layers is 422; missing inputs are 400; unknown model 404', async () => {
-    const sheet = await post('colorize-pono', { image: { data: photo, type: 'image/jpeg' } }, { output_format: 'png' });
+    const sheet = await post('colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } }, { output_format: 'png' });
     assert.equal(sheet.statusCode, 200);
     assert.equal(sheet.headers['content-type'], 'image/png');
     const meta = await sharp(sheet.rawPayload).metadata();
@@ -180,12 +180,12 @@ describe('POST /v1/explain', () => {
       assert.match(r.json().type, new RegExp(`${slug}$`));
     };
     problem(await app.inject({ method: 'POST', url: '/v1/explain', payload: { model: 'fashion-noan', class: 1 } }), 422, 'no-maps');
-    problem(await post('colorize-pono', {}), 400, 'missing-image');
+    problem(await post('colorize-pono-auto', {}), 400, 'missing-image');
     problem(await post('inpaint-an', { image: { data: photo, type: 'image/jpeg' } }), 400, 'missing-mask');
     problem(await app.inject({ method: 'POST', url: '/v1/explain', payload: { model: 'fashion-an' } }), 400, 'missing-class');
     problem(await app.inject({ method: 'POST', url: '/v1/explain', payload: { image: photo.toString('base64') } }), 400, 'missing-model');
     problem(await post('nope', { image: { data: photo, type: 'image/jpeg' } }), 404, 'unknown-model');
-    problem(await post('colorize-pono', { image: { data: photo, type: 'image/jpeg' } }, { output_format: 'gif' }), 422, 'invalid-field');
+    problem(await post('colorize-pono-auto', { image: { data: photo, type: 'image/jpeg' } }, { output_format: 'gif' }), 422, 'invalid-field');
   });
 });
 

@@ -131,7 +131,7 @@ describe('issue 31 conveniences', () => {
     const b = await app.inject({ method: 'POST', url: '/v1/colorize', ...multipart({ image: { data: photo } }) });
     assert.equal(b.statusCode, 200);
     assert.ok(a.rawPayload.equals(b.rawPayload));
-    const m = await app.inject('/v1/models/colorize-pono');
+    const m = await app.inject('/v1/models/colorize-pono-auto');
     assert.ok(m.body.length < 50_000, `${m.body.length} bytes`);
     assert.ok(m.json().training.data.train_photos.count > 100);
   });

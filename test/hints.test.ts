@@ -1,7 +1,9 @@
 /**
  * Colour hints on `POST /v1/translate` (issue 29) with the real hinted model (`colorize-hints`): points and the
  * equivalent RGBA image give the same bytes; the output's luma is the input's; a hinted spot moves towards the
- * hinted hue; without hints the hinted model is the automatic colorizer; each bad hint gets its 422.
+ * hinted hue; without hints the hinted model is the automatic colorizer; each bad hint gets its 422. The default
+ * translator (`colorize-pono` 3.0.0, issue 42): hints without a `model` field, the hinted pixels get the hinted
+ * chroma, and a hint's colour stops at a strong luma edge.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,7 +80,8 @@ describe('colour hints', () => {
     const rgbaWrong = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } }).png().toBuffer();
     const opaque = await sharp({ create: { width: W, height: H, channels: 3, background: '#0000ff' } }).png().toBuffer();
     const cases: [Record<string, string>, Record<string, Buffer>, RegExp][] = [
-      [{ hint_points: '[{"x":1,"y":1,"color":"#ff0000"}]' }, {}, /does not take colour hints/], // default model: no hints input
+      [{ model: 'colorize-pono-auto', hint_points: '[{"x":1,"y":1,"color":"#ff0000"}]' }, {}, /does not take colour hints/], // no hints input
+      [{ hint_points: `[{"x":1,"y":${H},"color":"#ff0000"}]` }, {}, /outside/], // the default model takes hints
       [{ model: 'colorize-hints', hint_points: 'nope' }, {}, /JSON list/],
       [{ model: 'colorize-hints', hint_points: '{"x":1}' }, {}, /JSON list/],
       [{ model: 'colorize-hints', hint_points: `[{"x":${W},"y":1,"color":"#ff0000"}]` }, {}, /outside/],
@@ -122,5 +125,67 @@ describe('hints at a reduced working size (colorize-hints serves at 192 px)', ()
       assert.ok(d < 0.01, `working pixel ${i}: a,b ${a},${b} is neither hint colour`);
     }
     assert.equal(seen, small.count);
+  });
+});
+
+describe('the default translator takes hints (colorize-pono 3.0.0: network prior + edge-aware propagation)', () => {
+  // a synthetic photo: two flat regions (luma 100 | 200) split by a vertical edge at x = 96, with mild texture
+  const w = 192, h = 128, edge = 96;
+  let twoRegions: Buffer;
+  before(async () => {
+    const g = Buffer.alloc(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) g[y * w + x] = (x < edge ? 100 : 200) + ((x * 7 + y * 13) % 5) - 2;
+    twoRegions = await sharp(g, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
+  });
+  const post = (fields: Record<string, string>) =>
+    app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: twoRegions } }, fields) });
+  /** CIE a*, b* of one sRGB colour, as the service encodes hints (its `hints` tensor holds them ÷ 110). */
+  async function lab(r: number, g: number, b: number): Promise<[number, number]> {
+    const { hintsTensor, rasterizePoints } = await import('../src/imaging/hints.js');
+    const hex = '#' + [r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('');
+    const t = await hintsTensor(rasterizePoints([{ x: 0, y: 0, color: hex, radius: 0 }], 1, 1), { width: 1, height: 1 }, { width: 1, height: 1 });
+    return [t.data[0]! * 110, t.data[1]! * 110];
+  }
+
+  test('one hint, no model field: 200, exact luma, the hinted pixels get the hinted chroma, the colour stops at the edge', async () => {
+    const hint = { x: 40, y: 64, color: '#3060c0', radius: 2 }; // a blue of luma ≈ 93, near the left region's 100
+    const r = await post({ hint_points: JSON.stringify([hint]) });
+    assert.equal(r.statusCode, 200, r.body.slice(0, 300));
+    assert.match(String(r.headers['x-model']), /^colorize-pono@3\./);
+    assert.equal(r.headers['x-hints'], '25');
+    const out = await raw(r.rawPayload);
+    const src = await sharp(twoRegions).extractChannel(0).raw().toBuffer();
+    const px = (x: number, y: number) => [...out.data.subarray(3 * (y * w + x), 3 * (y * w + x) + 3)] as [number, number, number];
+    let worst = 0;
+    for (let i = 0; i < w * h; i++) {
+      const yv = BT601[0] * out.data[3 * i]! + BT601[1] * out.data[3 * i + 1]! + BT601[2] * out.data[3 * i + 2]!;
+      worst = Math.max(worst, Math.abs(yv - src[i]!));
+    }
+    assert.ok(worst <= 1.5, `luma off by ${worst.toFixed(2)}`);
+    const want = await lab(0x30, 0x60, 0xc0);
+    const got = await lab(...px(hint.x, hint.y));
+    assert.ok(Math.hypot(got[0] - want[0], got[1] - want[1]) < 6, `hinted pixel a*b* ${got.map((v) => v.toFixed(1))} vs ${want.map((v) => v.toFixed(1))}`);
+    // the hint's effect (its a*b* minus the no-hint output's): 50 px away in its region still strong, just across
+    // the edge (60 px away) under a third of it (reach across the edge ≈ 0.07, the blend doubles it, the prior adds some)
+    const none = await raw((await post({})).rawPayload);
+    const effect = async (x: number) => {
+      const [a1, b1] = await lab(...px(x, hint.y));
+      const i = 3 * (hint.y * w + x);
+      const [a0, b0] = await lab(none.data[i]!, none.data[i + 1]!, none.data[i + 2]!);
+      return Math.hypot(a1 - a0, b1 - b0);
+    };
+    const near = await effect(90), far = await effect(edge + 4);
+    console.log(`# hint effect (CIE ab): ${near.toFixed(1)} in its region, ${far.toFixed(1)} across the edge`);
+    assert.ok(near > 15, `same region: effect ${near.toFixed(1)}`);
+    assert.ok(far < near / 3, `across the edge: effect ${far.toFixed(1)} vs ${near.toFixed(1)} before it`);
+  });
+
+  test('without hints it keeps the translate contract (same size, exact luma) and is the confidence-weighted network', async () => {
+    const a = await post({});
+    const b = await post({ hint_points: '[]' });
+    assert.equal(a.statusCode, 200);
+    assert.ok(a.rawPayload.equals(b.rawPayload), '`[]` is no hints');
+    const meta = await sharp(a.rawPayload).metadata();
+    assert.deepEqual([meta.width, meta.height], [w, h]);
   });
 });

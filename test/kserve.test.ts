@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildReadyApp, repoRoot } from './helper.js';
 
 let app: FastifyInstance;
-before(async () => { app = await buildReadyApp(); });
+before(async () => { app = await buildReadyApp({ MODELS: 'colorize-pono-auto' }); }); // the single-input colorizer, opened at start
 after(async () => app.close());
 
 async function f32(file: string): Promise<number[]> {
@@ -23,29 +23,29 @@ describe('KServe v2 protocol', () => {
   test('health and model metadata/readiness', async () => {
     assert.deepEqual((await app.inject('/v2/health/live')).json(), { live: true });
     assert.deepEqual((await app.inject('/v2/health/ready')).json(), { ready: true });
-    const meta = await app.inject('/v2/models/colorize-pono');
+    const meta = await app.inject('/v2/models/colorize-pono-auto');
     assert.equal(meta.statusCode, 200);
     const m = meta.json();
-    assert.equal(m.name, 'colorize-pono');
+    assert.equal(m.name, 'colorize-pono-auto');
     assert.equal(m.platform, 'onnxruntime_onnx');
     assert.deepEqual(m.inputs, [{ name: 'gray', datatype: 'FP32', shape: [-1, 1, -1, -1] }]);
     assert.deepEqual(m.outputs[0], { name: 'rgb', datatype: 'FP32', shape: [-1, 3, -1, -1] });
     // issue 34: the explain maps are listed as further outputs
     assert.deepEqual(m.outputs.slice(1).map((o: { name: string }) => o.name), ['pono1_mu', 'pono1_sigma', 'pono2_mu', 'pono2_sigma']);
-    assert.deepEqual((await app.inject('/v2/models/colorize-pono/ready')).json(), { name: 'colorize-pono', ready: true });
+    assert.deepEqual((await app.inject('/v2/models/colorize-pono-auto/ready')).json(), { name: 'colorize-pono-auto', ready: true });
     const missing = await app.inject('/v2/models/nope');
     assert.equal(missing.statusCode, 404);
     assert.match(missing.json().error, /unknown model/);
   });
 
   test('FP32 inference reproduces the PyTorch fixture', async () => {
-    const dir = path.join(repoRoot, 'models', 'colorize-pono', 'fixture');
+    const dir = path.join(repoRoot, 'models', 'colorize-pono-auto', 'fixture');
     const fx = JSON.parse(await readFile(path.join(dir, 'fixture.json'), 'utf8'));
     const body = { id: 'req-1', inputs: [{ name: 'gray', shape: fx.input.dims, datatype: 'FP32', data: await f32(path.join(dir, fx.input.file)) }] };
-    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: body });
+    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: body });
     assert.equal(res.statusCode, 200, res.body);
     const r = res.json();
-    assert.equal(r.model_name, 'colorize-pono');
+    assert.equal(r.model_name, 'colorize-pono-auto');
     assert.equal(r.id, 'req-1');
     assert.equal(r.outputs[0].name, 'rgb');
     assert.equal(r.outputs[0].datatype, 'FP32');
@@ -72,10 +72,10 @@ describe('KServe v2 protocol', () => {
   });
 
   test('explain outputs by name (issue 34): PONO mu of the fixture at H/2, equal to the channel mean the explain graph reports; unknown output 400', async () => {
-    const dir = path.join(repoRoot, 'models', 'colorize-pono', 'fixture');
+    const dir = path.join(repoRoot, 'models', 'colorize-pono-auto', 'fixture');
     const fx = JSON.parse(await readFile(path.join(dir, 'fixture.json'), 'utf8'));
     const body = { inputs: [{ name: 'gray', shape: fx.input.dims, datatype: 'FP32', data: await f32(path.join(dir, fx.input.file)) }], outputs: [{ name: 'rgb' }, { name: 'pono1_mu' }] };
-    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: body });
+    const res = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: body });
     assert.equal(res.statusCode, 200, res.body);
     const [rgb, mu] = res.json().outputs;
     assert.deepEqual(rgb.shape, fx.output.dims);
@@ -86,13 +86,13 @@ describe('KServe v2 protocol', () => {
     assert.equal(mu.name, 'pono1_mu');
     assert.deepEqual(mu.shape, [fx.input.dims[0], 1, fx.input.dims[2] / 2, fx.input.dims[3] / 2]);
     assert.ok(Math.max(...mu.data) > Math.min(...mu.data));
-    const bad = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: { ...body, outputs: [{ name: 'pono9_mu' }] } });
+    const bad = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: { ...body, outputs: [{ name: 'pono9_mu' }] } });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().error, /not served/);
   });
 
   test('bad requests get 400 with { error }', async () => {
-    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: payload as object });
+    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: payload as object });
     const cases: [unknown, RegExp][] = [
       [{ inputs: [{ name: 'gray', shape: [1, 3, 8, 8], datatype: 'FP32', data: new Array(192).fill(0) }] }, /does not match/],
       [{ inputs: [{ name: 'gray', shape: [1, 1, 8, 8], datatype: 'FP32', data: [1, 2] }] }, /2 values/],
@@ -110,7 +110,7 @@ describe('KServe v2 protocol', () => {
   });
 
   test('limits (issue 28): declared size checked before data, float32 overflow, deep nesting, envelope, body size', async () => {
-    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: payload as object });
+    const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: payload as object });
     const cases: [unknown, RegExp][] = [
       // 3072² declared: refused from the shape, before the (absent) data is read
       [{ inputs: [{ name: 'gray', shape: [1, 1, 3072, 3072], datatype: 'FP32', data: [] }] }, /KSERVE_MAX_PIXELS/],
@@ -132,12 +132,12 @@ describe('KServe v2 protocol', () => {
     }
     // 200,000-deep nesting: a clean 400, no stack overflow
     const deep = `{"inputs":[{"name":"gray","shape":[1,1,8,8],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
-    const d = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: deep, headers: { 'content-type': 'application/json' } });
+    const d = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: deep, headers: { 'content-type': 'application/json' } });
     assert.equal(d.statusCode, 400, d.body.slice(0, 200));
     assert.doesNotMatch(d.body, /call stack/);
     // a body over the route's limit (4 M values of a 2048² tensor) is 413 before it is parsed
     const big = `{"inputs":[{"name":"gray","shape":[1,1,2048,2048],"datatype":"FP32","data":[${'0,'.repeat(4_000_000)}0]}]}`;
-    const b = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono/infer', payload: big, headers: { 'content-type': 'application/json' } });
+    const b = await app.inject({ method: 'POST', url: '/v2/models/colorize-pono-auto/infer', payload: big, headers: { 'content-type': 'application/json' } });
     assert.equal(b.statusCode, 413);
   });
 });

@@ -22,7 +22,7 @@ after(async () => {
 async function colorizerDir(): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-life-'));
   dirs.push(dir);
-  await cp(path.join(repoRoot, 'models', 'colorize-pono'), path.join(dir, 'colorize-pono'), { recursive: true });
+  await cp(path.join(repoRoot, 'models', 'colorize-pono-auto'), path.join(dir, 'colorize-pono-auto'), { recursive: true });
   return dir;
 }
 
@@ -48,7 +48,7 @@ describe('authentication', () => {
     const app = await buildReadyApp({ MODELS_DIR: await colorizerDir() });
     apps.push(app);
     assert.equal((await app.inject('/v1/models')).statusCode, 200);
-    const r = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono/reload' });
+    const r = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono-auto/reload' });
     assert.equal(r.statusCode, 401);
     assert.match(r.json().detail, /API_KEYS/);
   });
@@ -63,7 +63,7 @@ describe('reload', () => {
     const photo = await grayPhoto();
     const translate = () => { const mp = multipart({ image: { data: photo } }); return app.inject({ method: 'POST', url: '/v1/translate', payload: mp.payload, headers: { ...mp.headers, ...auth } }); };
     // the "new version": same weights, new version string in the manifest
-    const mf = path.join(dir, 'colorize-pono', 'manifest.json');
+    const mf = path.join(dir, 'colorize-pono-auto', 'manifest.json');
     const manifest = JSON.parse(await readFile(mf, 'utf8'));
     const oldVersion = manifest.version;
     manifest.version = `${oldVersion}-reloaded`;
@@ -81,26 +81,26 @@ describe('reload', () => {
     // progress-based waits (not fixed sleeps): requests are in flight before, during and after the reload
     const until = async (cond: () => boolean) => { while (!cond()) await new Promise((r) => setTimeout(r, 20)); };
     await until(() => statuses.length >= 2);
-    const reload = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono/reload', headers: auth });
+    const reload = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono-auto/reload', headers: auth });
     assert.equal(reload.statusCode, 200, reload.body);
-    assert.deepEqual({ ...(reload.json() as object), load_ms: 0 }, { name: 'colorize-pono', version: `${oldVersion}-reloaded`, previous: oldVersion, load_ms: 0 });
+    assert.deepEqual({ ...(reload.json() as object), load_ms: 0 }, { name: 'colorize-pono-auto', version: `${oldVersion}-reloaded`, previous: oldVersion, load_ms: 0 });
     const done = statuses.length;
     await until(() => statuses.length >= done + 2);
     stop = true;
     await load;
     assert.ok(statuses.length >= 4);
     assert.deepEqual([...new Set(statuses)], [200], `statuses ${statuses}`);
-    assert.ok(versions.has(`colorize-pono@${oldVersion}-reloaded`));
-    assert.equal(String((await translate()).headers['x-model']), `colorize-pono@${oldVersion}-reloaded`);
+    assert.ok(versions.has(`colorize-pono-auto@${oldVersion}-reloaded`));
+    assert.equal(String((await translate()).headers['x-model']), `colorize-pono-auto@${oldVersion}-reloaded`);
 
     // a corrupt new file: reload refused (422), the current version keeps serving
-    await writeFile(path.join(dir, 'colorize-pono', 'model.onnx'), Buffer.from('corrupt'));
-    const bad = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono/reload', headers: auth });
+    await writeFile(path.join(dir, 'colorize-pono-auto', 'model.onnx'), Buffer.from('corrupt'));
+    const bad = await app.inject({ method: 'POST', url: '/v1/models/colorize-pono-auto/reload', headers: auth });
     assert.equal(bad.statusCode, 422);
     assert.match(bad.json().detail, /sha256 mismatch/);
     const after = await translate();
     assert.equal(after.statusCode, 200);
-    assert.equal(String(after.headers['x-model']), `colorize-pono@${oldVersion}-reloaded`);
+    assert.equal(String(after.headers['x-model']), `colorize-pono-auto@${oldVersion}-reloaded`);
     assert.equal((await app.inject('/readyz')).statusCode, 200);
   });
 });

@@ -26,10 +26,13 @@ describe('models and health', () => {
     assert.equal(m.task, 'translate');
     assert.equal(m.state, 'ready');
     assert.equal(m.default, true);
-    assert.equal(m.inputs[0].size_multiple, 4);
-    const l1 = res.json().models.find((x: { name: string }) => x.name === 'colorize-pono-l1');
-    assert.equal(l1.task, 'translate');
-    assert.equal(l1.default, false, 'the L1 baseline stays installed but is not the default');
+    assert.deepEqual(m.inputs.map((i: { name: string }) => i.name), ['gray', 'hints'], 'the default colorizer takes colour hints');
+    assert.equal(m.inputs[0].size_multiple, 16);
+    for (const name of ['colorize-pono-l1', 'colorize-pono-auto', 'colorize-hints']) {
+      const old = res.json().models.find((x: { name: string }) => x.name === name);
+      assert.equal(old.task, 'translate', name);
+      assert.equal(old.default, false, `${name} stays installed but is not the default`);
+    }
   });
 
   test('GET /v1/models/{name} gives the manifest without filesystem paths; unknown → 404', async () => {

@@ -3,7 +3,7 @@ import { $, say, api, busy, loadImage, offerExplain, modelName, sampleFile, acce
 
 // --- Colorize -------------------------------------------------------------------------------------
 let colorizeFile = null;
-/** Colour hints (issue 29): points in the image's pixels, sent as hint_points to the colorize-hints model. */
+/** Colour hints: points in the image's pixels, sent as hint_points to the default colorizer (colorize-pono 3). */
 let hints = [];
 let hintCursor = null;
 const hintCanvas = $('colorize-hints');
@@ -27,7 +27,7 @@ function drawHints() {
     ctx.strokeStyle = '#f0f';
     ctx.strokeRect(hintCursor.x - 2 * r, hintCursor.y - 2 * r, 4 * r + 1, 4 * r + 1);
   }
-  $('colorize-hint-count').textContent = hints.length ? `${hints.length} hint${hints.length > 1 ? 's' : ''}: colorize-hints will follow them` : 'no hints: the automatic colours';
+  $('colorize-hint-count').textContent = hints.length ? `${hints.length} hint${hints.length > 1 ? 's' : ''}: each colours the region it sits in` : 'no hints: the automatic colours';
 }
 
 function addHint(x, y) {
@@ -106,10 +106,7 @@ window.addEventListener('resize', syncCompare);
 $('colorize-run').addEventListener('click', () => busy($('colorize-run'), $('colorize-status'), 'Colorizing…', async () => {
   const form = new FormData();
   form.append('image', colorizeFile, colorizeFile.name);
-  if (hints.length) {
-    form.append('model', 'colorize-hints');
-    form.append('hint_points', JSON.stringify(hints));
-  }
+  if (hints.length) form.append('hint_points', JSON.stringify(hints)); // the default colorizer takes them
   const res = await api('/v1/translate', { method: 'POST', body: form }, $('colorize-status'));
   $('colorize-run').dataset.model = res.headers.get('x-model') ?? '';
   $('colorize-run').dataset.hints = res.headers.get('x-hints') ?? '0';

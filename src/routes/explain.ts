@@ -83,7 +83,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Send the task inputs of the chosen model (translate/upscale: image; inpaint: image + mask; generate: class + seed). Models without PONO or AN layers answer 422.',
       consumes: ['multipart/form-data', 'application/json'],
       body: Type.Object({
-        model: Type.String({ description: 'a model whose graph has PONO or AN layers (GET /v1/models: `explain`), e.g. colorize-pono (with an image) or fashion-an (with a class)', examples: ['fashion-an'] }),
+        model: Type.String({ description: 'a model whose graph has PONO or AN layers (GET /v1/models: `explain`), e.g. colorize-pono-auto (with an image) or fashion-an (with a class)', examples: ['fashion-an'] }),
         image: Type.Optional(Type.String({ format: 'binary', description: 'translate, upscale, inpaint: the photo' })),
         mask: Type.Optional(Type.String({ format: 'binary', description: 'inpaint: white = fill' })),
         class: Type.Optional(Type.String({ description: 'generate: class name or index (ignored for the other tasks)', examples: ['Bag'] })),

@@ -173,9 +173,13 @@ const kserve: FastifyPluginAsync<{ maxPixels?: number }> = async (app, opts) => 
     config: { jsonMaxValues: maxPixels * 4 + 1024 },
     schema: {
       tags: ['kserve-v2'], summary: `Inference with JSON tensors (FP32 or UINT8, v2 protocol), through the model's batcher; batch × H × W at most KSERVE_MAX_PIXELS (${maxPixels})`,
-      // documents the body and gives Swagger UI a runnable example (a 16×16 gray ramp for colorize-pono); the
-      // handler checks the body itself (checkEnvelope, toFeed) and answers in the protocol's { error } form
-      body: { type: 'object', examples: [{ inputs: [{ name: 'gray', shape: [1, 1, 16, 16], datatype: 'UINT8', data: Array.from({ length: 256 }, (_, i) => i) }] }] },
+      // documents the body and gives Swagger UI a runnable example (a 32×32 gray ramp and no colour hints for
+      // colorize-pono, the path's example name: its smallest input); the handler checks the body itself
+      // (checkEnvelope, toFeed) and answers in the protocol's { error } form
+      body: { type: 'object', examples: [{ inputs: [
+        { name: 'gray', shape: [1, 1, 32, 32], datatype: 'UINT8', data: Array.from({ length: 1024 }, (_, i) => i >> 2) },
+        { name: 'hints', shape: [1, 3, 32, 32], datatype: 'FP32', data: Array(3072).fill(0) },
+      ] }] },
     },
     validatorCompiler: () => () => true,
   }, async (request, reply) => {

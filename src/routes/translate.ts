@@ -14,7 +14,7 @@
  * its luma the input's, and the forward pass (memory, time) is bounded by the working size.
  * `X-Working-Size: WxH` says the size the model ran at.
  *
- * Colour hints (issue 29; models with a `hints` input, e.g. `colorize-hints`): `hints` (an RGBA image of the
+ * Colour hints (models with a `hints` input: the default `colorize-pono` 3, `colorize-hints`): `hints` (an RGBA image of the
  * input's size; alpha ≥ 128 = hint, its RGB the wanted colour) or `hint_points` (a JSON list of
  * `{x, y, color: "#rrggbb", radius?}`), turned into the model's input by `imaging/hints.ts`; `X-Hints` = the
  * hinted working pixels. Hints for a model without that input, both forms at once, a hints image of another
@@ -52,8 +52,8 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({
         image: Type.String({ format: 'binary', description: 'the input image (PNG, JPEG, WebP, TIFF, GIF, AVIF…): a file (multipart), or base64 / a data: URL (JSON)' }),
         model: modelField('translate', 'translator'),
-        hints: Type.Optional(Type.String({ format: 'binary', description: 'colour hints (models whose inputs include `hints`, e.g. colorize-hints): an RGBA image of the input\'s size; pixels with alpha ≥ 128 ask for their RGB\'s colour there (its chroma: the luma stays the input\'s). A file (multipart) or base64 (JSON)' })),
-        hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (colorize-hints); `[]` = no hints, for any model', examples: ['[]'] })),
+        hints: Type.Optional(Type.String({ format: 'binary', description: 'colour hints (models whose inputs include `hints`: the default colorize-pono, colorize-hints): an RGBA image of the input\'s size; pixels with alpha ≥ 128 ask for their RGB\'s colour there (its chroma: the luma stays the input\'s). A file (multipart) or base64 (JSON)' })),
+        hint_points: Type.Optional(Type.String({ description: 'colour hints as a JSON list (a list in JSON bodies, its text in multipart): [{"x": 120, "y": 40, "color": "#3366cc", "radius": 2}] in the input\'s pixels; each a square of side 2·radius+1 (radius 0–64, default 2). Not together with `hints`; with a model that takes hints (the default colorize-pono, colorize-hints); `[]` = no hints, for any model', examples: ['[]'] })),
         output_format: OutputFormatField,
         response_format: ResponseFormatField,
       }),

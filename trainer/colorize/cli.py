@@ -54,12 +54,15 @@ def register(sub) -> None:
     h.add_argument("--val-crop", type=int, default=128)
 
     v = cli.verb(sub, "evaluate-hints", "trainer.colorize.hints_eval:main",
-                 "hinted colorizer vs Levin et al. 2004 at 0/1/5/10/50 hints: PSNR, SSIM, colourfulness, hue agreement, time")
+                 "hinted colorizer (network alone, --pipeline) vs Levin et al. 2004 at 0/1/3/10/50 hints: PSNR, SSIM, colourfulness, hue agreement, time")
     v.add_argument("checkpoint", help="a train-hints run's best.pt or checkpoint.pt")
     v.add_argument("--split", choices=("test", "val"), default="val")
     v.add_argument("--short-side", type=int, default=256)
-    v.add_argument("--hints", default="0,1,5,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
+    v.add_argument("--hints", default="0,1,3,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
     v.add_argument("--levin", action="store_true", help="also Levin et al. 2004 with the same hints (SciPy sparse solve)")
+    v.add_argument("--pipeline", action="store_true",
+                   help="also the shipped pipeline (network prior x confidence + edge-aware hint propagation, "
+                        "trainer/colorize/hybrid.py); the figure then shows it")
     v.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
     v.add_argument("--figure", help="write a gray | Levin | ours (10 hints) | ours (none) | original PNG grid here")
     v.add_argument("--figure-only", action="store_true", help="with --figure: only the figure")
@@ -73,6 +76,8 @@ def register(sub) -> None:
     hx = cli.verb(sub, "export-hints", "trainer.colorize.hints:export", "export the hinted colorizer (ONNX gray + hints -> rgb) + fixture + manifest")
     hx.add_argument("checkpoint")
     hx.add_argument("--out-dir", required=True)
+    hx.add_argument("--pipeline", action="store_true",
+                    help="export the hybrid: network prior x confidence + edge-aware hint propagation (trainer/colorize/hybrid.py)")
     hx.add_argument("--name", default="colorize-hints")
     hx.add_argument("--version", required=True)
     hx.add_argument("--default", action="store_true", help="serving.default (the task's default model)")

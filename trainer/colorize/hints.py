@@ -122,15 +122,21 @@ class HintedColorizer(nn.Module):
         self.hint_net = HintNet(body.cls_head[0].in_channels, width)
 
     def ab_half(self, x: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ab, gate, _ = self.ab_half_and_logits(x, hints)
+        return ab, gate
+
+    def ab_half_and_logits(self, x: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`ab_half` plus the body's B x Q x H/2 x W/2 logits (one pass of the body for both)."""
         h, w = x.shape[-2], x.shape[-1]
         if isinstance(h, int) and (h % HINT_SIZE_MULTIPLE or w % HINT_SIZE_MULTIPLE):
             raise ValueError(f"HintedColorizer: H and W must be multiples of {HINT_SIZE_MULTIPLE}, got {h}x{w}")
         feats = self.body.features_half(x)
-        ab_auto = annealed_mean(self.body.cls_head(feats), self.body.ab_bins, self.body.temperature) * self.body.chroma_gain
+        logits = self.body.cls_head(feats)
+        ab_auto = annealed_mean(logits, self.body.ab_bins, self.body.temperature) * self.body.chroma_gain
         ab_hint, gate = self.hint_net(x, hints, feats, ab_auto)
         has = torch.amax(hints[:, 2:3], dim=(2, 3), keepdim=True)
         gate = gate * has
-        return ab_auto * (1 - gate) + ab_hint * gate, gate
+        return ab_auto * (1 - gate) + ab_hint * gate, gate, logits
 
     def decode(self, x: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """H/2 ab (CIE units) + luma -> RGB in [-1, 1] (bilinear x2, L* from the luma, chroma with the luma)."""
@@ -304,13 +310,22 @@ def train(args: Namespace) -> dict:
 def export(args: Namespace) -> int:
     """The ``colorize export-hints`` verb: ONNX (inputs ``gray`` N x 1 x H x W and ``hints`` N x 3 x H x W, H and W
     multiples of 16; output ``rgb``), a parity fixture with 10 hints, manifest and NOTICE into ``--out-dir``.
-    The manifest names data packages and counts, never file paths."""
+    With ``--pipeline`` the graph is the hybrid (:class:`~trainer.colorize.hybrid.HybridColorizer`: the network's
+    prior x confidence blended with the edge-aware propagation of the hints). The manifest names data packages
+    and counts, never file paths."""
     import datetime as dt
 
     from ..color import luma_u8, to_signed
     from ..data import test_photos
     from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
     model, a = load_hinted(args.checkpoint)
+    hinted = model
+    solve = None
+    if getattr(args, "pipeline", False):
+        from .hybrid import HybridColorizer
+        model = HybridColorizer(hinted).eval()
+        solve = model.cfg
+    multiple = model.size_multiple if solve else HINT_SIZE_MULTIPLE
     ck = torch.load(args.checkpoint, map_location="cpu")
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, "model.onnx")
@@ -334,19 +349,27 @@ def export(args: Namespace) -> int:
                "inputs": [{"name": "gray", "dims": list(x.shape), "file": "gray.f32", "dtype": "float32-le"},
                           {"name": "hints", "dims": list(h.shape), "file": "hints.f32", "dtype": "float32-le"}],
                "output": {"name": "rgb", "dims": list(y.shape), "file": "output.f32", "dtype": "float32-le"},
-               "tolerance_max_abs": 1e-4, "torch_version": torch.__version__}
+               "tolerance_max_abs": 1e-3 if solve else 1e-4, "torch_version": torch.__version__,
+               **({"tolerance_reason": "the edge-aware solve is 70 BiCGSTAB steps: float32 rounding that differs between "
+                                       "PyTorch's and onnxruntime's kernels grows through them (1e-3 of [-1, 1] = 0.13 "
+                                       "of a uint8 level)"} if solve else {})}
     with open(os.path.join(fx, "fixture.json"), "w") as f:
         json.dump(fixture, f, indent=2)
     collections = photos.parse_collections(a.get("photos"))
     train_set, val_set = photos.split(photos.index(collections))
     metrics = json.load(open(args.metrics)) if args.metrics else {}
     spec = lambda name, ch, rng, desc: {"name": name, "layout": "NCHW", "dtype": "float32", "channels": ch, "range": rng,
-                                         "size_multiple": HINT_SIZE_MULTIPLE, "dynamic_dims": ["batch", "height", "width"], "description": desc}
+                                         "size_multiple": multiple, "dynamic_dims": ["batch", "height", "width"], "description": desc}
     manifest = {
         "name": args.name, "version": args.version, "task": "translate",
-        "description": ("Grayscale -> colour photo colorizer that takes colour hints (Zhang et al. 2017): the PONO-MS "
-                        "colorizer (classification head, Zhang et al. 2016) plus a hint U-Net that propagates the colours "
-                        "given at a few points; without hints it is the automatic colorizer, exactly."),
+        "description": (("Grayscale -> colour photo colorizer, with or without colour hints: the PONO-MS colorizer "
+                         "(classification head, Zhang et al. 2016) and its hint path (Zhang et al. 2017) give a colour prior, "
+                         "weighted by the network's own confidence; the hints are propagated along the photo's luma edges "
+                         "(Levin et al. 2004 with a data term) and take over where they reach. Without hints: the "
+                         "confidence-weighted automatic colours.") if solve else
+                        ("Grayscale -> colour photo colorizer that takes colour hints (Zhang et al. 2017): the PONO-MS "
+                         "colorizer (classification head, Zhang et al. 2016) plus a hint U-Net that propagates the colours "
+                         "given at a few points; without hints it is the automatic colorizer, exactly.")),
         "onnx": {"file": "model.onnx", "sha256": photos.sha256(onnx_path), "opset": OPSET, "bytes": os.path.getsize(onnx_path),
                  "rewrites": rewrites},
         "inputs": [spec("gray", 1, [-1.0, 1.0], "BT.601 luma of the photo, as 2*Y/255 - 1"),
@@ -357,7 +380,12 @@ def export(args: Namespace) -> int:
                                       "pooled hints at every scale, body features and automatic ab at H/2; outputs ab and a gate g, "
                                       "ab = (1 - g') ab_auto + g' ab_hint with g' = g * max(mask)",
                          "chroma_gain": a["chroma_gain"], "parameters": sum(p.numel() for p in model.parameters()),
-                         "hint_parameters": sum(p.numel() for p in model.hint_net.parameters())},
+                         "hint_parameters": sum(p.numel() for p in hinted.hint_net.parameters()),
+                         **({"pipeline": "prior = the hinted network's ab x exp(-var/spread^2) (var of the body's T = 1 colour "
+                                         "distribution); hints propagated by Levin et al. 2004's rows plus a data term "
+                                         "(hint_weight at hints, gray_weight everywhere), solved coarse to fine by BiCGSTAB "
+                                         "(levels, iters) for a*, b* and a reach channel; ab = a colour + (1 - a) prior, "
+                                         "a = clamp(reach_gain x reach, 0, 1)", "solve": solve.as_json()} if solve else {})},
         "serving": {"default": args.default, "working_max_side": args.working_max_side},
         "training": {"task": "hint path only (body frozen): Huber loss (delta 10 CIE units) on ab at H/2 for crops with hints",
                      "hints": "geometric(1/8) points, patches of side U{1..9} holding the patch's mean true ab (Zhang et al. 2017)",
@@ -366,6 +394,9 @@ def export(args: Namespace) -> int:
                               "split": "by whole image id", "licences": "see NOTICE"},
                      "body_checkpoint": a["body"], "command": args.command, "steps": ck["step"], "batch": a["batch"],
                      "crop": a["crop"], "lr": a["lr"], "seed": a["seed"], "threads": a["threads"], "best": ck.get("best"),
+                     **({"pipeline": "no training of its own: the hint path's weights (this checkpoint) plus the solve's constants "
+                                     "(architecture.solve), chosen on the validation photos with `python3 -m trainer colorize "
+                                     "evaluate-hints CHECKPOINT --split val --levin --pipeline`"} if solve else {}),
                      "git_commit": git_commit(), "torch": torch.__version__,
                      "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
         "metrics": metrics,

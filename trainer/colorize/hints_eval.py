@@ -124,9 +124,19 @@ def levin(gray_u8: np.ndarray, hints: np.ndarray) -> np.ndarray:
 
 
 def photos_for(split: str, short_side: int) -> dict[str, np.ndarray]:
-    """The test or validation photos (``colorize evaluate``'s sets), cropped to multiples of 16."""
+    """The test or validation photos, cropped to multiples of 16. ``test``: ``colorize evaluate``'s 8 test photos;
+    ``val``: its validation photos plus the jigzo photographs (:func:`trainer.data.photos.jigzo_photos`: bike,
+    helicopter, train, horse, sky, foliage... what users send; in no training set), short side ``short_side``
+    (Lanczos)."""
+    from PIL import Image
+    from ..data import photos
     from .evaluate import photo_set
-    return {k: v[: v.shape[0] // 16 * 16, : v.shape[1] // 16 * 16] for k, v in photo_set(split, short_side).items()}
+    images = photo_set(split, short_side)
+    if split == "val":
+        for k, v in photos.jigzo_photos().items():
+            f = short_side / min(v.shape[:2])
+            images[k] = np.asarray(Image.fromarray(v).resize((round(v.shape[1] * f), round(v.shape[0] * f)), Image.LANCZOS))
+    return {k: v[: v.shape[0] // 16 * 16, : v.shape[1] // 16 * 16] for k, v in images.items()}
 
 
 def colorize_at(model, gray_u8: np.ndarray, hints: torch.Tensor, work_side: int = 0) -> np.ndarray:
@@ -159,9 +169,12 @@ def colorize_at(model, gray_u8: np.ndarray, hints: torch.Tensor, work_side: int 
     return to_u8(out[0].permute(1, 2, 0).numpy())
 
 
-def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: bool, work_side: int = 0) -> dict:
-    """Metrics ``{method@n: {"mean": {...}, "per_photo": {...}}}`` for ``ours`` (and ``levin``) at each hint
-    count, plus ``gray_copy``; ``ms`` = median time per photo. ``work_side``: see :func:`colorize_at`."""
+def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: bool, work_side: int = 0,
+        pipeline=None) -> dict:
+    """Metrics ``{method@n: {"mean": {...}, "per_photo": {...}}}`` for ``ours`` (the network alone), ``levin``
+    (with ``with_levin``) and ``pipeline`` (a :class:`~trainer.colorize.hybrid.HybridColorizer`, when given) at
+    each hint count, plus ``gray_copy``; ``ms`` = median time per photo (PyTorch, this process's threads).
+    ``work_side``: see :func:`colorize_at`."""
     res: dict[str, dict] = {}
 
     def add(label, name, pred, true, ms):
@@ -180,6 +193,10 @@ def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: boo
             t0 = time.perf_counter()
             out = colorize_at(model, gray, hints, work_side)
             add(f"ours@{n}", name, out, img, (time.perf_counter() - t0) * 1000)
+            if pipeline is not None:
+                t0 = time.perf_counter()
+                out = colorize_at(pipeline, gray, hints, work_side)
+                add(f"pipeline@{n}", name, out, img, (time.perf_counter() - t0) * 1000)
             if with_levin and n > 0:
                 t0 = time.perf_counter()
                 ab = levin(gray, hints[0].numpy())
@@ -192,8 +209,8 @@ def run(model, images: dict[str, np.ndarray], counts: list[int], with_levin: boo
 
 
 def figure(model, images: dict[str, np.ndarray], path: str, n: int = 10, work_side: int = 0) -> None:
-    """A PNG grid, one row per photo: gray | Levin 2004 with n hints | ours with n hints | ours without hints | the
-    original; the hint patches are outlined in white on the gray column (the issue's figure)."""
+    """A PNG grid, one row per photo: gray | Levin 2004 with n hints | ``model`` with n hints | ``model`` without
+    hints | the original; the hint patches are outlined in white on the gray column (the issue's figure)."""
     from PIL import Image, ImageDraw
     rows = []
     for i, (name, img) in enumerate(images.items()):
@@ -225,16 +242,20 @@ def main(args: Namespace) -> int:
     """The ``colorize evaluate-hints`` verb: prints one row per method and hint count; ``--json`` writes them."""
     torch.set_num_threads(args.threads)
     model, _ = load_hinted(args.checkpoint)
+    pipeline = None
+    if args.pipeline:
+        from .hybrid import HybridColorizer
+        pipeline = HybridColorizer(model).eval()
     counts = [int(c) for c in args.hints.split(",")]
     images = photos_for(args.split, args.short_side)
     if args.limit:
         images = dict(list(images.items())[: args.limit])
     if args.figure:
-        figure(model, images, args.figure, work_side=args.work_side)
+        figure(pipeline or model, images, args.figure, work_side=args.work_side)
         print(f"[figure] {args.figure}", flush=True)
         if args.figure_only:
             return 0
-    res = run(model, images, counts, args.levin, args.work_side)
+    res = run(model, images, counts, args.levin, args.work_side, pipeline)
     if args.sectors:
         pairs = []
         for name, img in images.items():

@@ -262,6 +262,46 @@ def _gcompris(out: list[PhotoFile]) -> None:
                                  "gcompris-qt-data", os.path.join(folder, fn), "src/activities/" + rel))
 
 
+#: Validation-only photographs that look like what users send (issue 42: vehicles, animals, sky, foliage,
+#: buildings): the puzzles of ``jigzo-data``, never in any training collection. Each ``.pzl`` holds a 1024 x 1024
+#: JPEG texture whose ``image x y w h`` rectangle (from the file's map) is the photo (~480 x 640). The penguin
+#: is CC-BY-NC-SA: left out.
+JIGZO_PACKAGE = "jigzo-data"
+JIGZO_DIR = "/usr/share/games/jigzo/puzzles/00_default"
+JIGZO_DROP = ("penguin",)
+
+
+def jigzo_photos() -> dict[str, np.ndarray]:
+    """``{"jigzo-<name>": H x W x 3 uint8}``: the jigzo puzzles' photographs (:data:`JIGZO_DIR`), decoded from the
+    ``.pzl`` files (text header, then ``name`` / ``length`` / bytes entries; the RGB texture is the ``.jpg``
+    entry, the photo its ``image`` rectangle). Installs :data:`JIGZO_PACKAGE` when missing (apt-get, root).
+    Raises FileNotFoundError when the package cannot be installed, ValueError for a file without a photo."""
+    import io
+    import re
+    if not os.path.isdir(JIGZO_DIR):
+        install([JIGZO_PACKAGE])
+    out = {}
+    for path in sorted(glob.glob(os.path.join(JIGZO_DIR, "*.pzl"))):
+        stem = os.path.basename(path).rsplit("-", 1)[0]
+        if stem in JIGZO_DROP:
+            continue
+        blob = open(path, "rb").read()
+        rect = re.search(rb"\nimage (\d+) (\d+) (\d+) (\d+)", blob)
+        tex = None
+        for m in re.finditer(rb"([\w.-]+)\.jpg\n(\d+)\n", blob):
+            data = blob[m.end():m.end() + int(m.group(2))]
+            im = Image.open(io.BytesIO(data))
+            if im.size[0] >= 512:
+                tex = im.convert("RGB")
+        if rect is None or tex is None:
+            raise ValueError(f"{path}: no photo rectangle or texture")
+        x, y, w, h = (int(v) for v in rect.groups())
+        out["jigzo-" + stem] = np.asarray(tex.crop((x, y, x + w, y + h)))
+    if not out:
+        raise FileNotFoundError(f"no jigzo puzzles in {JIGZO_DIR}")
+    return out
+
+
 def install(packages: list[str] | None = None) -> None:
     """Install the photo packages with apt-get (needs root; a no-op when they are present); default: those of
     :data:`DEFAULT_COLLECTIONS`.

@@ -3,7 +3,7 @@
     from normgen_client import Normgen, NormgenError
     ng = Normgen("http://localhost:8080", token=None)
     colour = ng.translate(open("gray.png", "rb").read())                         # PNG bytes
-    hinted = ng.translate(gray, model="colorize-hints", hint_points=[{"x": 10, "y": 20, "color": "#3366cc"}])
+    hinted = ng.translate(gray, hint_points=[{"x": 10, "y": 20, "color": "#3366cc"}])  # the default colorizer takes hints
     filled = ng.inpaint(photo_bytes, mask_bytes, output_format="webp")           # bytes (white mask = fill)
     grid, seed = ng.generate("Sneaker", seed=42, count=16)                       # PNG bytes, the seed used
     ng.models()                                                                  # list of model summaries

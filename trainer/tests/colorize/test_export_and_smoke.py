@@ -30,13 +30,16 @@ def test_export_is_opset_17_with_dynamic_batch_height_width(tmp_path):
 
 
 def test_shipped_manifest_matches_its_onnx_file():
-    d = os.path.join(REPO, "models", "colorize-pono")
-    man = json.load(open(os.path.join(d, "manifest.json")))
     from trainer.data.photos import sha256
-    assert sha256(os.path.join(d, man["onnx"]["file"])) == man["onnx"]["sha256"]
-    assert man["inputs"][0]["channels"] == 1 and man["outputs"][0]["channels"] == 3
-    for key in ("command", "steps", "seed", "git_commit", "wall_time_s", "data"):
-        assert key in man["training"]
+    for name, keys in (("colorize-pono-auto", ("command", "steps", "seed", "git_commit", "wall_time_s", "data")),
+                       ("colorize-pono", ("command", "steps", "seed", "git_commit", "data", "pipeline"))):
+        d = os.path.join(REPO, "models", name)
+        man = json.load(open(os.path.join(d, "manifest.json")))
+        assert man["name"] == name
+        assert sha256(os.path.join(d, man["onnx"]["file"])) == man["onnx"]["sha256"]
+        assert man["inputs"][0]["channels"] == 1 and man["outputs"][0]["channels"] == 3
+        for key in keys:
+            assert key in man["training"], (name, key)
 
 
 def _train(out, steps, *extra):
