@@ -33,7 +33,7 @@ const inpaint = multipart({ image: photo, mask });
 const manifestPath = 'models/inpaint-an/manifest.json';
 const served = workingSize(256, 256, parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath).serving.working_max_side ?? DEFAULT_WORKING_MAX_SIDE);
 const endpoints = [
-  { name: 'POST /v1/translate (256²)', model: 'colorize-pono', path: '/v1/translate', body: translate.body, type: translate.type, dims: [1, 1, 256, 256] },
+  { name: 'POST /v1/translate (256²)', model: 'colorize-pono-auto', path: '/v1/translate', body: translate.body, type: translate.type, dims: [1, 1, 256, 256] },
   { name: `POST /v1/inpaint (256², served at ${served.width} px)`, model: 'inpaint-an', path: '/v1/inpaint', body: inpaint.body, type: inpaint.type, dims: [1, 3, served.height, served.width] },
   { name: 'POST /v1/generate (28², count 1)', model: 'fashion-an', path: '/v1/generate', body: Buffer.from(JSON.stringify({ class: 'Bag', seed: 1 })), type: 'application/json', dims: [] },
 ];

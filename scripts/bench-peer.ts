@@ -18,7 +18,7 @@
  *    normgen's `GET /healthz` from the same client (measured before each normgen request, after the gap).
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
- * Workloads: translate 256² and 512² (colorize-pono), inpaint 512² with a 64² box (inpaint-an), generate 64
+ * Workloads: translate 256² and 512² (colorize-pono-auto), inpaint 512² with a 64² box (inpaint-an), generate 64
  * samples (fashion-an; the peer draws its noise with torch, so its samples differ — same work, no parity).
  * Prints a Markdown table with the ratios normgen / peer. Usage: `npm run bench:peer [-- --rounds 15 --seconds 8]`.
  */

@@ -110,8 +110,8 @@ describe('try-it page in Chromium', { skip }, () => {
     assert.deepEqual(kinds, ['pono_mu', 'pono_sigma', 'pono_mu', 'pono_sigma']);
     await page.waitForFunction(() => [...document.querySelectorAll('#colorize-maps img')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
     const m = await pixels(page, '#colorize-maps img');
-    assert.deepEqual([m.w, m.h], [160, 108], 'PONO 1 is at half the (padded) input size');
-    assert.match(await page.textContent('#colorize-maps figcaption') ?? '', /PONO mean μ, down1, 160×108/);
+    assert.deepEqual([m.w, m.h], [160, 112], 'PONO 1 is at half the input size padded to 16 (the default colorizer\'s multiple)');
+    assert.match(await page.textContent('#colorize-maps figcaption') ?? '', /PONO mean μ, down1, 160×112/);
     await page.click('#generate-run');
     await page.waitForFunction(() => (document.getElementById('generate-output') as HTMLImageElement).naturalWidth > 0);
     await page.click('#generate-explain summary');
@@ -171,7 +171,7 @@ describe('try-it page in Chromium', { skip }, () => {
     await page.close();
   });
 
-  test('Colour hints: click the gray photo with a blue brush, colorize-hints answers and the spot is bluer', async () => {
+  test('Colour hints: click the gray photo with a blue brush, the default colorizer answers and the spot is bluer', async () => {
     const page = await newPage(browser, { viewport: { width: 1100, height: 900 } });
     assert.equal((await page.goto(base))?.status(), 200);
     await page.click('#colorize-sample');
@@ -191,7 +191,7 @@ describe('try-it page in Chromium', { skip }, () => {
     await page.$eval('#colorize-compare-output', (el) => (el as HTMLImageElement).removeAttribute('src'));
     await page.click('#colorize-run');
     await page.waitForFunction(() => (document.getElementById('colorize-compare-output') as HTMLImageElement).naturalWidth > 0);
-    assert.match(String(await page.getAttribute('#colorize-run', 'data-model')), /^colorize-hints@/);
+    assert.match(String(await page.getAttribute('#colorize-run', 'data-model')), /^colorize-pono@3\./);
     assert.ok(Number(await page.getAttribute('#colorize-run', 'data-hints')) > 0);
     const hinted = await pixels(page, '#colorize-compare-output');
     const blue = (p: { w: number; data: number[] }, fx: number, fy: number) => {

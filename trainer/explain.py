@@ -150,7 +150,12 @@ def _torch_model(task_dir: str, checkpoint: str):
         return load_upscaler(checkpoint)
     if task == "translate" and "hints" in names:
         from .colorize.hints import load_hinted
-        return load_hinted(checkpoint)[0]
+        hinted = load_hinted(checkpoint)[0]
+        if "solve" not in manifest["architecture"]:
+            return hinted
+        from .colorize.hybrid import HybridColorizer, SolveConfig
+        solve = dict(manifest["architecture"]["solve"], iters=tuple(manifest["architecture"]["solve"]["iters"]))
+        return HybridColorizer(hinted, SolveConfig(**solve)).eval()
     if task == "translate":
         from .colorize.evaluate import load_checkpoint
         return load_checkpoint(checkpoint, manifest["architecture"].get("chroma_gain", 1.0))
