@@ -27,11 +27,12 @@ function lumaOff(rgb: Buffer, gray: Buffer, tol = 1.5): number {
 }
 
 describe('large photos run at the working size', () => {
-  test('an 1800×1200 gray photo: 200, full size, working size 768×512, the input luma kept, colour added', async () => {
+  test('an 1800×1200 gray photo: 200, full size, at the default colorizer\'s working size (384×256), the input luma kept, colour added', async () => {
     const gray = await sharp(await colourPhoto()).resize(1800, 1200, { fit: 'fill' }).grayscale().png().toBuffer();
     const r = await post('/v1/translate', { image: { data: gray } });
     assert.equal(r.statusCode, 200, r.body.slice(0, 300));
-    assert.equal(r.headers['x-working-size'], '768x512');
+    const side = app.models.get('colorize-pono')!.manifest.serving.working_max_side!;
+    assert.equal(r.headers['x-working-size'], `${side}x${side * 2 / 3}`);
     const out = await raw(r.rawPayload);
     assert.equal(out.info.width, 1800);
     assert.equal(out.info.height, 1200);
@@ -74,17 +75,19 @@ describe('memory budget (MEMORY_BUDGET_MB)', () => {
   test('a pass that would not fit the budget is refused with 413 before it runs; the estimate is in the answer', async () => {
     // The per-pass budget is MEMORY_BUDGET_MB − the RSS at ready, which this test process cannot know in advance
     // (its RSS moves with what earlier tests left and the garbage collector): aim at half the largest
-    // working-size pass (768², perMp × 0.59 MiB) and correct the budget by what the first app measured.
+    // working-size pass (work², perMp × work²/1e6 MiB) and correct the budget by what the first app measured.
     let budget = Math.ceil(process.memoryUsage().rss / 2 ** 20) + 700;
     let tight = await buildReadyApp({ MEMORY_BUDGET_MB: String(budget) });
-    const perMp = tight.models.get('colorize-pono')!.manifest.serving.peak_mb_per_mp!;
+    const serving = tight.models.get('colorize-pono')!.manifest.serving;
+    const perMp = serving.peak_mb_per_mp!;
+    const work = serving.working_max_side!; // a larger photo runs at this size: the pass to refuse must be below it
     assert.ok(perMp > 0, 'the manifest records peak_mb_per_mp');
     const sideFor = (per: number) => Math.ceil(Math.sqrt(((per + 50) / perMp) * 1e6) / 4) * 4;
     for (let i = 0; i < 3; i++) {
       const per = tight.models.passBudgetMb()!;
-      if (per > 0 && sideFor(per) <= 768) break;
+      if (per > 0 && sideFor(per) <= work) break;
       await tight.close();
-      budget = Math.ceil(budget + (perMp * 0.59) / 2 - per);
+      budget = Math.ceil(budget + (perMp * work * work / 1e6) / 2 - per);
       tight = await buildReadyApp({ MEMORY_BUDGET_MB: String(budget) });
     }
     try {
@@ -92,7 +95,7 @@ describe('memory budget (MEMORY_BUDGET_MB)', () => {
       assert.ok(per > 0, `budget per pass ${per}`);
       // a side whose pass needs just above the budget per pass
       const side = sideFor(per);
-      assert.ok(side <= 768, `budget per pass ${per} MiB is too large for this test (side ${side})`);
+      assert.ok(side <= work, `budget per pass ${per} MiB is too large for this test (side ${side})`);
       const gray = await sharp(await colourPhoto()).resize(side, side, { fit: 'fill' }).grayscale().png().toBuffer();
       const r = await tight.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: gray } }) });
       assert.equal(r.statusCode, 413, r.body.slice(0, 300));
