@@ -112,6 +112,15 @@ def luma_to_lightness(y: torch.Tensor) -> torch.Tensor:
     return 116 * _f(srgb_to_linear((y + 1) * 0.5)) - 16
 
 
+def ab_onto_luma(y: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """The colorizers' decoding (Zhang, Isola & Efros 2016, section 2: L* from the input, ab predicted): L* from
+    the BT.601 luma ``y`` (B x 1 x H x W in [-1, 1], :func:`luma_to_lightness`) with CIE a*b* ``ab`` (B x 2 x H x W,
+    CIE units, same H x W), Lab -> sRGB, then that colour's chroma kept with ``y`` (:func:`ycbcr_to_rgb_in_gamut`):
+    B x 3 x H x W RGB in [-1, 1] whose BT.601 luma is ``y`` exactly."""
+    rgb = lab_to_rgb(torch.cat([luma_to_lightness(y), ab], dim=1)) * 2 - 1
+    return ycbcr_to_rgb_in_gamut(y, rgb_to_chroma(rgb))
+
+
 def ycbcr_to_rgb_in_gamut(y: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     """Like :func:`ycbcr_to_rgb`, but a colour that falls outside the RGB cube is desaturated towards its
     gray (chroma scaled by the largest s in [0, 1] that keeps R, G and B in [-1, 1]) instead of clipped,

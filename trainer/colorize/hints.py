@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, rgb_to_lab, rgb_to_luma, ycbcr_to_rgb_in_gamut
+from ..color import ab_onto_luma, rgb_to_lab, rgb_to_luma
 from ..data import photos
 from ..loop import ema_update, lr_at, psnr, stop_step
 from .model import Translator
@@ -122,11 +122,12 @@ class HintedColorizer(nn.Module):
         self.hint_net = HintNet(body.cls_head[0].in_channels, width)
 
     def ab_half(self, x: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ab, gate, _ = self.ab_half_and_logits(x, hints)
+        ab, gate, _, _ = self.ab_half_and_logits(x, hints)
         return ab, gate
 
-    def ab_half_and_logits(self, x: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`ab_half` plus the body's B x Q x H/2 x W/2 logits (one pass of the body for both)."""
+    def ab_half_and_logits(self, x: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`ab_half` plus the body's B x Q x H/2 x W/2 logits and its automatic ab (B x 2 x H/2 x W/2, CIE
+        units: annealed mean x chroma gain), from one pass of the body."""
         h, w = x.shape[-2], x.shape[-1]
         if isinstance(h, int) and (h % HINT_SIZE_MULTIPLE or w % HINT_SIZE_MULTIPLE):
             raise ValueError(f"HintedColorizer: H and W must be multiples of {HINT_SIZE_MULTIPLE}, got {h}x{w}")
@@ -136,13 +137,11 @@ class HintedColorizer(nn.Module):
         ab_hint, gate = self.hint_net(x, hints, feats, ab_auto)
         has = torch.amax(hints[:, 2:3], dim=(2, 3), keepdim=True)
         gate = gate * has
-        return ab_auto * (1 - gate) + ab_hint * gate, gate, logits
+        return ab_auto * (1 - gate) + ab_hint * gate, gate, logits, ab_auto
 
     def decode(self, x: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """H/2 ab (CIE units) + luma -> RGB in [-1, 1] (bilinear x2, L* from the luma, chroma with the luma)."""
-        ab = F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False)
-        rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), ab], dim=1)) * 2 - 1
-        return ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+        return ab_onto_luma(x, F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False))
 
     def forward(self, x: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
         return self.decode(x, self.ab_half(x, hints)[0])

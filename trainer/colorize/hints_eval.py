@@ -26,7 +26,7 @@ from argparse import Namespace
 import numpy as np
 import torch
 
-from ..color import lab_to_rgb, luma_to_lightness, luma_u8, rgb_to_chroma, to_signed, to_u8, ycbcr_to_rgb_in_gamut
+from ..color import ab_onto_luma, luma_u8, rgb_to_chroma, to_signed, to_u8, ycbcr_to_rgb_in_gamut
 from ..export import finite_json
 from ..metrics import psnr_u8, ssim_u8
 from .hints import AB_SCALE, fixed_hints, load_hinted, true_ab
@@ -81,9 +81,7 @@ def hue_sectors(pairs: list[tuple[np.ndarray, np.ndarray]], min_true: float = 20
 
 def decode_ab(gray_u8: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Luma (H x W uint8) + CIE ab (2 x H x W) -> H x W x 3 uint8, decoded like the model (luma kept)."""
-    x = torch.from_numpy(to_signed(gray_u8))[None, None]
-    rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), torch.from_numpy(ab)[None].float()], 1)) * 2 - 1
-    out = ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+    out = ab_onto_luma(torch.from_numpy(to_signed(gray_u8))[None, None], torch.from_numpy(ab)[None].float())
     return to_u8(out[0].permute(1, 2, 0).numpy())
 
 

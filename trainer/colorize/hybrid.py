@@ -11,7 +11,8 @@ Per image (x = luma B x 1 x H x W in [-1, 1], hints B x 3 x H x W = a*/110, b*/1
    ``v = sum_q p_q |ab_q - mean|^2`` (CIE units^2), ``conf = exp(-v / spread^2)`` in (0, 1]. The prior is
    multiplied by it: where the network hesitates between distant colours its chroma shrinks towards gray (a
    near-gray output beats a wrong, sepia one).
-3. **Hints, propagated with a reach**: one solve at full resolution (H x W) of Levin's system with the hints
+3. **Hints, propagated with a reach**: one coarse-to-fine solve (its finest level at H/2 with the shipped
+   ``iters``, upsampled bilinearly to H x W) of Levin's system with the hints
    as large data weights (``hint_weight``) and a weak pull to 0 everywhere (``gray_weight``), for three channels
    at once: the hinted a*, b* and a constant 1. The third channel is the hints' *reach* ``rho`` in [0, 1] (1 at
    a hint, fading with distance and across strong luma edges); the first two divided by ``rho`` are the
@@ -34,10 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, ycbcr_to_rgb_in_gamut
+from ..color import ab_onto_luma
 from .hints import AB_SCALE, HINT_SIZE_MULTIPLE, HintedColorizer
 from .propagate import VAR_CAP, solve_pyramid
-from .quantize import annealed_mean
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,8 @@ class HybridColorizer(nn.Module):
         to the automatic colours counts only where the hints reach (``clamp(hint_prior_reach x reach, 0, 1)``;
         ``reach`` B x 1 x H x W from :meth:`propagate`): the hint path alone tints the whole photo."""
         body = self.hinted.body
-        ab, _, logits = self.hinted.ab_half_and_logits(x, hints)
+        ab, _, logits, auto = self.hinted.ab_half_and_logits(x, hints)
         if self.cfg.hint_prior_reach > 0:
-            auto = annealed_mean(logits, body.ab_bins, body.temperature) * body.chroma_gain
             g = torch.clamp(F.avg_pool2d(reach, 2) * self.cfg.hint_prior_reach, 0.0, 1.0)
             ab = auto + g * (ab - auto)
         prior = ab * confidence(logits, body.ab_bins, self.cfg.spread)
@@ -129,8 +128,7 @@ class HybridColorizer(nn.Module):
     @staticmethod
     def decode(x: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """ab B x 2 x H x W + luma B x 1 x H x W -> RGB B x 3 x H x W in [-1, 1] with the input's luma."""
-        rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), ab], dim=1)) * 2 - 1
-        return ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+        return ab_onto_luma(x, ab)
 
     def forward(self, x: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
         return self.decode(x, self.ab(x, hints))

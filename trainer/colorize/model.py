@@ -36,7 +36,7 @@ from torch import nn
 
 import torch.nn.functional as F
 
-from ..color import lab_to_rgb, luma_to_lightness, rgb_to_chroma, ycbcr_to_rgb, ycbcr_to_rgb_in_gamut
+from ..color import ab_onto_luma, ycbcr_to_rgb
 from ..normalization import PONO, MomentShortcut, instance_norm
 from .quantize import TEMPERATURE, annealed_mean, gamut_bins
 
@@ -160,9 +160,7 @@ class Translator(nn.Module):
         ab = annealed_mean(logits, self.ab_bins, self.temperature)
         if self.chroma_gain != 1.0:
             ab = ab * self.chroma_gain
-        ab = F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False)
-        rgb = lab_to_rgb(torch.cat([luma_to_lightness(x), ab], dim=1)) * 2 - 1
-        return ycbcr_to_rgb_in_gamut(x, rgb_to_chroma(rgb))
+        return ab_onto_luma(x, F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.head_kind == "classify":

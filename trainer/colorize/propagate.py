@@ -74,12 +74,13 @@ def row_weights(y: torch.Tensor, var_cap: float = VAR_CAP) -> torch.Tensor:
     return w / torch.clamp(w.sum(1, keepdim=True), min=1e-12)
 
 
-def _apply(x: torch.Tensor, wc: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``(I - W + diag(c)) x``: x B x C x H x W, ``wc`` the weights repeated per channel (B x 8C x H x W),
-    c B x 1 x H x W -> B x C x H x W. Three ops: neighbours (Conv), Mul, the grouped sum of 8 (Conv 1 x 1)."""
-    ch = x.shape[1]
-    ones = torch.from_numpy(np.ones((ch, len(OFFSETS), 1, 1), np.float32)).to(x.dtype)
-    return (1.0 + c) * x - F.conv2d(wc * neighbours(x), ones, groups=ch)
+@torch.jit.script
+def _matvec(x: torch.Tensor, wc: torch.Tensor, c: torch.Tensor, k3: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
+    """``(I - W + diag(c)) x`` for three channels: x B x 3 x H x W, ``wc`` the weights repeated per channel
+    (B x 24 x H x W), c B x 1 x H x W, ``k3`` the neighbour kernels (:func:`_kernels`), ``k1`` ones (3 x 8 x 1 x 1)
+    -> B x 3 x H x W. Three ops: the neighbours (Conv), Mul, the grouped sum of 8 (Conv 1 x 1); ``groups`` is a
+    constant, as ONNX needs."""
+    return (1.0 + c) * x - F.conv2d(wc * F.conv2d(x, k3, padding=1, groups=3), k1, groups=3)
 
 
 @torch.jit.script
@@ -87,13 +88,13 @@ def _iterate(x: torch.Tensor, r: torch.Tensor, wc: torch.Tensor, c: torch.Tensor
              tol: torch.Tensor, iters: int) -> torch.Tensor:
     """The BiCGSTAB steps of :func:`solve` (scripted: exported as one ONNX ``Loop`` whose body is ~50 nodes,
     instead of ``iters`` unrolled copies: a graph of thousands of nodes takes onnxruntime 10 s to load).
-    ``k3``, ``k1``: the neighbour and group-sum kernels; ``tol``: the squared residual (per image and channel)
+    ``k3``, ``k1``: :func:`_matvec`'s kernels; ``tol``: the squared residual (per image and channel)
     below which a channel stops moving (converged: further steps would only stir float32 round-off): its step
     sizes become 0, so its x and residual stay as they are (consistent) for the remaining steps. Three
     channels (ONNX needs the convolutions' ``groups`` constant)."""
     inv = 1.0 / (1.0 + c)
     rh = r
-    rho = (r * r).sum(dim=(2, 3), keepdim=True) * 0.0 + 1.0
+    rho = torch.ones_like(r[:, :, :1, :1])
     alpha = rho
     omega = rho
     v = torch.zeros_like(r)
@@ -104,12 +105,12 @@ def _iterate(x: torch.Tensor, r: torch.Tensor, wc: torch.Tensor, c: torch.Tensor
         beta = rho_new * rho / (rho * rho + 1e-30) * (alpha * omega / (omega * omega + 1e-30))
         p = r + beta * (p - omega * v)
         pk = p * inv
-        v = (1.0 + c) * pk - F.conv2d(wc * F.conv2d(pk, k3, padding=1, groups=3), k1, groups=3)
+        v = _matvec(pk, wc, c, k3, k1)
         d = (rh * v).sum(dim=(2, 3), keepdim=True)
         alpha = live * rho_new * d / (d * d + 1e-30)
         s = r - alpha * v
         sk = s * inv
-        t = (1.0 + c) * sk - F.conv2d(wc * F.conv2d(sk, k3, padding=1, groups=3), k1, groups=3)
+        t = _matvec(sk, wc, c, k3, k1)
         tt = (t * t).sum(dim=(2, 3), keepdim=True)
         omega = live * (t * s).sum(dim=(2, 3), keepdim=True) * tt / (tt * tt + 1e-30)
         x = x + alpha * pk + omega * sk
@@ -128,11 +129,12 @@ def solve(y: torch.Tensor, c: torch.Tensor, t: torch.Tensor, x0: torch.Tensor, i
     if ch != SOLVE_CHANNELS:
         raise ValueError(f"solve: {SOLVE_CHANNELS} channels, got {ch}")
     wc = row_weights(y, var_cap).repeat(1, ch, 1, 1)
+    k3 = _kernels(ch).to(y.dtype)
+    k1 = torch.from_numpy(np.ones((ch, len(OFFSETS), 1, 1), np.float32)).to(y.dtype)  # a constant when traced
     b = c * t
-    r = b - _apply(x0, wc, c)
+    r = b - _matvec(x0, wc, c, k3, k1)
     tol = (b * b).sum(dim=(2, 3), keepdim=True) * STOP_TOL
-    k1 = torch.from_numpy(np.ones((ch, len(OFFSETS), 1, 1), np.float32)).to(y.dtype)
-    return _iterate(x0, r, wc, c, _kernels(ch).to(y.dtype), k1, tol, iters)
+    return _iterate(x0, r, wc, c, k3, k1, tol, iters)
 
 
 def solve_pyramid(y: torch.Tensor, c: torch.Tensor, t: torch.Tensor, levels: int, iters: tuple[int, ...],
