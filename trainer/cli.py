@@ -34,7 +34,8 @@ def add_runtime(p: argparse.ArgumentParser, seed: int = 0) -> None:
 
 def add_run_folder(p: argparse.ArgumentParser, log_every: int = 100, ckpt_every: int = 250) -> None:
     """``--out`` (run folder), ``--log-every``, ``--ckpt-every``, ``--resume`` (continue ``<out>/checkpoint.pt``),
-    ``--stop-at`` (checkpoint and exit early at a step; the learning-rate schedule still follows ``--steps``)."""
+    ``--stop-at`` (checkpoint and exit early at a step; the learning-rate schedule still follows ``--steps``),
+    and :func:`add_scale_out`'s ``--workers`` and ``--precision``."""
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, final.pt, summary.json, ...)")
     p.add_argument("--log-every", type=int, default=log_every, help="progress (+ validation) every N steps")
     p.add_argument("--ckpt-every", type=int, default=ckpt_every, help="write <out>/checkpoint.pt every N steps")
@@ -42,6 +43,17 @@ def add_run_folder(p: argparse.ArgumentParser, log_every: int = 100, ckpt_every:
     p.add_argument("--stop-at", type=int, default=0,
                    help="write the checkpoint and exit after this step, without changing the --steps schedule "
                         "(an equal-budget ablation point; 0 = run to --steps)")
+    add_scale_out(p)
+
+
+def add_scale_out(p: argparse.ArgumentParser) -> None:
+    """What every training loop takes for scaling out (:mod:`trainer.distributed`, :mod:`trainer.data.stream`):
+    ``--workers`` (DataLoader processes that decode and crop) and ``--precision`` (fp32 | bf16 | fp16)."""
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes that decode, crop and augment (0 = in the training process; "
+                        "> 0 draws samples by index, as under torchrun)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast of the forward pass: bf16 (CPU or CUDA), fp16 (CUDA, with a gradient scaler)")
 
 
 def add_export(p: argparse.ArgumentParser, name: str) -> None:

@@ -175,8 +175,9 @@ def packages_of(collections: tuple[str, ...] | list[str]) -> list[str]:
 
 def parse_collections(text: str | None) -> tuple[str, ...]:
     """``--photos`` value: comma-separated collection names, ``all``, folders of the user's own images (a path
-    to an existing directory, or ``dir:PATH``; combinable: ``all,~/photos``), or None/"" for
-    :data:`DEFAULT_COLLECTIONS`. Folders become ``dir:<absolute path>``.
+    to an existing directory, or ``dir:PATH``; combinable: ``all,~/photos``), text files listing image paths
+    (``PATH.txt``, one per line), or None/"" for :data:`DEFAULT_COLLECTIONS`. Folders and lists become
+    ``dir:<absolute path>`` and are streamed from disk (:func:`is_streamed`).
 
     Raises:
         ValueError: for an unknown name (neither a collection nor an existing folder).
@@ -191,33 +192,30 @@ def parse_collections(text: str | None) -> tuple[str, ...]:
             names.append(n)
         else:
             path = os.path.expanduser(n[4:] if n.startswith("dir:") else n)
-            if not os.path.isdir(path):
-                raise ValueError(f"--photos: unknown photo collection {n!r} and not a folder (collections: {', '.join(COLLECTION_PACKAGES)}, all)")
+            if not (os.path.isdir(path) or (os.path.isfile(path) and path.endswith(".txt"))):
+                raise ValueError(f"--photos: unknown photo collection {n!r}, not a folder and not a .txt list of paths "
+                                 f"(collections: {', '.join(COLLECTION_PACKAGES)}, all)")
             names.append("dir:" + os.path.abspath(path))
     return tuple(names)
 
 
-def _own(folder: str) -> list[PhotoFile]:
-    """The images of a user's folder (recursively, sorted; id ``dir-<relative path>``). A file PIL cannot open is
-    skipped with a message on stderr."""
-    import sys
-
-    from PIL import Image
+def _own(spec: str) -> list[PhotoFile]:
+    """The images of a user's folder (recursively, sorted) or list file (:func:`trainer.data.stream.list_images`),
+    id ``dir-<path relative to the folder / list>``. Files are not opened here (a million-photo folder lists in
+    seconds): one that cannot be decoded is skipped when a sample draws it, and counted."""
+    from .stream import list_images
+    base = spec if os.path.isdir(spec) else os.path.dirname(os.path.abspath(spec))
     out = []
-    for root, _, files in sorted(os.walk(folder)):
-        for f in sorted(files):
-            path = os.path.join(root, f)
-            if not f.lower().endswith(OWN_EXTENSIONS):
-                continue
-            try:
-                with Image.open(path) as im:
-                    im.verify()
-            except Exception as err:  # noqa: BLE001 - any unreadable file is skipped, with the reason
-                print(f"[data] skipped {path}: {err}", file=sys.stderr)
-                continue
-            rel = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "-")
-            out.append(PhotoFile("dir-" + rel, "dir:" + folder, path))
+    for path in list_images(spec):
+        rel = os.path.splitext(os.path.relpath(path, base))[0].replace(os.sep, "-")
+        out.append(PhotoFile("dir-" + rel, "dir:" + spec, path))
     return out
+
+
+def is_streamed(collections: tuple[str, ...] | list[str]) -> bool:
+    """Whether a run on ``collections`` streams its photos from disk (:mod:`trainer.data.stream`): it does when a
+    user's folder or list file is among them (any size); the Debian collections alone are held in memory."""
+    return any(is_dir_collection(c) for c in collections)
 
 
 def is_validation(image_id: str) -> bool:
@@ -381,10 +379,19 @@ def _checked(out: list[PhotoFile]) -> list[PhotoFile]:
     return sorted(out, key=lambda p: p.image_id)
 
 
+OWN_VALIDATION_CAP = 64  # validation photos kept from a user's folders (1 in 8 of the ids, at most this many)
+
+
 def split(photos: list[PhotoFile]) -> tuple[list[PhotoFile], list[PhotoFile]]:
-    """Split by whole image id: ``(train, validation)``; validation ids by :func:`is_validation`."""
+    """Split by whole image id: ``(train, validation)``; validation ids by :func:`is_validation`, at most
+    :data:`OWN_VALIDATION_CAP` of them from a user's folders (the lowest sha256 of the id; the other held-out
+    ids are used by neither side)."""
     train = [p for p in photos if not is_validation(p.image_id)]
     val = [p for p in photos if is_validation(p.image_id)]
+    own_val = [p for p in val if p.image_id.startswith("dir-")]
+    if len(own_val) > OWN_VALIDATION_CAP:  # a big folder: validation reads a fixed sample (the rest is not trained on)
+        keep = set(id(p) for p in sorted(own_val, key=lambda p: hashlib.sha256(p.image_id.encode()).digest())[:OWN_VALIDATION_CAP])
+        val = [p for p in val if not p.image_id.startswith("dir-") or id(p) in keep]
     # a user's folder always gives validation at least one photo (the one whose id hashes lowest), if it has two
     own = [p for p in train if p.image_id.startswith("dir-")]
     if own and not any(p.image_id.startswith("dir-") for p in val) and len(own) >= 2:
@@ -423,20 +430,27 @@ class PhotoCrops:
         crop: crop side in pixels (a multiple of 4).
         scales: short sides of the in-memory pyramid.
         seed: seed of the sampler (same seed, same batches).
-    ``batch(n)`` -> uint8 tensor n x 3 x crop x crop (RGB, NCHW).
+    ``batch(n)`` -> uint8 tensor n x 3 x crop x crop (RGB, NCHW); ``sample(k)`` -> sample k of an indexed run.
+    A file that cannot be decoded is skipped (``skipped`` lists it).
     """
 
     def __init__(self, photos: list[PhotoFile], crop: int = 64, scales: tuple[int, ...] = SCALES, seed: int = 0) -> None:
         self.crop = crop
         self.pyramid = []
+        self.skipped: list[str] = []
         for p in photos:
-            native = min(Image.open(p.path).size)
-            # Scales above the photo's own short side collapse into one native-size copy (no upsampling).
-            for s in sorted({min(s, native) for s in scales}):
-                img = torch.from_numpy(load_rgb(p.path, max(s, crop)).copy()).permute(2, 0, 1).contiguous()
-                if min(img.shape[1:]) >= crop:
-                    self.pyramid.append(img)
+            try:
+                with Image.open(p.path) as im:
+                    native = min(im.size)
+                # Scales above the photo's own short side collapse into one native-size copy (no upsampling).
+                levels = [torch.from_numpy(load_rgb(p.path, max(s, crop)).copy()).permute(2, 0, 1).contiguous()
+                          for s in sorted({min(s, native) for s in scales})]
+            except Exception:  # noqa: BLE001 - an unreadable file of a user's folder is skipped and counted
+                self.skipped.append(p.path)
+                continue
+            self.pyramid += [img for img in levels if min(img.shape[1:]) >= crop]
         self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def batch(self, n: int) -> torch.Tensor:
         out = torch.empty(n, 3, self.crop, self.crop, dtype=torch.uint8)
@@ -447,6 +461,17 @@ class PhotoCrops:
             c = img[:, y:y + self.crop, x:x + self.crop]
             out[i] = c.flip(-1) if self.rng.random() < 0.5 else c
         return out
+
+    def sample(self, k: int) -> torch.Tensor:
+        """Sample ``k`` of a run drawn by index (:mod:`trainer.data.stream`; multi-process training): a function of
+        (the sampler's seed, ``k``) alone -> uint8 3 x crop x crop. ``batch`` (one process) is unchanged."""
+        from .stream import sample_rng
+        rng = sample_rng(self.seed, k)
+        img = self.pyramid[rng.integers(len(self.pyramid))]
+        _, h, w = img.shape
+        y, x = rng.integers(h - self.crop + 1), rng.integers(w - self.crop + 1)
+        c = img[:, y:y + self.crop, x:x + self.crop]
+        return (c.flip(-1) if rng.random() < 0.5 else c).contiguous()
 
 
 def fetch_main(args) -> int:

@@ -24,11 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import test_photos
 from ..metrics import sr_scores
 from .degrade import SCALE, bicubic_down, eval_degraded
 from .model import build
-from .train import bicubic_up, lanczos_up, upscale_u8
+from .pairs import bicubic_up, lanczos_up, photo_set, upscale_u8  # noqa: F401 (photo_set re-exported)
 
 
 def load_upscaler(path: str) -> torch.nn.Module:
@@ -45,17 +44,6 @@ def nlm_lanczos(lr: np.ndarray, h: float = 3.0) -> np.ndarray:
     import cv2
     den = cv2.cvtColor(cv2.fastNlMeansDenoisingColored(cv2.cvtColor(lr, cv2.COLOR_RGB2BGR), None, h, h, 7, 21), cv2.COLOR_BGR2RGB)
     return lanczos_up(den)
-
-
-def photo_set(split: str, short_side: int = 0) -> dict[str, np.ndarray]:
-    """``{name: H x W x 3 uint8}``, H and W multiples of 16 (module docstring)."""
-    if split == "test":
-        imgs = test_photos.load_all(short_side or None)
-    else:
-        from ..data import photos
-        imgs = {p.image_id: photos.load_rgb(p.path, short_side or 512)
-                for p in photos.split(photos.index(photos.ALL_COLLECTIONS))[1]}
-    return {k: v[: v.shape[0] // 16 * 16, : v.shape[1] // 16 * 16] for k, v in imgs.items()}
 
 
 def evaluate(models: dict[str, torch.nn.Module], images: dict[str, np.ndarray], nlm_h: float = 3.0) -> dict:

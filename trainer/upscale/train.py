@@ -27,6 +27,7 @@ by that mean instead of the crops'. Checkpoints (model, EMA, optimizer, step, RN
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import time
@@ -35,35 +36,14 @@ from argparse import Namespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ..data import photos
+from .. import distributed
+from ..data import photos, stream
 from ..loop import ema_update, lr_at, stop_step
 from ..metrics import sr_scores
 from . import degrade
 from .model import SCALE, build
-
-
-def to_tensor(u8: np.ndarray) -> torch.Tensor:
-    """H x W x 3 uint8 (or N x H x W x 3) -> float32 (N x) 3 x H x W in [-1, 1]."""
-    t = torch.from_numpy(np.array(u8, dtype=np.float32)) / 127.5 - 1.0
-    return t.permute(2, 0, 1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
-
-
-def to_u8(t: torch.Tensor) -> np.ndarray:
-    """float 3 x H x W in [-1, 1] -> H x W x 3 uint8 (rounded, clipped), as the service quantizes."""
-    return ((t.detach().permute(1, 2, 0).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
-
-
-def upscale_u8(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-    """Run the upscaler on one LR image: h x w x 3 uint8 (multiples of 4) -> 4h x 4w x 3 uint8."""
-    with torch.no_grad():
-        return to_u8(model(to_tensor(lr)[None])[0])
-
-
-def bicubic_up(lr: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """PIL bicubic upscaling: h x w x 3 uint8 -> (scale h) x (scale w) x 3 uint8."""
-    return np.asarray(Image.fromarray(lr).resize((lr.shape[1] * scale, lr.shape[0] * scale), Image.BICUBIC))
+from .pairs import bicubic_up, lanczos_up, photo_set, to_tensor, to_u8, upscale_u8  # noqa: F401 (re-exported)
 
 
 def validate(model: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
@@ -78,11 +58,6 @@ def validate(model: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray, np.
     return rec
 
 
-def lanczos_up(lr: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """PIL Lanczos (a = 3) upscaling: h x w x 3 uint8 -> (scale h) x (scale w) x 3 uint8 (the evaluation's baseline)."""
-    return np.asarray(Image.fromarray(lr).resize((lr.shape[1] * scale, lr.shape[0] * scale), Image.LANCZOS))
-
-
 def validate_photos(model: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
     """Whole-photo validation (module docstring) on ``val`` = [(hr, clean lr, degraded lr)]: mean Y-PSNR (4 px
     border) gain of ``model`` over bicubic (clean) and over Lanczos (degraded), in dB, and their mean."""
@@ -94,33 +69,47 @@ def validate_photos(model: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarr
     return rec
 
 
+def make_pair(k: int, hr: torch.Tensor, seed: int, clean_share: float, light_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pair of sample ``k`` of an indexed run (:mod:`trainer.data.stream`): uint8 3 x c x c HR crop ->
+    (LR float32 3 x c/4 x c/4, HR float32 3 x c x c) in [-1, 1], the degradation drawn from ``(seed + 1, k)``."""
+    hr_u8 = hr.permute(1, 2, 0).numpy()
+    lr_u8 = degrade.make_lr(hr_u8, stream.sample_rng(seed + 1, k, 1), clean_share, light_share)
+    return to_tensor(lr_u8), to_tensor(hr_u8)
+
+
 def train(args: Namespace) -> dict:
     """Run (or resume) one training job (module docstring); returns a summary (also ``<out>/summary.json``).
-    Raises FileNotFoundError when the photos are not installed, ValueError for a crop not a multiple of 16."""
+    Under torchrun each process computes its share of the global ``--batch`` (:mod:`trainer.distributed`); rank 0
+    validates, logs and writes the checkpoints.
+
+    Raises FileNotFoundError when the photos are not installed, ValueError for a crop not a multiple of 16 or a
+    batch the world size does not divide."""
     if args.crop % 16 or args.val_crop % 16:
         raise ValueError("--crop and --val-crop must be multiples of 16")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
     collections = photos.parse_collections(args.photos)
+    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
+    log = functools.partial(print, flush=True) if rt.main else (lambda *a, **k: None)
+    share = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
     train_set, val_set = photos.split(photos.index(collections))
-    print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}; "
-          f"HR crops {args.crop}px (LR {args.crop // SCALE}px), clean share {args.clean_share}, light share {args.light_share}; loading ...", flush=True)
+    log(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}"
+        f"{' (streamed from disk)' if photos.is_streamed(collections) else ''}; "
+        f"HR crops {args.crop}px (LR {args.crop // SCALE}px), clean share {args.clean_share}, light share {args.light_share}; loading ...")
+    log(f"[run] {rt.describe(args.batch)}, lr {args.lr}")
     scales = tuple(int(s) for s in args.scales.split(","))
-    crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
+    crops = stream.training_source(train_set, collections, args.crop, scales, args.seed)
     deg_rng = np.random.default_rng(args.seed + 1)
-    vb = photos.PhotoCrops(val_set, crop=args.val_crop, scales=scales, seed=12345).batch(args.val_crops)
-    val = []
-    for i, c in enumerate(vb.permute(0, 2, 3, 1).numpy()):
-        val.append((c, degrade.bicubic_down(c), degrade.eval_degraded(c, seed=i)))
-
-    val_photos = []
-    if getattr(args, "val_photos", 0):
-        from .evaluate import photo_set
+    val, val_photos = [], []  # rank 0 validates
+    if rt.main:
+        vb = photos.PhotoCrops(val_set, crop=args.val_crop, scales=scales, seed=12345).batch(args.val_crops)
+        for i, c in enumerate(vb.permute(0, 2, 3, 1).numpy()):
+            val.append((c, degrade.bicubic_down(c), degrade.eval_degraded(c, seed=i)))
+    if rt.main and getattr(args, "val_photos", 0):
         for i, hr in enumerate(list(photo_set("val", args.val_photo_side).values())[: args.val_photos]):
             val_photos.append((hr, degrade.bicubic_down(hr), degrade.eval_degraded(hr, seed=i)))
     select = "val_photo_gain" if getattr(args, "select", "crops") == "photos" else "val_gain"
-    if select == "val_photo_gain" and not val_photos:
+    if select == "val_photo_gain" and rt.main and not val_photos:
         raise ValueError("--select photos needs --val-photos N > 0")
 
     def validate_all(m: torch.nn.Module) -> dict:
@@ -139,7 +128,8 @@ def train(args: Namespace) -> dict:
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if unexpected or any(not k.startswith("dms") for k in missing):
             raise ValueError(f"--init {args.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
-        print(f"[init] from {args.init} (step {ck.get('step')}); new: {sorted({k.split('.')[0] for k in missing}) or 'none'}", flush=True)
+        log(f"[init] from {args.init} (step {ck.get('step')}); new: {sorted({k.split('.')[0] for k in missing}) or 'none'}")
+    model.to(rt.device)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -153,43 +143,55 @@ def train(args: Namespace) -> dict:
         ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["ema"].items()})
         opt.load_state_dict(ck["opt"])
         best, start, elapsed_before = ck["best"], ck["step"], ck["elapsed_s"]
-        crops.rng.bit_generator.state = ck["data_rng"]
-        deg_rng.bit_generator.state = ck["deg_rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        print(f"[resume] from step {start}", flush=True)
-    else:
+        if not rt.indexed:  # one process, its own sampler: continue the same data order
+            crops.rng.bit_generator.state = ck["data_rng"]
+            deg_rng.bit_generator.state = ck["deg_rng"]
+            torch.set_rng_state(ck["torch_rng"])
+        log(f"[resume] from step {start} (written by {ck['args'].get('world_size', 1)} process(es))")
+    elif rt.main:
         rec = validate_all(ema)
-        print(f"[val] step {start} ({'the --init weights' if getattr(args, 'init', None) else '= bicubic'}): clean {rec['val_clean_psnr']:.2f} dB, degraded {rec['val_degraded_psnr']:.2f} dB", flush=True)
-    print(f"[model] {sum(p.numel() for p in model.parameters())} parameters, shortcut {args.shortcut}"
+        log(f"[val] step {start} ({'the --init weights' if getattr(args, 'init', None) else '= bicubic'}): clean {rec['val_clean_psnr']:.2f} dB, degraded {rec['val_degraded_psnr']:.2f} dB")
+    log(f"[model] {sum(p.numel() for p in model.parameters())} parameters, shortcut {args.shortcut}"
           + (f" ({'multi' if args.dms_multi else 'one'}-channel, {args.dms_layers} conv {args.dms_kernel}x{args.dms_kernel})"
-             if args.shortcut == "pono_dms" else ""), flush=True)
+             if args.shortcut == "pono_dms" else ""))
 
     def save(step: int, elapsed: float) -> None:
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "best": best,
-                    "data_rng": crops.rng.bit_generator.state, "deg_rng": deg_rng.bit_generator.state,
+                    "data_rng": getattr(crops, "rng", deg_rng).bit_generator.state, "deg_rng": deg_rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "step": step, "elapsed_s": elapsed, "args": vars(args)}, tmp)
         os.replace(tmp, ckpt_path)
 
     t0 = t_last = time.time()
     n_last = 0
     stop = stop_step(args)
+    batches = (stream.IndexedBatches(crops, functools.partial(make_pair, seed=args.seed, clean_share=args.clean_share,
+                                                              light_share=args.light_share),
+                                     args.batch, share, start, stop, args.workers) if rt.indexed else None)
+    net = rt.wrap(model)
     model.train()
     for step in range(start, stop):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
-        hr_u8 = crops.batch(args.batch).permute(0, 2, 3, 1).numpy()
-        lr_u8 = np.stack([degrade.make_lr(h, deg_rng, args.clean_share, args.light_share) for h in hr_u8])
-        x, y = to_tensor(lr_u8), to_tensor(hr_u8)
-        loss = F.l1_loss(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if batches is not None:
+            x, y = batches.next()
+        else:
+            hr_u8 = crops.batch(args.batch).permute(0, 2, 3, 1).numpy()
+            lr_u8 = np.stack([degrade.make_lr(h, deg_rng, args.clean_share, args.light_share) for h in hr_u8])
+            x, y = to_tensor(lr_u8), to_tensor(hr_u8)
+        x, y = x.to(rt.device), y.to(rt.device)
+        with rt.autocast():
+            out = net(x)
+        loss = F.l1_loss(out.float(), y)
+        rt.step(loss, opt)
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
         done = step + 1
         if done % args.log_every == 0 or done == stop:
-            rec = {"step": done, "loss": round(loss.item(), 5), **validate_all(ema)}
+            loss_all = rt.mean(loss.item())
+            skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+        if rt.main and (done % args.log_every == 0 or done == stop):
+            rec = {"step": done, "loss": round(loss_all, 5), **validate_all(ema)}
             now = time.time()
             ips = n_last / (now - t_last)
             elapsed = elapsed_before + now - t0
@@ -205,18 +207,24 @@ def train(args: Namespace) -> dict:
                   + (f" photos clean {rec['val_photo_clean_gain']:+.2f} degraded {rec['val_photo_degraded_gain']:+.2f} vs Lanczos" if val_photos else "")
                   + f" (best {best[select]:+.3f} @ {best['step']}) {ips:.1f} img/s "
                   f"lr {lr_at(step, args.steps, args.lr):.1e} elapsed {elapsed/60:.1f}min "
-                  f"ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min", flush=True)
+                  f"ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min"
+                  + (f" skipped files {skipped}" if skipped else ""), flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done == stop:
+        if rt.main and (done % args.ckpt_every == 0 or done == stop):
             save(done, elapsed_before + time.time() - t0)
     wall = elapsed_before + time.time() - t0
     summary = {"steps": stop, "wall_time_s": round(wall, 1), "best": best, "args": vars(args),
-               "train_photos": len(train_set), "validation_photos": len(val_set)}
-    if stop < args.steps:
-        print(f"[stop] --stop-at {stop}: checkpoint written (resume with --resume)", flush=True)
-    else:
-        torch.save({"model": ema.state_dict(), "args": vars(args), "step": stop, "elapsed_s": wall}, os.path.join(args.out, "final.pt"))
-        print(f"[done] {stop} steps in {wall/60:.1f} min; best mean gain {best[select]:+.3f} dB at step {best['step']}", flush=True)
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+               "train_photos": len(train_set), "validation_photos": len(val_set),
+               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
+               "lr": args.lr, "precision": rt.precision,
+               "skipped_files": round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0}
+    if rt.main:
+        if stop < args.steps:
+            log(f"[stop] --stop-at {stop}: checkpoint written (resume with --resume)")
+        else:
+            torch.save({"model": ema.state_dict(), "args": vars(args), "step": stop, "elapsed_s": wall}, os.path.join(args.out, "final.pt"))
+            log(f"[done] {stop} steps in {wall/60:.1f} min; best mean gain {best[select]:+.3f} dB at step {best['step']}")
+        with open(os.path.join(args.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    rt.close()
     return summary

@@ -1,0 +1,169 @@
+"""Training that scales out: one process, or many under ``torchrun`` (PyTorch's DistributedDataParallel).
+
+Every task's training loop starts with :func:`setup` and goes through the :class:`Runtime` it returns for
+what depends on the world it runs in: the device, which share of the global batch this process computes,
+the DDP wrapper, mixed precision (``--precision``), and whether this process logs, validates and writes
+checkpoints (rank 0 only). Nothing else in the loops knows about ranks.
+
+- **One process, no torchrun**: ``WORLD_SIZE`` is unset; no process group, no wrapper, ``share`` is the whole
+  batch. A run on the Debian collections without ``--workers`` keeps the loop's own sampler and behaves exactly
+  as before this module existed.
+- **torchrun** (``python3 -m torch.distributed.run --nproc_per_node N -m trainer TASK train ...``): torchrun sets
+  ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`setup` joins the group
+  (``gloo`` on CPU, ``nccl`` on CUDA, where process ``LOCAL_RANK`` takes GPU ``LOCAL_RANK``). ``--batch`` is the
+  **global** batch: rank r computes samples ``[r B / W, (r + 1) B / W)`` of each step (B must divide by W), and
+  DDP averages the gradients, so W processes take the same optimizer step as one process with batch B
+  (Goyal et al. 2017's rule keeps the learning rate when the global batch is unchanged).
+- **Data** is drawn per sample from the sample's global index (:mod:`trainer.data.stream`): sample k of the run
+  is the same picture, crop and augmentation whichever rank draws it, so a checkpoint resumes in any world size.
+
+Precision (``--precision``): ``fp32`` (default); ``bf16`` autocasts the forward pass to bfloat16 (CPU or CUDA;
+weights, optimizer and loss stay float32); ``fp16`` autocasts to float16 with a gradient scaler (CUDA only:
+``ValueError`` on CPU, where PyTorch's autocast has no float16). Recorded in the checkpoint's ``args`` and the
+exported manifest (``training.precision``).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class Runtime:
+    """Where this training process runs and which share of the work is its own.
+
+    Attributes:
+        rank / world: this process's rank and the number of processes (0 / 1 without torchrun).
+        device: ``torch.device`` of this process (``cuda:LOCAL_RANK`` under torchrun on CUDA).
+        precision: ``fp32`` | ``bf16`` | ``fp16`` (module docstring).
+        indexed: whether the loop must draw its data by global sample index (:mod:`trainer.data.stream`): under
+            torchrun, with ``--workers`` > 0, or for streamed photo folders; False keeps a loop's own sampler.
+    """
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
+    indexed: bool = False
+    scaler: torch.cuda.amp.GradScaler | None = None
+
+    @property
+    def main(self) -> bool:
+        """True on the process that validates, logs and writes checkpoints (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when a process group is up (torchrun with at least 2 processes)."""
+        return self.world > 1
+
+    def share(self, batch: int) -> tuple[int, int]:
+        """This rank's slice ``[lo, hi)`` of a global batch of ``batch`` samples.
+        Raises ValueError when ``batch`` is not a multiple of the world size."""
+        if batch % self.world:
+            raise ValueError(f"--batch {batch} is the global batch: it must be a multiple of the {self.world} processes")
+        n = batch // self.world
+        return self.rank * n, (self.rank + 1) * n
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` in :class:`torch.nn.parallel.DistributedDataParallel` when distributed (gradients averaged
+        over the ranks in backward), else ``model`` itself. The caller keeps ``model`` for the EMA, validation and
+        checkpoints (its weights are the wrapper's)."""
+        if not self.distributed:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def autocast(self):
+        """The forward pass's context: autocast to bfloat16 / float16 for ``--precision bf16`` / ``fp16``, else a
+        no-op. Compute the loss in float32 (``.float()`` on the outputs) inside or after it."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        """``zero_grad``, backward and ``opt.step()``, through the gradient scaler for fp16."""
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    def mean(self, value: float) -> float:
+        """The mean of a float over the ranks (for logging a loss of the whole global batch); ``value`` alone
+        without a process group. Every rank must call it at the same step."""
+        if not self.distributed:
+            return float(value)
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        torch.distributed.all_reduce(t)
+        return float(t.item()) / self.world
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op in one process)."""
+        if self.distributed:
+            torch.distributed.barrier()
+
+    def close(self) -> None:
+        """Leave the process group (no-op in one process). Every rank waits for the others first: a rank that
+        tears gloo down while its peer still talks to it can leave that peer spinning (seen with PyTorch 1.13)."""
+        if self.distributed and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+    def describe(self, batch: int) -> str:
+        """One line for the log: world size, device, per-process and global batch, precision."""
+        return (f"{self.world} process(es) on {self.device.type}"
+                + (f" ({'nccl' if self.device.type == 'cuda' else 'gloo'})" if self.distributed else "")
+                + f", global batch {batch} ({batch // self.world} per process), precision {self.precision}")
+
+
+def world_from_env() -> tuple[int, int, int]:
+    """``(rank, world, local_rank)`` from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
+    ``(0, 1, 0)`` without torchrun."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def setup(args, indexed: bool = False) -> Runtime:
+    """Set up this training process from its parsed options and torchrun's environment (module docstring):
+    torch threads (``args.threads``), the seed (``args.seed``, the same on every rank: every replica starts from
+    the same weights), the device, the process group, the precision and its gradient scaler.
+
+    Args:
+        args: the verb's options (``threads``, ``seed``, ``device``; optional ``precision``, ``workers``).
+        indexed: the data source needs indexed sampling anyway (a streamed photo folder).
+    Raises:
+        ValueError: ``--precision fp16`` on the CPU, or an unknown precision.
+        RuntimeError: from ``torch.distributed`` when the rendezvous fails.
+    """
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rank, world, local_rank = world_from_env()
+    precision = getattr(args, "precision", "fp32") or "fp32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
+    cuda = getattr(args, "device", "cpu") == "cuda"
+    if precision == "fp16" and not cuda:
+        raise ValueError("--precision fp16 needs --device cuda (PyTorch's CPU autocast has bfloat16 only: use bf16)")
+    if cuda:
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    rt = Runtime(rank=rank, world=world, device=device, precision=precision,
+                 indexed=indexed or world > 1 or getattr(args, "workers", 0) > 0)
+    if precision == "fp16":
+        rt.scaler = torch.cuda.amp.GradScaler()
+    args.precision = precision
+    args.world_size = world
+    return rt
