@@ -70,14 +70,34 @@ class Runtime:
         n = batch // self.world
         return self.rank * n, (self.rank + 1) * n
 
-    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+    def wrap(self, model: torch.nn.Module, method: str | None = None):
         """``model`` in :class:`torch.nn.parallel.DistributedDataParallel` when distributed (gradients averaged
-        over the ranks in backward), else ``model`` itself. The caller keeps ``model`` for the EMA, validation and
+        over the ranks in backward, overlapped with it), else ``model`` itself (or its bound ``method``). With
+        ``method`` (e.g. ``"logits"``) calling the result calls ``model.method`` inside DDP's forward (DDP syncs
+        only what runs through its own ``forward``). The caller keeps ``model`` for the EMA, validation and
         checkpoints (its weights are the wrapper's)."""
         if not self.distributed:
-            return model
+            return getattr(model, method) if method else model
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return torch.nn.parallel.DistributedDataParallel(_Method(model, method) if method else model, device_ids=ids)
+
+    def sync_grads(self, module: torch.nn.Module) -> None:
+        """Average ``module``'s gradients over the ranks (all-reduce, then / world), in place; no-op in one
+        process. For a GAN critic that runs several forward passes before its one backward (real, fake, and the
+        generator's pass), where DDP's once-per-iteration reducer does not fit: call it after ``backward`` and
+        before ``opt.step()``, on every rank."""
+        if not self.distributed:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.flatten() for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world
+        i = 0
+        for g in grads:
+            g.copy_(flat[i:i + g.numel()].view_as(g))
+            i += g.numel()
 
     def autocast(self):
         """The forward pass's context: autocast to bfloat16 / float16 for ``--precision bf16`` / ``fp16``, else a
@@ -124,6 +144,17 @@ class Runtime:
         return (f"{self.world} process(es) on {self.device.type}"
                 + (f" ({'nccl' if self.device.type == 'cuda' else 'gloo'})" if self.distributed else "")
                 + f", global batch {batch} ({batch // self.world} per process), precision {self.precision}")
+
+
+class _Method(torch.nn.Module):
+    """``forward`` = ``inner.<name>`` (so DDP can wrap a model's non-forward entry point, e.g. ``logits``)."""
+
+    def __init__(self, inner: torch.nn.Module, name: str) -> None:
+        super().__init__()
+        self.inner, self.name = inner, name
+
+    def forward(self, *args, **kwargs):
+        return getattr(self.inner, self.name)(*args, **kwargs)
 
 
 def world_from_env() -> tuple[int, int, int]:

@@ -32,18 +32,22 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
 
 
 def lsgan_step(disc: torch.nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor,
-               fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+               fake: torch.Tensor, sync=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One least-squares GAN round (Mao et al. 2017, the form of pix2pix's code): update ``disc`` once on
     ``0.5 * (mean((D(real) - 1)^2) + mean(D(fake.detach())^2))``, then return ``(loss_d, loss_g)`` with
     ``loss_g = mean((D(fake) - 1)^2)`` (unweighted; gradients flow to ``fake``'s generator).
 
     ``real`` and ``fake``: float32 B x C x H x W, the condition concatenated with a real / generated image
-    (channels as ``disc`` expects), values in [-1, 1]. ``loss_d`` is detached (for logging).
+    (channels as ``disc`` expects), values in [-1, 1]. ``loss_d`` is detached (for logging). ``sync``
+    (:meth:`trainer.distributed.Runtime.sync_grads`) averages the critic's gradients over the processes
+    before its step.
     """
     pred_real, pred_fake = disc(real), disc(fake.detach())
     loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real)) + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
+    if sync is not None:
+        sync(disc)
     opt_d.step()
     pred = disc(fake)
     return loss_d.detach(), F.mse_loss(pred, torch.ones_like(pred))

@@ -27,7 +27,9 @@ of the true mean colour.
 """
 from __future__ import annotations
 
+import builtins
 import copy
+import functools
 import json
 import os
 import time
@@ -39,7 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..color import ab_onto_luma, rgb_to_lab, rgb_to_luma
-from ..data import photos
+from .. import distributed
+from ..data import photos, stream
 from ..loop import ema_update, lr_at, psnr, stop_step
 from .model import Translator
 from .quantize import annealed_mean
@@ -194,6 +197,19 @@ def fixed_hints(ab: torch.Tensor, n: int, seed: int = 0, side: int = 5) -> torch
     return _patch_hints(ab, pts)
 
 
+def _to_pair(u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 B x 3 x H x W -> (luma B x 1 x H x W uint8-rounded, RGB B x 3 x H x W), float32 in [-1, 1]."""
+    y = u8.float().div(127.5).sub(1)
+    return torch.round((rgb_to_luma(y) + 1) * 127.5).clamp(0, 255) / 127.5 - 1, y
+
+
+def sample_with_hints(k: int, crop: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``k`` of an indexed run (:mod:`trainer.data.stream`): (its uint8 3 x c x c crop, its training hints
+    3 x c x c from :func:`sample_hints` with the generator ``(seed + 3, k)``)."""
+    _, y = _to_pair(crop[None])
+    return crop, sample_hints(true_ab(y), stream.sample_rng(seed + 3, k, 1))[0]
+
+
 def load_hinted(path: str, device: str = "cpu") -> tuple[HintedColorizer, dict]:
     """A :class:`HintedColorizer` from a hints run's ``best.pt`` / ``checkpoint.pt`` (EMA weights when present).
     Returns (model in eval mode, the run's args)."""
@@ -210,11 +226,16 @@ def train(args: Namespace) -> dict:
 
     Validation every ``--log-every`` steps on fixed held-out crops with :func:`fixed_hints` (10 patches):
     PSNR with 0 and 10 hints, and the Huber loss; ``best.pt`` = the EMA weights with the best 10-hint PSNR.
+    Under torchrun each process computes its share of the global ``--batch`` (:mod:`trainer.distributed`);
+    rank 0 validates, logs and writes the checkpoints.
     """
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    os.makedirs(args.out, exist_ok=True)
+    collections = photos.parse_collections(args.photos)
+    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
+    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    device = rt.device
+    share = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
     ck = torch.load(args.body, map_location="cpu")
     ba = ck["args"]
     body = Translator(1, ba["ngf"], ba["n_blocks"], ba.get("pono_ms", True), "colorize", "classify", chroma_gain=args.chroma_gain)
@@ -227,15 +248,13 @@ def train(args: Namespace) -> dict:
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.Adam(model.hint_net.parameters(), lr=args.lr, betas=(0.9, 0.999))
 
-    collections = photos.parse_collections(args.photos)
     train_set, val_set = photos.split(photos.index(collections))
-    crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed)
+    crops = stream.training_source(train_set, collections, args.crop, photos.SCALES, args.seed)
     hint_rng = np.random.default_rng(args.seed + 3)
     vu8 = photos.PhotoCrops(val_set, crop=args.val_crop, seed=12345).batch(args.val_crops)
 
     def pair(u8):
-        y = u8.float().div(127.5).sub(1)
-        x = torch.round((rgb_to_luma(y) + 1) * 127.5).clamp(0, 255) / 127.5 - 1
+        x, y = _to_pair(u8)
         return x.to(device), y.to(device)
 
     vx, vy = pair(vu8)
@@ -243,6 +262,7 @@ def train(args: Namespace) -> dict:
     vh0, vh10 = torch.zeros(vx.shape[0], 3, *vx.shape[-2:], device=device), fixed_hints(vab.cpu(), 10, seed=777).to(device)
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos; {args.val_crops} validation crops of "
           f"{args.val_crop}px; gray copy {psnr(vx.expand_as(vy), vy):.2f}dB", flush=True)
+    print(f"[run] {rt.describe(args.batch)}, lr {args.lr}", flush=True)
     best = {"val_psnr10": -1.0, "step": 0}
     start, elapsed_before = 0, 0.0
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
@@ -251,29 +271,39 @@ def train(args: Namespace) -> dict:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in c["model"].items()})
         ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in c["ema"].items()})
         opt.load_state_dict(c["opt"])
-        crops.rng.bit_generator.state = c["data_rng"]; hint_rng.bit_generator.state = c["hint_rng"]
-        torch.set_rng_state(c["torch_rng"])
+        if not rt.indexed:  # one process, its own sampler: continue the same data order
+            crops.rng.bit_generator.state = c["data_rng"]; hint_rng.bit_generator.state = c["hint_rng"]
+            torch.set_rng_state(c["torch_rng"])
         start, elapsed_before, best = c["step"], c["elapsed_s"], c["best"]
-        print(f"[resume] from step {start}", flush=True)
+        print(f"[resume] from step {start} (written by {c['args'].get('world_size', 1)} process(es))", flush=True)
     t0 = time.time(); t_last, n_last = t0, 0
     stop = stop_step(args)
     rec = None
+    batches = (stream.IndexedBatches(crops, functools.partial(sample_with_hints, seed=args.seed), args.batch, share,
+                                     start, stop, args.workers) if rt.indexed else None)
+    net = rt.wrap(model, "ab_half")
     for step in range(start, stop):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
-        x, y = pair(crops.batch(args.batch))
-        ab = true_ab(y)
-        hints = sample_hints(ab.cpu(), hint_rng).to(device)
-        pred, gate = model.ab_half(x, hints)
+        if batches is not None:
+            u8, hints = batches.next()
+            x, y = pair(u8)
+            ab, hints = true_ab(y), hints.to(device)
+        else:
+            x, y = pair(crops.batch(args.batch))
+            ab = true_ab(y)
+            hints = sample_hints(ab.cpu(), hint_rng).to(device)
+        with rt.autocast():
+            pred, gate = net(x, hints)
         tgt = F.avg_pool2d(ab, 2)
-        loss = F.huber_loss(pred, tgt, delta=10.0) / AB_SCALE
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = F.huber_loss(pred.float(), tgt, delta=10.0) / AB_SCALE
+        rt.step(loss, opt)
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
         done = step + 1
         if done % args.log_every == 0 or done == args.steps:
+            loss_all = rt.mean(loss.item())
+        if rt.main and (done % args.log_every == 0 or done == args.steps):
             with torch.no_grad():
                 o0 = ema(vx, vh0)
                 ab10, g10 = ema.ab_half(vx, vh10)
@@ -281,7 +311,7 @@ def train(args: Namespace) -> dict:
             now = time.time()
             ips = n_last / (now - t_last)
             elapsed = elapsed_before + now - t0
-            rec = {"step": done, "loss": round(loss.item(), 5), "val_psnr0": round(psnr(o0, vy), 3),
+            rec = {"step": done, "loss": round(loss_all, 5), "val_psnr0": round(psnr(o0, vy), 3),
                    "val_psnr10": round(psnr(o10, vy), 3), "val_gate10": round(g10.mean().item(), 4),
                    "gray_psnr": round(psnr(vx.expand_as(vy), vy), 3)}
             if rec["val_psnr10"] > best["val_psnr10"]:
@@ -294,15 +324,20 @@ def train(args: Namespace) -> dict:
                   f"@ {best['step']}) {ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
                   flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done in (args.steps, stop):
+        if rt.main and (done % args.ckpt_every == 0 or done in (args.steps, stop)):
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "data_rng": crops.rng.bit_generator.state, "hint_rng": hint_rng.bit_generator.state,
+                        "data_rng": getattr(crops, "rng", hint_rng).bit_generator.state, "hint_rng": hint_rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "step": done, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
-    summary = {"steps": stop, "final": rec, "best": best, "args": vars(args)}
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    summary = {"steps": stop, "final": rec, "best": best, "world_size": rt.world, "global_batch": args.batch,
+               "batch_per_process": args.batch // rt.world, "lr": args.lr, "precision": rt.precision,
+               "skipped_files": round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0,
+               "args": vars(args)}
+    if rt.main:
+        with open(os.path.join(args.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    rt.close()
     return summary
 
 

@@ -32,7 +32,9 @@ Progress lines: step, losses, validation L1/PSNR, images/s and ETA. Checkpoints
 """
 from __future__ import annotations
 
+import builtins
 import copy
+import functools
 import json
 import os
 import time
@@ -44,7 +46,8 @@ import torch.nn.functional as F
 
 from ..color import rgb_to_lab, rgb_to_luma
 from ..loop import ema_update, lr_at as _lr_at, lsgan_step, psnr, stop_step
-from ..data import photos
+from .. import distributed
+from ..data import photos, stream
 from ..patchgan import PatchGAN
 from . import quantize
 from .model import Translator
@@ -59,20 +62,29 @@ def build_model(args: Namespace | dict) -> Translator:
 
 
 def to_pair(rgb_u8: torch.Tensor, device: torch.device, gamma_jitter: float = 0.0,
-            gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            gen: torch.Generator | None = None, gamma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 B x 3 x H x W -> (luma input B x 1 x H x W, RGB target B x 3 x H x W), both float32 in [-1, 1].
 
     With ``gamma_jitter`` g > 0 each crop's RGB in [0, 1] is raised to a gamma ``exp(U(-g, g))`` (drawn from
-    ``gen``) first: brighter or darker, same hue. The input luma is quantized to uint8, as a real grayscale
-    photo would be.
+    ``gen``) first: brighter or darker, same hue; ``gamma`` (float32 B, drawn per sample: :func:`sample_gamma`)
+    gives the gammas instead. The input luma is quantized to uint8, as a real grayscale photo would be.
     """
     y01 = rgb_u8.to(device).float() / 255.0
-    if gamma_jitter > 0:
+    if gamma is not None:
+        y01 = y01.clamp(min=0) ** gamma.to(device).view(-1, 1, 1, 1)
+    elif gamma_jitter > 0:
         g = torch.exp((torch.rand(y01.shape[0], 1, 1, 1, generator=gen) * 2 - 1) * gamma_jitter).to(device)
         y01 = y01.clamp(min=0) ** g
     y = y01 * 2 - 1
     luma_u8 = torch.round((rgb_to_luma(y) + 1.0) * 127.5).clamp(0, 255)
     return luma_u8 / 127.5 - 1.0, y
+
+
+def sample_gamma(k: int, crop: torch.Tensor, seed: int, jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``k`` of an indexed run (:mod:`trainer.data.stream`): (its uint8 3 x c x c crop, its gamma
+    ``exp(U(-jitter, jitter))`` as a float32 scalar tensor, drawn from ``(seed + 1, k)``; 1 without jitter)."""
+    g = np.exp((stream.sample_rng(seed + 1, k, 1).random() * 2 - 1) * jitter) if jitter > 0 else 1.0
+    return crop, torch.tensor(g, dtype=torch.float32)
 
 
 def ab_half(y: torch.Tensor) -> torch.Tensor:
@@ -99,21 +111,27 @@ def colourfulness_ratio(pred: torch.Tensor, true: torch.Tensor) -> float:
 
 def train(args: Namespace) -> dict:
     """Run (or resume) one training job; returns a summary dict (also written to ``<out>/summary.json``).
+    Under torchrun each process computes its share of the global ``--batch`` (:mod:`trainer.distributed`; the
+    PatchGAN's gradients averaged by :meth:`~trainer.distributed.Runtime.sync_grads`); rank 0 validates, logs
+    and writes the checkpoints.
 
-    Raises FileNotFoundError when the photos are not installed.
+    Raises FileNotFoundError when the photos are not installed, ValueError for a batch the world size does not divide.
     """
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    device = torch.device(args.device)
-    os.makedirs(args.out, exist_ok=True)
-
     collections = photos.parse_collections(getattr(args, "photos", None))
+    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
+    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    np.random.seed(args.seed)
+    device = rt.device
+    share = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
+
     all_photos = photos.index(collections)
     train_set, val_set = photos.split(all_photos)
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)} "
-          f"(split by image id), crops {args.crop}px; loading the pyramid ...", flush=True)
-    crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed)
+          f"(split by image id{'; streamed from disk' if photos.is_streamed(collections) else ''}), crops {args.crop}px; loading ...", flush=True)
+    print(f"[run] {rt.describe(args.batch)}, lr {args.lr}", flush=True)
+    crops = stream.training_source(train_set, collections, args.crop, photos.SCALES, args.seed)
     val_batch = photos.PhotoCrops(val_set, crop=args.val_crop, seed=12345).batch(args.val_crops)
     vx, vy = to_pair(val_batch, device)
     gray_l1 = F.l1_loss(vx.expand_as(vy), vy).item()
@@ -151,14 +169,15 @@ def train(args: Namespace) -> dict:
         if disc is not None and ck.get("disc"):
             disc.load_state_dict(ck["disc"])
             opt_d.load_state_dict(ck["opt_d"])
-        crops.rng.bit_generator.state = ck["data_rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        if ck.get("jitter_rng") is not None:
-            jitter_gen.set_state(ck["jitter_rng"])
+        if not rt.indexed:  # one process, its own sampler: continue the same data order
+            crops.rng.bit_generator.state = ck["data_rng"]
+            torch.set_rng_state(ck["torch_rng"])
+            if ck.get("jitter_rng") is not None:
+                jitter_gen.set_state(ck["jitter_rng"])
         prior = ck.get("ab_prior")
         best.setdefault("val_loss", best.get("val_l1", float("inf")))
         start, elapsed_before = ck["step"], ck["elapsed_s"]
-        print(f"[resume] from step {start}", flush=True)
+        print(f"[resume] from step {start} (written by {ck['args'].get('world_size', 1)} process(es))", flush=True)
     elif getattr(args, "init", None):
         ck = torch.load(args.init, map_location=device)
         for k in ("ngf", "n_blocks", "pono_ms", "loss"):
@@ -169,8 +188,11 @@ def train(args: Namespace) -> dict:
         prior = ck.get("ab_prior")
         print(f"[init] weights from {args.init} (its step {ck['step']}); fresh optimizer and schedule", flush=True)
     if classify:
-        if prior is None:
-            prior_crops = photos.PhotoCrops(train_set, crop=args.crop, seed=args.seed + 7)
+        if prior is None and rt.indexed:  # the same fixed crops in every process
+            prior = ab_prior(stream.Sequential(stream.training_source(train_set, collections, args.crop, photos.SCALES,
+                                                                      args.seed + 7)), args.prior_crops, 64, bins)
+        elif prior is None:
+            prior_crops = photos.PhotoCrops([], crop=args.crop, seed=args.seed + 7)
             prior_crops.pyramid = crops.pyramid
             prior = ab_prior(prior_crops, args.prior_crops, 64, bins)
         weights = torch.from_numpy(quantize.rebalance_weights(prior, getattr(args, "rebalance_lambda", quantize.LAMBDA))).to(device)
@@ -181,7 +203,7 @@ def train(args: Namespace) -> dict:
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "best": best, "opt_g": opt_g.state_dict(),
                     "disc": disc.state_dict() if disc else None, "opt_d": opt_d.state_dict() if opt_d else None,
-                    "data_rng": crops.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "data_rng": getattr(crops, "rng", np.random.default_rng(0)).bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "jitter_rng": jitter_gen.get_state(), "ab_prior": prior,
                     "step": step, "elapsed_s": elapsed, "args": vars(args)}, tmp)
         os.replace(tmp, ckpt_path)
@@ -191,35 +213,46 @@ def train(args: Namespace) -> dict:
     history = []
     model.train()
     stop = stop_step(args)
+    batches = (stream.IndexedBatches(crops, functools.partial(sample_gamma, seed=args.seed, jitter=args.luma_jitter),
+                                     args.batch, share, start, stop, args.workers) if rt.indexed else None)
+    net_logits = rt.wrap(model, "logits") if classify else None
+    net = rt.wrap(model) if not classify else None
     for step in range(start, stop):
         for g in opt_g.param_groups:
             g["lr"] = lr_at(step)
-        x, y = to_pair(crops.batch(args.batch), device, args.luma_jitter, jitter_gen)
+        if batches is not None:
+            u8, gamma = batches.next()
+            x, y = to_pair(u8, device, gamma=gamma)
+        else:
+            x, y = to_pair(crops.batch(args.batch), device, args.luma_jitter, jitter_gen)
         if classify:
-            logits = model.logits(x)
+            with rt.autocast():
+                logits = net_logits(x).float()
             tgt = ab_half(y).cpu()
             z, q = quantize.soft_encode(tgt, bins).to(device), quantize.nearest_bin(tgt, bins).to(device)
             loss_main = quantize.rebalanced_ce(logits, z, weights, q)
             fake = model.decode(x, logits) if disc is not None else None
             loss_l1 = loss_main.detach() if fake is None else F.l1_loss(fake.detach(), y)
         else:
-            fake = model(x)
+            with rt.autocast():
+                fake = net(x).float()
             loss_main = loss_l1 = F.l1_loss(fake, y)
         loss_g = loss_main
         loss_d = torch.zeros(())
         if disc is not None:
             for g in opt_d.param_groups:
                 g["lr"] = lr_at(step)
-            loss_d, loss_adv = lsgan_step(disc, opt_d, torch.cat([x, y], 1), torch.cat([x, fake], 1))
+            loss_d, loss_adv = lsgan_step(disc, opt_d, torch.cat([x, y], 1), torch.cat([x, fake], 1),
+                                          sync=rt.sync_grads)
             loss_g = loss_main + args.gan_weight * loss_adv
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        rt.step(loss_g, opt_g)
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
 
         done = step + 1
         if done % args.log_every == 0 or done == args.steps:
+            loss_all = rt.mean(loss_main.item())
+        if rt.main and (done % args.log_every == 0 or done == args.steps):
             with torch.no_grad():
                 if classify:
                     vlog = ema.logits(vx)
@@ -231,7 +264,7 @@ def train(args: Namespace) -> dict:
             ips = n_last / (now - t_last)
             elapsed = elapsed_before + now - t0
             eta = (args.steps - done) * args.batch / max(ips, 1e-9)
-            rec = {"step": done, "loss": round(loss_main.item(), 5), "l1": round(float(loss_l1), 5), "d": round(float(loss_d), 4),
+            rec = {"step": done, "loss": round(loss_all, 5), "l1": round(float(loss_l1), 5), "d": round(float(loss_d), 4),
                    "val_l1": round(F.l1_loss(vf, vy).item(), 5), "val_psnr": round(psnr(vf, vy), 3),
                    "val_colourfulness": round(colourfulness_ratio(vf.cpu(), vy.cpu()), 4)}
             if classify:
@@ -250,20 +283,26 @@ def train(args: Namespace) -> dict:
                   f"val_l1 {rec['val_l1']:.4f} val_psnr {rec['val_psnr']:.2f}dB colour {rec['val_colourfulness']:.2f}x "
                   f"(best {best['val_loss']:.4f} @ {best['step']}) {ips:.1f} img/s lr {lr_at(step):.2e} elapsed {elapsed/60:.1f}min ETA {eta/60:.1f}min", flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done in (args.steps, stop):
+        if rt.main and (done % args.ckpt_every == 0 or done in (args.steps, stop)):
             save(done, elapsed_before + time.time() - t0)
 
+    skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+    rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
               f"(resume with --resume)", flush=True)
         return {"steps": stop, "stopped_early": True, "best": best}
     wall = elapsed_before + time.time() - t0
+    if not rt.main:
+        return {"steps": args.steps, "rank": rt.rank}
     torch.save({"model": ema.state_dict(), "args": vars(args), "step": args.steps, "elapsed_s": wall},
                os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": history[-1] if history else None,
                "best": best, "gray_copy_val_l1": round(gray_l1, 5),
-               "train_photos": [p.image_id for p in train_set], "validation_photos": [p.image_id for p in val_set],
-               "args": vars(args)}
+               "train_photos": ([p.image_id for p in train_set] if len(train_set) <= 10000 else len(train_set)),
+               "validation_photos": [p.image_id for p in val_set], "skipped_files": skipped,
+               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
+               "lr": args.lr, "precision": rt.precision, "args": vars(args)}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(f"[done] {args.steps} steps in {wall/60:.1f} min -> {args.out}/final.pt; best val loss {best['val_loss']:.4f} "

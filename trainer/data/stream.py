@@ -192,3 +192,19 @@ def training_source(train_set, collections, crop: int, scales: Sequence[int], se
     if photos.is_streamed(collections):
         return FileCrops([p.path for p in train_set], crop, scales, seed)
     return photos.PhotoCrops(train_set, crop=crop, scales=tuple(scales), seed=seed)
+
+
+class Sequential:
+    """``batch(n)`` over an indexed source: samples ``start``, ``start + 1``, ... in order (a fixed set drawn the
+    same way in every process, e.g. the crops an ab prior is counted on)."""
+
+    def __init__(self, source, start: int = 0) -> None:
+        self.source, self.k = source, start
+
+    def batch(self, n: int) -> torch.Tensor:
+        out = []
+        for _ in range(n):
+            s = self.source.sample(self.k)
+            out.append(s[0] if isinstance(s, tuple) else s)
+            self.k += 1
+        return torch.stack(out)
