@@ -127,6 +127,16 @@ class Runtime:
         torch.distributed.all_reduce(t)
         return float(t.item()) / self.world
 
+    def per_process(self, total: torch.Tensor) -> torch.Tensor:
+        """A normaliser for a loss that divides by a count over the batch (e.g. hole pixels): the count over the
+        whole global batch / world, detached. ``sum_r / per_process(count_r)`` averaged over the ranks by DDP is
+        the global ``sum / count`` one process computes; ``total`` itself in one process."""
+        if not self.distributed:
+            return total
+        t = total.detach().clone().to(torch.float64)
+        torch.distributed.all_reduce(t)
+        return (t / self.world).to(total.dtype)
+
     def barrier(self) -> None:
         """Wait for every rank (no-op in one process)."""
         if self.distributed:

@@ -24,6 +24,7 @@ Usage: ``/usr/bin/python3 -m trainer generate train --out runs/fashion-an --step
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import os
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from . import data as fashion
 from ..loop import ema_update, stop_step
 from .model import Discriminator, Generator
@@ -71,13 +73,35 @@ def lr_scale(step: int, steps: int, decay_from: int) -> float:
     return max(0.0, (steps - step) / (steps - decay_from))
 
 
+def indexed_draws(k0: int, lo: int, hi: int, seed: int, n: int, z_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Samples ``k0 + lo`` .. ``k0 + hi - 1`` of an indexed run (:mod:`trainer.data.stream`; multi-process
+    training): (int64 indices of real training images, float32 z ``(hi - lo) x z_dim`` ~ N(0, 1), int64 classes
+    of the fakes), each sample's from its own generator ``(seed, k)``."""
+    from ..data.stream import sample_rng
+    idx, z, cls = [], [], []
+    for k in range(k0 + lo, k0 + hi):
+        rng = sample_rng(seed, k)
+        idx.append(int(rng.integers(n)))
+        cls.append(int(rng.integers(10)))
+        z.append(rng.standard_normal(z_dim, dtype=np.float32))
+    return torch.tensor(idx), torch.from_numpy(np.stack(z)), torch.tensor(cls)
+
+
 def train(args: Namespace) -> dict:
     """Run (or ``--resume``) one GAN training job (see module doc); returns the summary (also
-    ``<out>/summary.json``: steps, wall time in s, settings)."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    os.makedirs(args.out, exist_ok=True)
+    ``<out>/summary.json``: steps, wall time in s, settings).
+
+    Under torchrun (:mod:`trainer.distributed`) each process computes its share of the global ``--batch``: G's
+    step through DDP, D's gradients averaged by :meth:`~trainer.distributed.Runtime.sync_grads` (D runs on real and
+    fake batches before one backward). Batch normalization statistics (G's AN / conditional BN, D's) are each
+    process's own share's (PyTorch's SyncBatchNorm would drop the AN subclasses' own forward), so W processes
+    match one process only approximately; rank 0 logs and writes the checkpoints."""
+    rt = distributed.setup(args)
+    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    device = rt.device
+    lo, hi = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
     x_all, y_all = fashion.load("train")
     x_all = torch.from_numpy(fashion.to_signed(x_all))
     y_all = torch.from_numpy(y_all)
@@ -109,14 +133,26 @@ def train(args: Namespace) -> dict:
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
         if head and not had_head:
             opt_d.add_param_group({"params": head, "lr": args.lr_d})
-        torch.set_rng_state(ck["torch_rng"].cpu())
+        if not rt.indexed:
+            torch.set_rng_state(ck["torch_rng"].cpu())
         start, elapsed_before = ck["step"], ck["elapsed_s"]
-        print(f"[resume] from step {start}", flush=True)
+        print(f"[resume] from step {start} (written by {ck['args'].get('world_size', 1)} process(es))", flush=True)
     n_g = sum(p.numel() for p in g.parameters())
     if head and len(opt_d.param_groups) == 1:
         opt_d.add_param_group({"params": head, "lr": args.lr_d})
     print(f"[data] Fashion-MNIST {len(x_all)} training images; G {n_g} / D {sum(p.numel() for p in d.parameters())} "
           f"parameters; AN {'on' if args.an else 'off'}; auxiliary class loss {aux:g}", flush=True)
+    print(f"[run] {rt.describe(args.batch)}, lr G {args.lr_g} D {args.lr_d}", flush=True)
+    g_net = rt.wrap(g)
+
+    def draws(step: int, j: int):
+        """(real idx, z, classes) of this process's share of round ``j`` of ``step`` (j < n_dis: D, n_dis: G)."""
+        if not rt.indexed:
+            m = args.batch
+            return (torch.randint(n, (m,)) if j < args.n_dis else None, torch.randn(m, g.z_dim, device=device),
+                    torch.randint(10, (m,)))
+        idx, z, cls = indexed_draws((step * (args.n_dis + 1) + j) * args.batch, lo, hi, args.seed, n, g.z_dim)
+        return idx, z.to(device), cls
 
     def save(step: int, elapsed: float) -> None:
         torch.save({"g": g.state_dict(), "d": d.state_dict(), "ema": ema.state_dict(), "opt_g": opt_g.state_dict(),
@@ -139,40 +175,42 @@ def train(args: Namespace) -> dict:
             group["lr"] = args.lr_g * f
         for group in opt_d.param_groups:
             group["lr"] = args.lr_d * f
-        for _ in range(args.n_dis):
-            idx = torch.randint(n, (args.batch,)).to(x_all.device)  # drawn on the CPU: same stream on any device
+        for j in range(args.n_dis):
+            idx, z, cls = draws(step, j)  # indices drawn on the CPU: same stream on any device
+            idx = idx.to(x_all.device)
             real, yr = x_all[idx].to(device), F.one_hot(y_all[idx], 10).float().to(device)
-            z = torch.randn(args.batch, g.z_dim, device=device)
-            yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
+            yf = F.one_hot(cls, 10).float().to(device)
             with torch.no_grad():
                 fake = g(z, yf)
-            d_fake = d(fake, yf)
-            if aux:
-                d_real, logits = d(real, yr, with_logits=True)
-                ce_real = F.cross_entropy(logits, yr.argmax(1))
-                acc_real = (logits.argmax(1) == yr.argmax(1)).float().mean()
-            else:
-                d_real, ce_real = d(real, yr), torch.zeros((), device=device)
+            with rt.autocast():
+                d_fake = d(fake, yf).float()
+                if aux:
+                    d_real, logits = d(real, yr, with_logits=True)
+                    d_real, logits = d_real.float(), logits.float()
+                    ce_real = F.cross_entropy(logits, yr.argmax(1))
+                    acc_real = (logits.argmax(1) == yr.argmax(1)).float().mean()
+                else:
+                    d_real, ce_real = d(real, yr).float(), torch.zeros((), device=device)
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean() + aux * ce_real + ortho(d)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            rt.sync_grads(d)
             opt_d.step()
-        z = torch.randn(args.batch, g.z_dim, device=device)
-        yf = F.one_hot(torch.randint(10, (args.batch,)), 10).float().to(device)
-        if aux:
-            score, logits = d(g(z, yf), yf, with_logits=True)
-            ce_fake = F.cross_entropy(logits, yf.argmax(1))
-            loss_g = -score.mean() + aux * ce_fake + ortho(g)
-        else:
-            loss_g = -d(g(z, yf), yf).mean() + ortho(g)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        _, z, cls = draws(step, args.n_dis)
+        yf = F.one_hot(cls, 10).float().to(device)
+        with rt.autocast():
+            if aux:
+                score, logits = d(g_net(z, yf), yf, with_logits=True)
+                ce_fake = F.cross_entropy(logits.float(), yf.argmax(1))
+                loss_g = -score.float().mean() + aux * ce_fake + ortho(g)
+            else:
+                loss_g = -d(g_net(z, yf), yf).float().mean() + ortho(g)
+        rt.step(loss_g, opt_g)
         ema_update(ema, g, step, args.ema)
         for be, bg in zip(ema.buffers(), g.buffers()):
             be.copy_(bg)
         done = step + 1
-        if done % args.log_every == 0 or done == args.steps:
+        if rt.main and (done % args.log_every == 0 or done == args.steps):
             el = time.time() - t0
             rate = (done - start) * args.batch / el
             print(f"[train] step {done}/{args.steps} loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
@@ -181,20 +219,25 @@ def train(args: Namespace) -> dict:
                   + f"lr x{f:.3f} {rate:.0f} img/s "
                   f"elapsed {(elapsed_before + el) / 60:.1f}min ETA {(args.steps - done) * args.batch / rate / 60:.1f}min",
                   flush=True)
-        if done % args.ckpt_every == 0 or done in (args.steps, stop):
+        if rt.main and (done % args.ckpt_every == 0 or done in (args.steps, stop)):
             save(done, elapsed_before + time.time() - t0)
-        if getattr(args, "snapshot_every", 0) and done % args.snapshot_every == 0:
+        if rt.main and getattr(args, "snapshot_every", 0) and done % args.snapshot_every == 0:
             os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
             torch.save({"ema": ema.state_dict(), "args": vars(args), "step": done},
                        os.path.join(args.out, "snapshots", f"ema_{done:06d}.pt"))
+    rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
               f"(resume with --resume)", flush=True)
         return {"steps": stop, "stopped_early": True}
+    if not rt.main:
+        return {"steps": args.steps, "rank": rt.rank}
     wall = elapsed_before + time.time() - t0
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
-               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "aux_weight": aux, "seed": args.seed, "g_parameters": n_g}
+               "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "aux_weight": aux, "seed": args.seed, "g_parameters": n_g,
+               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
+               "precision": rt.precision}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=2)
     print(f"[done] {args.steps} steps in {wall / 60:.1f} min -> {args.out}/final.pt", flush=True)
     return summary

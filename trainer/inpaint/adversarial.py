@@ -82,14 +82,16 @@ def _masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def hinge_step(disc: SNPatchGAN, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
-               mask: torch.Tensor, fm_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               mask: torch.Tensor, fm_weight: float = 0.0, sync=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One hinge round: update ``disc`` once on the hole patches of ``real`` / ``fake.detach()``, then return
     ``(loss_d, loss_g_adv, loss_fm)`` for the generator (``loss_g_adv = -mean D(fake)`` over hole patches,
     ``loss_fm`` = ``fm_weight`` x mean L1 of D's features, real detached). D's parameters are frozen while the
     generator's terms are computed, so the caller's backward leaves D's gradients as D's own step left them.
 
     real, fake: B x 3 x H x W RGB in [-1, 1] (fake = the composited output, with gradients); mask
-    B x 1 x H x W {0, 1}. Returns float32 scalars; ``loss_d`` detached.
+    B x 1 x H x W {0, 1}. Returns float32 scalars; ``loss_d`` detached. ``sync``
+    (:meth:`trainer.distributed.Runtime.sync_grads`) averages D's gradients over the processes before its step
+    (each process's hole-patch mean is over its own share of the batch).
     """
     x_real, x_fake = critic_input(real, mask), critic_input(fake, mask)
     d_real, _ = disc(x_real)
@@ -98,6 +100,8 @@ def hinge_step(disc: SNPatchGAN, opt_d: torch.optim.Optimizer, real: torch.Tenso
     loss_d = _masked_mean(F.relu(1 - d_real), w) + _masked_mean(F.relu(1 + d_fake), w)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
+    if sync is not None:  # trainer.distributed.Runtime.sync_grads: the critic's gradients averaged over processes
+        sync(disc)
     opt_d.step()
     for p in disc.parameters():
         p.requires_grad_(False)

@@ -26,7 +26,9 @@ pyramid (160-512) mostly shows close-ups.
 """
 from __future__ import annotations
 
+import builtins
 import copy
+import functools
 import json
 import os
 import time
@@ -36,7 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import photos
+from .. import distributed
+from ..data import photos, stream
 from .data import random_mask, training_mask
 from ..loop import ema_update, lr_at, lsgan_step, psnr, stop_step
 from .model import FillRefineInpainter, Inpainter
@@ -91,17 +94,29 @@ def an_state(model) -> dict:
             "t": round(float(sum(a.t.mean() for a in layers) / len(layers)), 4)}
 
 
+def sample_with_mask(k: int, crop: torch.Tensor, seed: int, size: int, user: bool, stamps: list,
+                     object_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``k`` of an indexed run (:mod:`trainer.data.stream`): (its uint8 3 x c x c crop, its hole mask
+    float32 1 x c x c from :func:`masks_for` with the generator ``(seed + 1, k)``)."""
+    return crop, masks_for(1, size, stream.sample_rng(seed + 1, k, 1), user, stamps, object_share)[0]
+
+
 def train(args: Namespace) -> dict:
-    """Run (or resume) one inpainter training job; returns the summary (also ``<out>/summary.json``)."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    os.makedirs(args.out, exist_ok=True)
+    """Run (or resume) one inpainter training job; returns the summary (also ``<out>/summary.json``).
+    Under torchrun each process computes its share of the global ``--batch`` (:mod:`trainer.distributed`; the
+    critic's gradients averaged by :meth:`~trainer.distributed.Runtime.sync_grads`); rank 0 validates, logs and
+    writes the checkpoints. Raises ValueError for a batch the world size does not divide."""
     fill_refine = getattr(args, "arch", "two-stage") == "fill-refine"
     collections = photos.parse_collections(getattr(args, "photos", None))
+    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
+    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    device = rt.device
+    share = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
     train_set, val_set = photos.split(photos.index(collections))
     scales = parse_scales(getattr(args, "scales", None))
-    crops = photos.PhotoCrops(train_set, crop=args.crop, scales=scales, seed=args.seed)
+    crops = stream.training_source(train_set, collections, args.crop, scales, args.seed)
     mask_rng = np.random.default_rng(args.seed + 1)
     vy = photos.PhotoCrops(val_set, crop=args.crop, scales=scales, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
     critic = getattr(args, "critic", "patchgan")
@@ -113,6 +128,7 @@ def train(args: Namespace) -> dict:
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}; "
           f"{args.val_crops} validation crops; pyramid short sides {scales} px; arch {args.arch if fill_refine else 'two-stage'}",
           flush=True)
+    print(f"[run] {rt.describe(args.batch)}, lr {args.lr}", flush=True)
 
     model = build_model(args).to(device)
     ema = copy.deepcopy(model).eval()
@@ -135,10 +151,11 @@ def train(args: Namespace) -> dict:
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
         if disc is not None and ck.get("disc"):
             disc.load_state_dict(cast_floats(ck["disc"], torch.float32)); opt_d.load_state_dict(cast_floats(ck["opt_d"], torch.float32))
-        crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
-        torch.set_rng_state(ck["torch_rng"])
+        if not rt.indexed:  # one process, its own sampler: continue the same data order
+            crops.rng.bit_generator.state = ck["data_rng"]; mask_rng.bit_generator.state = ck["mask_rng"]
+            torch.set_rng_state(ck["torch_rng"])
         start, elapsed_before, best = ck["step"], ck["elapsed_s"], ck["best"]
-        print(f"[resume] from step {start}", flush=True)
+        print(f"[resume] from step {start} (written by {ck['args'].get('world_size', 1)} process(es))", flush=True)
     elif getattr(args, "init", None):
         ck = torch.load(args.init, map_location=device)
         keys = ("width", "norm", "entities", "arch")
@@ -157,33 +174,43 @@ def train(args: Namespace) -> dict:
     t_last, n_last = t0, 0
     final = None
     stop = stop_step(args)
+    batches = (stream.IndexedBatches(crops, functools.partial(sample_with_mask, seed=args.seed, size=args.crop, user=fill_refine,
+                                                              stamps=stamps, object_share=object_share),
+                                     args.batch, share, start, stop, args.workers) if rt.indexed else None)
+    net = rt.wrap(model)
     for step in range(start, stop):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
         for g in (opt_d.param_groups if opt_d else []):
             g["lr"] = lr_at(step, args.steps, args.lr) * (d_lr_mult if critic == "sn-luma" else 1.0)
-        y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
-        m = masks_for(args.batch, args.crop, mask_rng, fill_refine, stamps, object_share).to(device)
-        coarse, out = model(y, m)
-        if fill_refine:  # mean |out - y| over the hole pixels (the fill is not learned)
-            loss_rec = ((out - y).abs() * m).sum() / (3 * m.sum()).clamp(min=1)
+        if batches is not None:
+            u8, m = batches.next()
+            y, m = u8.float().div(127.5).sub(1).to(device), m.to(device)
+        else:
+            y = crops.batch(args.batch).float().div(127.5).sub(1).to(device)
+            m = masks_for(args.batch, args.crop, mask_rng, fill_refine, stamps, object_share).to(device)
+        with rt.autocast():
+            coarse, out = net(y, m)
+        coarse, out = coarse.float(), out.float()
+        if fill_refine:  # mean |out - y| over the hole pixels of the global batch (the fill is not learned)
+            loss_rec = ((out - y).abs() * m).sum() / rt.per_process(3 * m.sum()).clamp(min=1)
         else:
             loss_rec = F.l1_loss(coarse, y) + F.l1_loss(out, y)
         loss_o = sum((orthogonality_loss(an, args.lambda_o) for an in model.an_layers()), torch.zeros((), device=device))
         loss_adv = loss_fm = torch.zeros((), device=device)
         if disc is not None and critic == "sn-luma":
-            _, loss_g, loss_fm = hinge_step(disc, opt_d, y, out, m, fm_weight)
+            _, loss_g, loss_fm = hinge_step(disc, opt_d, y, out, m, fm_weight, sync=rt.sync_grads)
             loss_adv = adv_weight * loss_g
         elif disc is not None:
-            _, loss_g = lsgan_step(disc, opt_d, torch.cat([m, y], 1), torch.cat([m, out], 1))
+            _, loss_g = lsgan_step(disc, opt_d, torch.cat([m, y], 1), torch.cat([m, out], 1), sync=rt.sync_grads)
             loss_adv = adv_weight * loss_g
-        opt.zero_grad(set_to_none=True)
-        (loss_rec + loss_o + loss_adv + loss_fm).backward()
-        opt.step()
+        rt.step(loss_rec + loss_o + loss_adv + loss_fm, opt)
         ema_update(ema, model, step, args.ema)
         n_last += args.batch
         done = step + 1
         if done % args.log_every == 0 or done == args.steps:
+            rec_all = rt.mean(loss_rec.item())
+        if rt.main and (done % args.log_every == 0 or done == args.steps):
             with torch.no_grad():
                 _, vo = ema(vy, vm)
             hole = vm.expand_as(vy) > 0
@@ -195,7 +222,7 @@ def train(args: Namespace) -> dict:
                 best = {"val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3), "step": done}
                 torch.save({"model": ema.state_dict(), "args": vars(args), "step": done, "best": best, "elapsed_s": elapsed},
                            os.path.join(args.out, "best.pt"))
-            final = {"step": done, "rec": round(loss_rec.item(), 5), "ortho": round(float(loss_o), 5), "adv": round(float(loss_adv), 6),
+            final = {"step": done, "rec": round(rec_all, 5), "ortho": round(float(loss_o), 5), "adv": round(float(loss_adv), 6),
                      "fm": round(float(loss_fm), 6), "val_l1_hole": round(val_l1, 5), "val_psnr": round(psnr(vo, vy), 3),
                      "val_detail": round(detail_ratio(vo, vy, vm), 4), **an_state(model)}
             with open(os.path.join(args.out, "curve.json"), "a") as f:
@@ -206,20 +233,26 @@ def train(args: Namespace) -> dict:
                   f"{ips:.1f} img/s elapsed {elapsed / 60:.1f}min ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min",
                   flush=True)
             t_last, n_last = now, 0
-        if done % args.ckpt_every == 0 or done in (args.steps, stop):
+        if rt.main and (done % args.ckpt_every == 0 or done in (args.steps, stop)):
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "data_rng": crops.rng.bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
+                        "data_rng": getattr(crops, "rng", mask_rng).bit_generator.state, "mask_rng": mask_rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "step": done,
                         "disc": cast_floats(disc.state_dict(), torch.bfloat16) if disc else None,
                         "opt_d": cast_floats(opt_d.state_dict(), torch.bfloat16) if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
+    skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+    rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
               f"(resume with --resume)", flush=True)
         return {"steps": stop, "stopped_early": True, "best": best}
     wall = elapsed_before + time.time() - t0
-    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, "args": vars(args)}
+    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, "world_size": rt.world,
+               "global_batch": args.batch, "batch_per_process": args.batch // rt.world, "lr": args.lr,
+               "precision": rt.precision, "skipped_files": skipped, "args": vars(args)}
+    if not rt.main:
+        return summary
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(f"[done] {args.steps} steps in {wall / 60:.1f} min; best val_l1_hole {best['val_l1_hole']} at step {best['step']}", flush=True)
