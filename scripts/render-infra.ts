@@ -30,6 +30,7 @@ export const targets = {
   gpu: { kustomize: 'overlays/gpu' },
   kserve: { kustomize: 'kserve' },
   cloudrun: { files: ['cloudrun/service.yaml', 'cloudrun/service-gpu.yaml'] },
+  training: { files: ['training/volumes.yaml', 'training/pytorchjob.yaml', 'training/job.yaml'] },
 } as const;
 
 /** Parse every document of a YAML file. Throws on a YAML syntax error (with the file name). */
@@ -108,17 +109,17 @@ export function render(name: keyof typeof targets): { objects: Manifest[]; rende
 }
 
 /** ajv with every schema in infra/schemas/ registered by its $id. */
-export function schemas(): { knative: ValidateFunction; cloudrun: ValidateFunction; kserve: ValidateFunction; kustomization: ValidateFunction } {
+export function schemas(): { knative: ValidateFunction; cloudrun: ValidateFunction; kserve: ValidateFunction; training: ValidateFunction; kustomization: ValidateFunction } {
   const ajv = new Ajv({ allErrors: true, strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false, allowUnionTypes: true });
   const dir = path.join(infraDir, 'schemas');
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.json'))) ajv.addSchema(JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
   const get = (id: string) => ajv.getSchema(id) ?? (() => { throw new Error(`schema ${id} missing`); })();
-  return { knative: get('knative-service.json'), cloudrun: get('cloudrun-service.json'), kserve: get('kserve-inferenceservice.json'), kustomization: get('kustomization.json') };
+  return { knative: get('knative-service.json'), cloudrun: get('cloudrun-service.json'), kserve: get('kserve-inferenceservice.json'), training: get('training.json'), kustomization: get('kustomization.json') };
 }
 
 /** Schema errors of a rendered object of a target (an empty list when valid). */
 export function validate(v: ReturnType<typeof schemas>, target: keyof typeof targets, obj: unknown): ErrorObject[] {
-  const fn = target === 'cloudrun' ? v.cloudrun : target === 'kserve' ? v.kserve : v.knative;
+  const fn = target === 'cloudrun' ? v.cloudrun : target === 'kserve' ? v.kserve : target === 'training' ? v.training : v.knative;
   return fn(obj) ? [] : [...(fn.errors ?? [])];
 }
 

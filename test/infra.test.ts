@@ -112,6 +112,49 @@ describe('infra manifests', () => {
     assert.notDeepEqual(validate(v, 'kserve', isvc), []);
   });
 
+  test('training: GPUs per pod = processes per pod, the Job\'s pods = torchrun\'s nodes, the runs volume shared, and the schema rejects broken ones', () => {
+    const objs = render('training').objects as any[];
+    const byKind = (k: string) => objs.filter((o) => o.kind === k);
+    const [ptj] = byKind('PyTorchJob');
+    const pod = (t: any) => t.spec.containers[0];
+    const nproc = Number(ptj.spec.nprocPerNode);
+    for (const role of ['Master', 'Worker']) {
+      const c = pod(ptj.spec.pytorchReplicaSpecs[role].template);
+      assert.equal(Number(c.resources.limits['nvidia.com/gpu']), nproc, role);
+      assert.equal(c.command[0], 'torchrun');
+      assert.deepEqual(c.args.slice(0, 4), ['-m', 'trainer', 'colorize', 'train']);
+      assert.ok(c.args.includes('--resume') && c.args.includes('cuda'), role);
+    }
+    assert.equal(ptj.spec.pytorchReplicaSpecs.Master.replicas, 1);
+    const job = byKind('Job')[0];
+    const svc = byKind('Service')[0];
+    const jc = pod(job.spec.template);
+    const arg = (name: string) => jc.args[jc.args.indexOf(name) + 1];
+    assert.equal(job.spec.completionMode, 'Indexed');
+    assert.equal(job.spec.completions, Number(arg('--nnodes')));
+    assert.equal(job.spec.parallelism, job.spec.completions);
+    assert.equal(Number(jc.resources.limits['nvidia.com/gpu']), Number(arg('--nproc_per_node')));
+    assert.equal(svc.spec.clusterIP, 'None');
+    assert.equal(job.spec.template.spec.subdomain, svc.metadata.name);
+    assert.equal(arg('--rdzv_endpoint'), `${job.metadata.name}-0.${svc.metadata.name}:${svc.spec.ports[0].port}`);
+    const claims = new Set(byKind('PersistentVolumeClaim').map((c) => c.metadata.name));
+    for (const t of [ptj.spec.pytorchReplicaSpecs.Master.template, job.spec.template]) {
+      for (const vol of t.spec.volumes.filter((x: any) => x.persistentVolumeClaim)) assert.ok(claims.has(vol.persistentVolumeClaim.claimName));
+    }
+    assert.ok(byKind('PersistentVolumeClaim').find((c) => c.metadata.name === 'normgen-runs').spec.accessModes.includes('ReadWriteMany'));
+    const broken: [string, any, (m: any) => void][] = [
+      ['two masters', ptj, (m) => { m.spec.pytorchReplicaSpecs.Master.replicas = 2; }],
+      ['misspelt volumeMount', ptj, (m) => { m.spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].volumeMounts[0].mountPth = '/x'; }],
+      ['unknown replica type', ptj, (m) => { m.spec.pytorchReplicaSpecs.Chief = m.spec.pytorchReplicaSpecs.Worker; }],
+      ['Job without a template', job, (m) => { delete m.spec.template; }],
+      ['bad completion mode', job, (m) => { m.spec.completionMode = 'indexed'; }],
+    ];
+    for (const [what, obj, mutate] of broken) {
+      const m = clone(obj); mutate(m);
+      assert.notDeepEqual(validate(v, 'training', m), [], what);
+    }
+  });
+
   test('the fallback renderer refuses what it does not implement and patches that do not resolve', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kust-'));
     try {

@@ -4,9 +4,14 @@ Run with Debian's interpreter: ``/usr/bin/python3 -m trainer --help`` (``TASK VE
 
 One package per task, each shaped the same (``model.py`` networks, ``data.py`` where task-specific,
 ``train.py``, ``evaluate.py``, ``export.py``, ``cli.py`` its verbs): ``colorize`` (PONO-MS translator),
-``inpaint`` (AN inpainter), ``generate`` (AN GAN + the Fashion-MNIST evaluator, ``train_evaluator.py``).
-Shared: ``normalization`` (PONO, MS, IN, AN, mixture AN, CBN), ``loop`` (schedule, EMA, LSGAN round),
-``patchgan`` (discriminator of colorize and inpaint), ``export`` (the one ONNX exporter, provenance),
-``metrics`` (PSNR/SSIM), ``color`` (luma / YCbCr / uint8), ``data.photos`` and ``data.test_photos``,
-``cli`` (argument helpers), ``bench_an`` (AN vs self-attention cost, ``python3 -m trainer.bench_an``).
+``inpaint`` (AN inpainter), ``upscale`` (PONO-MS x4 upscaler), ``generate`` (AN GAN + the Fashion-MNIST
+evaluator, ``train_evaluator.py``).
+Shared (the core: it imports no task; tasks register what they add in ``registry``): ``normalization`` (PONO, MS,
+DMS, IN, AN, mixture AN, CBN), ``loop`` (schedule, EMA, LSGAN round), ``distributed`` (torchrun / DDP, the share
+of the global batch, precision), ``patchgan`` (discriminator of colorize and inpaint), ``export`` (the one ONNX
+exporter, provenance), ``manifest`` (its writer), ``graph`` / ``explain`` (graph rewrites, explain.onnx),
+``metrics`` (PSNR/SSIM), ``color`` (luma / YCbCr / uint8), ``data.photos`` (collections, the in-memory pyramid),
+``data.stream`` (samples by index, streamed folders), ``data.test_photos``, ``cli`` (argument helpers),
+``torchrun`` (torchrun with PyTorch 1.13's Python 3.11 fix), ``bench_an`` (AN vs self-attention cost) and
+``bench_train`` (1 vs 2 processes, streamed RSS: ``npm run bench:train``).
 """

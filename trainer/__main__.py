@@ -11,6 +11,10 @@ Tasks and verbs (``--help`` at each level lists them):
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
   onnx      optimize                                       graph rewrites of a committed model for serving speed
 
+Every ``train`` verb also runs under torchrun (``--batch`` = the global batch; trainer/distributed.py):
+  python3 -m torch.distributed.run --standalone --nproc_per_node 2 -m trainer upscale train --photos DIR --out OUT
+  (PyTorch 1.13 on Python 3.11: python3 -m trainer.torchrun, the same arguments)
+
 Examples (``npm run train -- …`` is the same command):
   /usr/bin/python3 -m trainer colorize train --out runs/colorize --steps 8000 --threads 1 --photos all,~/my-photos
   /usr/bin/python3 -m trainer inpaint evaluate an=runs/inpaint-an/best.pt --masks mixed

@@ -167,6 +167,26 @@ class _Method(torch.nn.Module):
         return getattr(self.inner, self.name)(*args, **kwargs)
 
 
+def rss_mib() -> float:
+    """Resident memory (MiB) of this process plus its child processes (DataLoader workers), from ``/proc``
+    (Linux); 0.0 where ``/proc`` is missing."""
+    import glob
+    pids = [str(os.getpid())]
+    for f in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        try:
+            pids += open(f).read().split()
+        except OSError:
+            pass
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 2**20
+
+
 def world_from_env() -> tuple[int, int, int]:
     """``(rank, world, local_rank)`` from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
     ``(0, 1, 0)`` without torchrun."""

@@ -116,7 +116,7 @@ def main(args: Namespace) -> int:
     """``python3 -m trainer explain export models/NAME [...]``: write ``explain.onnx`` next to each model and its
     ``explain`` entry into the manifest. A model without PONO or AN is reported and left alone (exit 0)."""
     from .data.photos import sha256
-    from .export import write_manifest
+    from .manifest import write_manifest
     for d in args.model_dirs:
         man_path = os.path.join(d, "manifest.json")
         manifest = json.load(open(man_path))
@@ -138,36 +138,6 @@ def main(args: Namespace) -> int:
             print(f"[explain] {d}: {', '.join(mp['output'] for mp in maps if mp['kind'] in KINDS)} -> {out_path}")
         write_manifest(d, manifest)
     return 0
-
-
-def _torch_model(task_dir: str, checkpoint: str):
-    """The PyTorch model behind ``models/NAME`` from ``checkpoint``, as the export served it (same inputs and
-    output as ``model.onnx``). Raises ValueError for a task this function does not know."""
-    manifest = json.load(open(os.path.join(task_dir, "manifest.json")))
-    task, names = manifest["task"], [i["name"] for i in manifest["inputs"]]
-    if task == "upscale":
-        from .upscale.evaluate import load_upscaler
-        return load_upscaler(checkpoint)
-    if task == "translate" and "hints" in names:
-        from .colorize.hints import load_hinted
-        hinted = load_hinted(checkpoint)[0]
-        if "solve" not in manifest["architecture"]:
-            return hinted
-        from .colorize.hybrid import HybridColorizer, SolveConfig
-        solve = dict(manifest["architecture"]["solve"], iters=tuple(manifest["architecture"]["solve"]["iters"]))
-        return HybridColorizer(hinted, SolveConfig(**solve)).eval()
-    if task == "translate":
-        from .colorize.evaluate import load_checkpoint
-        return load_checkpoint(checkpoint, manifest["architecture"].get("chroma_gain", 1.0))
-    if task == "inpaint":
-        import torch
-        from .inpaint.export import _Served
-        from .inpaint.train import build_model
-        ck = torch.load(checkpoint, map_location="cpu")
-        net = build_model(ck["args"])
-        net.load_state_dict(ck["model"])
-        return _Served(net.eval(), bool(manifest["serving"].get("flip_tta")), manifest["architecture"].get("texture")).eval()
-    raise ValueError(f"explain fixture: no PyTorch loader for task {task!r}")
 
 
 def record_maps(model, inputs) -> tuple[object, list]:
@@ -214,7 +184,8 @@ def fixture_main(args: Namespace) -> int:
     specs = fx.get("inputs") or [fx["input"]]
     inputs = [torch.from_numpy(np.fromfile(os.path.join(fx_dir, s["file"]), "<f4").reshape(s["dims"]).copy()) for s in specs]
     want = np.fromfile(os.path.join(fx_dir, fx["output"]["file"]), "<f4").reshape(fx["output"]["dims"])
-    model = _torch_model(d, args.checkpoint)
+    from .registry import load_served
+    model = load_served(d, args.checkpoint)
     out, recorded = record_maps(model, inputs)
     diff = float(np.abs(out.numpy() - want).max())
     if diff > 1e-4:

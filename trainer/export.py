@@ -8,13 +8,13 @@ Each task's own export (``trainer/colorize/export.py``, ``trainer/inpaint/export
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 
 import torch
 
 from .data import photos
+from .manifest import finite_json, write_manifest  # noqa: F401 (the tasks' exports import them from here)
 
 OPSET = 17
 
@@ -73,37 +73,15 @@ def notice(name: str, what: str, train_photos: list[photos.PhotoFile]) -> str:
              "",
              "The weights were trained on the photographs below, from Debian packages. The photographs are",
              "not redistributed here; the model is derived from them. Attribution:", ""]
-    for p in train_photos:
-        pv = photos.provenance(p)
-        lines.append(f"- \"{p.image_id}\" by {pv['copyright']}, licence {pv['license']}; Debian package {p.package}, {p.path}")
+    for r in photos.train_photo_records(train_photos, sha=False):
+        if "folder" in r:
+            lines.append(f"- {r['count']} of the user's own images in {r['folder']} (licence: the user's)")
+        else:
+            lines.append(f"- \"{r['id']}\" by {r['copyright']}, licence {r['license']}; Debian package {r['package']}, {r['file']}")
     lines += ["", "Licence texts: CC-BY-4.0 https://creativecommons.org/licenses/by/4.0/ ;",
               "CC-BY-SA-3.0 https://creativecommons.org/licenses/by-sa/3.0/ ; CC-BY-SA-4.0 https://creativecommons.org/licenses/by-sa/4.0/ ;",
               "GPL-2+ and LGPL-3 as in /usr/share/common-licenses on Debian.", ""]
     return "\n".join(lines)
-
-
-def finite_json(value):
-    """``value`` (nested dicts / lists / numbers) with every non-finite float (NaN, ±inf: a per-photo metric with
-    nothing to measure) replaced by None, so it serializes as strict JSON (``null``), which Node's JSON.parse reads."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(v) for v in value]
-    return value
-
-
-def write_manifest(out_dir: str, manifest: dict, notice_text: str | None = None) -> None:
-    """Write ``out_dir/manifest.json`` (indented strict JSON, newline-terminated, non-finite numbers as null:
-    :func:`finite_json`; schema ``src/models/manifest.ts``) and, when given, ``out_dir/NOTICE`` (:func:`notice`).
-    The one writer of every task's export."""
-    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
-        json.dump(finite_json(manifest), f, indent=2, allow_nan=False)
-        f.write("\n")
-    if notice_text is not None:
-        with open(os.path.join(out_dir, "NOTICE"), "w") as f:
-            f.write(notice_text)
 
 
 def write_fixture(out_dir: str, x, y, input_name: str, output_name: str, source: str) -> dict:

@@ -233,7 +233,7 @@ def optimize_main(args: Namespace) -> int:
     written). Raises FileNotFoundError without a manifest or model file."""
     import onnx
     from .data.photos import sha256
-    from .export import write_manifest
+    from .manifest import write_manifest
     manifest_path = os.path.join(args.model_dir, "manifest.json")
     with open(manifest_path) as f:
         manifest = json.load(f)

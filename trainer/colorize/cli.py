@@ -7,7 +7,10 @@
 """
 from __future__ import annotations
 
-from .. import cli
+from .. import cli, registry
+
+
+registry.add_served(lambda m: m["task"] == "translate", "trainer.colorize.export:load_served")
 
 
 def register(sub) -> None:
@@ -73,7 +76,7 @@ def register(sub) -> None:
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--json", help="write the metrics here")
 
-    hx = cli.verb(sub, "export-hints", "trainer.colorize.hints:export", "export the hinted colorizer (ONNX gray + hints -> rgb) + fixture + manifest")
+    hx = cli.verb(sub, "export-hints", "trainer.colorize.hints_export:export", "export the hinted colorizer (ONNX gray + hints -> rgb) + fixture + manifest")
     hx.add_argument("checkpoint")
     hx.add_argument("--out-dir", required=True)
     hx.add_argument("--pipeline", action="store_true",

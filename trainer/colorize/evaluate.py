@@ -102,7 +102,7 @@ def photo_set(split: str, short_side: int = 256, collections: tuple[str, ...] | 
 def score(pred: np.ndarray, true: np.ndarray) -> dict:
     """PSNR, SSIM, colourfulness ratio, AuC and hue agreement (None without clearly coloured pixels) of one
     output against its original (both H x W x 3 uint8)."""
-    from .hints_eval import hue_agreement
+    from .quantize import hue_agreement
     hue = hue_agreement(pred, true)
     return {"psnr": round(psnr_u8(true, pred), 3), "ssim": round(ssim_u8(true, pred), 4),
             "colourfulness": round(colourfulness(pred) / max(colourfulness(true), 1e-6), 4),

@@ -123,8 +123,7 @@ def main(args: Namespace) -> int:
                       "sigma 5, prior smoothed sigma 5, lambda 0.5; targets at H/2)" if classify else "L1")
                      + ("" if a["gan_weight"] == 0 else f" + {a['gan_weight']} x PatchGAN (LSGAN)")),
             "data": {"packages": photos.packages_of(collections), "collections": list(collections),
-                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
-                                       **photos.provenance(p)} for p in train_set],
+                     "train_photos": photos.train_photo_records(train_set),
                      "validation_photos": [p.image_id for p in val_set],
                      "split": "by whole image id (all resolutions of one wallpaper on one side)",
                      "crops": f"{a['crop']}px random crops from a pyramid with short sides {list(photos.SCALES)}, random horizontal flips"
@@ -152,3 +151,18 @@ def main(args: Namespace) -> int:
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes, sha256 {manifest['onnx']['sha256'][:12]}…), "
           f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}, manifest written")
     return 0
+
+
+def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
+    """The PyTorch colorizer a ``translate`` model folder was exported from (registered in ``colorize/cli.py`` for
+    :func:`trainer.registry.load_served`): the hint network (inputs gray + hints), the hybrid when the manifest
+    records ``architecture.solve``, else the automatic colorizer with its chroma gain. Eval mode."""
+    if "hints" in [i["name"] for i in manifest["inputs"]]:
+        from .hints import load_hinted
+        hinted = load_hinted(checkpoint)[0]
+        if "solve" not in manifest["architecture"]:
+            return hinted
+        from .hybrid import HybridColorizer, SolveConfig
+        solve = dict(manifest["architecture"]["solve"], iters=tuple(manifest["architecture"]["solve"]["iters"]))
+        return HybridColorizer(hinted, SolveConfig(**solve)).eval()
+    return load_checkpoint(checkpoint, manifest["architecture"].get("chroma_gain", 1.0))

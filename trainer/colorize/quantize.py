@@ -114,3 +114,23 @@ def ab_error_auc(pred_u8: np.ndarray, true_u8: np.ndarray, max_threshold: float 
     cdf = (err[None, :] <= thresholds[:, None]).mean(1)
     return float(np.trapz(cdf, thresholds) / max_threshold)
 
+
+def lab_ab(rgb_u8: np.ndarray) -> np.ndarray:
+    """CIE a*b* of an H x W x 3 uint8 image -> float32 2 x H x W (as :func:`~trainer.colorize.hints.true_ab`)."""
+    from ..color import rgb_to_lab
+    t = torch.from_numpy(np.array(rgb_u8, copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return rgb_to_lab((t + 1) * 0.5)[0, 1:].numpy()
+
+
+def hue_agreement(pred: np.ndarray, true: np.ndarray, min_true: float = 20.0, min_pred: float = 8.0,
+                  max_deg: float = 45.0) -> float:
+    """Share of ``true``'s pixels with Lab chroma > ``min_true`` whose ``pred`` pixel has chroma > ``min_pred``
+    and a hue within ``max_deg`` degrees (both H x W x 3 uint8). nan when no pixel of ``true`` is that colourful."""
+    at, ap = lab_ab(true), lab_ab(pred)
+    ct, cp = np.hypot(at[0], at[1]), np.hypot(ap[0], ap[1])
+    sel = ct > min_true
+    if not sel.any():
+        return float("nan")
+    d = np.degrees(np.abs(np.arctan2(at[1], at[0]) - np.arctan2(ap[1], ap[0])))
+    d = np.minimum(d, 360 - d)
+    return float(((cp > min_pred) & (d <= max_deg))[sel].mean())

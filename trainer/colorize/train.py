@@ -131,7 +131,7 @@ def train(args: Namespace) -> dict:
     print(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)} "
           f"(split by image id{'; streamed from disk' if photos.is_streamed(collections) else ''}), crops {args.crop}px; loading ...", flush=True)
     print(f"[run] {rt.describe(args.batch)}, lr {args.lr}", flush=True)
-    crops = stream.training_source(train_set, collections, args.crop, photos.SCALES, args.seed)
+    crops = photos.training_source(train_set, collections, args.crop, photos.SCALES, args.seed)
     val_batch = photos.PhotoCrops(val_set, crop=args.val_crop, seed=12345).batch(args.val_crops)
     vx, vy = to_pair(val_batch, device)
     gray_l1 = F.l1_loss(vx.expand_as(vy), vy).item()
@@ -189,7 +189,7 @@ def train(args: Namespace) -> dict:
         print(f"[init] weights from {args.init} (its step {ck['step']}); fresh optimizer and schedule", flush=True)
     if classify:
         if prior is None and rt.indexed:  # the same fixed crops in every process
-            prior = ab_prior(stream.Sequential(stream.training_source(train_set, collections, args.crop, photos.SCALES,
+            prior = ab_prior(stream.Sequential(photos.training_source(train_set, collections, args.crop, photos.SCALES,
                                                                       args.seed + 7)), args.prior_crops, 64, bins)
         elif prior is None:
             prior_crops = photos.PhotoCrops([], crop=args.crop, seed=args.seed + 7)

@@ -160,6 +160,26 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
 OWN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
+OWN_RECORD_CAP = 1000  # a user's folder with more training photos is recorded by folder and count
+
+
+def train_photo_records(train_set: list[PhotoFile], sha: bool = True) -> list[dict]:
+    """The manifest's ``training.data.train_photos``: one record per photo (id, package, file, sha256 when ``sha``,
+    author and licence: :func:`provenance`); a user's folder with more than :data:`OWN_RECORD_CAP` photos is one
+    record ``{"folder", "count", "license"}`` instead (a million-photo folder is not hashed into a manifest)."""
+    by_folder: dict[str, list[PhotoFile]] = {}
+    for p in train_set:
+        if is_dir_collection(p.package):
+            by_folder.setdefault(p.package, []).append(p)
+    big = {f for f, ps in by_folder.items() if len(ps) > OWN_RECORD_CAP}
+    out = [{"folder": f[4:], "count": len(by_folder[f]), "license": "unknown (the user's)"} for f in sorted(big)]
+    for p in train_set:
+        if p.package not in big:
+            out.append({"id": p.image_id, "package": p.package, "file": p.path,
+                        **({"sha256": sha256(p.path)} if sha else {}), **provenance(p)})
+    return out
+
+
 def is_dir_collection(name: str) -> bool:
     """A collection that is a folder of the user's own images (``dir:PATH``, see :func:`parse_collections`)."""
     return name.startswith("dir:")
@@ -472,6 +492,16 @@ class PhotoCrops:
         y, x = rng.integers(h - self.crop + 1), rng.integers(w - self.crop + 1)
         c = img[:, y:y + self.crop, x:x + self.crop]
         return (c.flip(-1) if rng.random() < 0.5 else c).contiguous()
+
+
+def training_source(train_set, collections, crop: int, scales: tuple[int, ...] | list[int], seed: int):
+    """The training crops of a run: :class:`FileCrops` over the training files when ``collections`` stream
+    (:func:`is_streamed`; :class:`trainer.data.stream.FileCrops`), else the in-memory :class:`PhotoCrops`.
+    ``train_set``: ``PhotoFile`` list (the training side of the split)."""
+    from .stream import FileCrops
+    if is_streamed(collections):
+        return FileCrops([p.path for p in train_set], crop, scales, seed)
+    return PhotoCrops(train_set, crop=crop, scales=tuple(scales), seed=seed)
 
 
 def fetch_main(args) -> int:

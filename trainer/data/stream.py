@@ -59,7 +59,7 @@ def list_images(spec: str) -> list[str]:
             for line in f:
                 line = line.strip()
                 if line and not line.startswith("#"):
-                    out.append(line if os.path.isabs(line) else os.path.join(base, line))
+                    out.append(os.path.normpath(line if os.path.isabs(line) else os.path.join(base, line)))
     else:
         raise FileNotFoundError(f"--photos {spec}: neither a folder nor a list file")
     if not out:
@@ -182,16 +182,6 @@ class IndexedBatches:
         *tensors, bad = next(self._it)
         self.skipped.update(int(i) for i in bad.flatten().tolist() if i >= 0)
         return tuple(tensors)
-
-
-def training_source(train_set, collections, crop: int, scales: Sequence[int], seed: int):
-    """The training crops of a run: :class:`FileCrops` over the training files when ``collections`` stream
-    (:func:`trainer.data.photos.is_streamed`), else the in-memory :class:`trainer.data.photos.PhotoCrops`.
-    ``train_set``: ``PhotoFile`` list (the training side of the split)."""
-    from . import photos
-    if photos.is_streamed(collections):
-        return FileCrops([p.path for p in train_set], crop, scales, seed)
-    return photos.PhotoCrops(train_set, crop=crop, scales=tuple(scales), seed=seed)
 
 
 class Sequential:

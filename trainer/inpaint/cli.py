@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 
-from .. import cli
+from .. import cli, registry
+
+
+registry.add_served(lambda m: m["task"] == "inpaint", "trainer.inpaint.export:load_served")
 
 
 def register(sub) -> None:

@@ -107,7 +107,7 @@ def main(a: Namespace) -> int:
                               f"L1 (coarse) + L1 (refined) + {args['lambda_o']} x AN orthogonality (eq. 1)")
                              + (f" + {args['adv_weight']} x PatchGAN LSGAN adversarial" if args.get("adv_weight") else ""),
                      "data": {"packages": photos.packages_of(collections), "collections": list(collections),
-                              "train_photos": [{"id": q.image_id, "package": q.package, "file": q.path, **photos.provenance(q)} for q in train_set],
+                              "train_photos": photos.train_photo_records(train_set, sha=False),
                               "validation_photos": [q.image_id for q in val_set]},
                      "command": a.command, "steps": summary.get("steps", ck["step"]), "selected_step": ck["step"], "best": ck.get("best"),
                      "batch": args["batch"], "crop": args["crop"], "seed": args["seed"], "lr": args["lr"], "ema": args["ema"],
@@ -125,3 +125,12 @@ def main(a: Namespace) -> int:
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), fixture, manifest written")
     return 0
 
+
+
+def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
+    """The served inpainter (:class:`_Served`: flip TTA and texture transfer as the manifest says) an ``inpaint``
+    model folder was exported from (registered in ``inpaint/cli.py`` for :func:`trainer.registry.load_served`)."""
+    ck = torch.load(checkpoint, map_location="cpu")
+    net = build_model(ck["args"])
+    net.load_state_dict(ck["model"])
+    return _Served(net.eval(), bool(manifest["serving"].get("flip_tta")), manifest["architecture"].get("texture")).eval()

@@ -116,7 +116,7 @@ def train(args: Namespace) -> dict:
         os.makedirs(args.out, exist_ok=True)
     train_set, val_set = photos.split(photos.index(collections))
     scales = parse_scales(getattr(args, "scales", None))
-    crops = stream.training_source(train_set, collections, args.crop, scales, args.seed)
+    crops = photos.training_source(train_set, collections, args.crop, scales, args.seed)
     mask_rng = np.random.default_rng(args.seed + 1)
     vy = photos.PhotoCrops(val_set, crop=args.crop, scales=scales, seed=12345).batch(args.val_crops).float().div(127.5).sub(1).to(device)
     critic = getattr(args, "critic", "patchgan")

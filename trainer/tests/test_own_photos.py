@@ -1,5 +1,6 @@
-"""``--photos DIR`` (issue 31): a folder of the user's own images trains, exports and gives a manifest, for the
-colorizer and the inpainter; unreadable and non-image files are skipped; validation holds out at least one."""
+"""``--photos DIR``: a folder of the user's own images trains (streamed from disk), exports and gives a manifest,
+for the colorizer and the inpainter; non-image files are not listed, unreadable ones skipped when drawn;
+validation holds out at least one."""
 import json
 import os
 import subprocess
@@ -29,14 +30,17 @@ def folder(tmp_path):
     return d
 
 
-def test_index_skips_broken_files_and_holds_out_one(folder, capsys):
+def test_index_lists_images_and_holds_out_one(folder):
     coll = photos.parse_collections(str(folder))
     assert coll == ("dir:" + str(folder),)
+    assert photos.is_streamed(coll) and not photos.is_streamed(("wallpapers",))
     found = photos.index(coll)
-    assert len(found) == 6
-    assert "broken.jpg" in capsys.readouterr().err
+    # listed by extension without opening (a big folder lists in seconds): broken.jpg is skipped when drawn
+    assert len(found) == 7 and not any(p.path.endswith("notes.txt") for p in found)
     train, val = photos.split(found)
-    assert len(val) >= 1 and len(train) + len(val) == 6
+    assert len(val) >= 1 and len(train) + len(val) == 7
+    records = photos.train_photo_records(train, sha=False)
+    assert len(records) == len(train) and all(r["license"].startswith("unknown") for r in records)
     assert photos.packages_of(coll) == []
     with pytest.raises(ValueError):
         photos.parse_collections(str(folder / "nope"))

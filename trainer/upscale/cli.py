@@ -7,7 +7,10 @@
 """
 from __future__ import annotations
 
-from .. import cli
+from .. import cli, registry
+
+
+registry.add_served(lambda m: m["task"] == "upscale", "trainer.upscale.export:load_served")
 
 
 def register(sub) -> None:

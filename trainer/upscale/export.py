@@ -126,8 +126,7 @@ def main(args: Namespace) -> int:
                             + "the rest Real-ESRGAN-style (Wang et al. 2021, section 3.1; trainer/upscale/degrade.py): blur, random "
                             "resize, Gaussian noise, JPEG 35-95, twice (p 0.8); the last run's shares (earlier runs: COMMAND)"),
             "data": {"packages": photos.packages_of(collections), "collections": list(collections),
-                     "train_photos": [{"id": p.image_id, "package": p.package, "file": p.path, "sha256": photos.sha256(p.path),
-                                       **photos.provenance(p)} for p in train_set],
+                     "train_photos": photos.train_photo_records(train_set),
                      "validation_photos": [p.image_id for p in val_set],
                      "crops": f"{a['crop']} px HR crops from a pyramid with short sides {a['scales']}, random flips"},
             "command": args.command or open(os.path.join(run_dir, "..", os.path.basename(run_dir) + ".cmd")).read().strip()
@@ -147,3 +146,9 @@ def main(args: Namespace) -> int:
     print(f"[export] {onnx_path} ({manifest['onnx']['bytes']} bytes), reach {r} px -> tile_overlap {overlap}, "
           f"fixture {fixture['input']['dims']} -> {fixture['output']['dims']}")
     return 0
+
+
+def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
+    """The PyTorch upscaler an ``upscale`` model folder was exported from (registered in ``upscale/cli.py`` for
+    :func:`trainer.registry.load_served`). Eval mode."""
+    return load_upscaler(checkpoint)

@@ -98,7 +98,7 @@ def train(args: Namespace) -> dict:
         f"HR crops {args.crop}px (LR {args.crop // SCALE}px), clean share {args.clean_share}, light share {args.light_share}; loading ...")
     log(f"[run] {rt.describe(args.batch)}, lr {args.lr}")
     scales = tuple(int(s) for s in args.scales.split(","))
-    crops = stream.training_source(train_set, collections, args.crop, scales, args.seed)
+    crops = photos.training_source(train_set, collections, args.crop, scales, args.seed)
     deg_rng = np.random.default_rng(args.seed + 1)
     val, val_photos = [], []  # rank 0 validates
     if rt.main:
@@ -208,7 +208,7 @@ def train(args: Namespace) -> dict:
                   + f" (best {best[select]:+.3f} @ {best['step']}) {ips:.1f} img/s "
                   f"lr {lr_at(step, args.steps, args.lr):.1e} elapsed {elapsed/60:.1f}min "
                   f"ETA {(args.steps - done) * args.batch / max(ips, 1e-9) / 60:.1f}min"
-                  + (f" skipped files {skipped}" if skipped else ""), flush=True)
+                  + (f" skipped files {skipped}" if skipped else "") + f" rss {distributed.rss_mib():.0f} MiB", flush=True)
             t_last, n_last = now, 0
         if rt.main and (done % args.ckpt_every == 0 or done == stop):
             save(done, elapsed_before + time.time() - t0)
