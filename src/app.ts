@@ -197,7 +197,7 @@ export async function buildApp(config: Config, logger: FastifyServerOptions['log
   await app.register(metrics);
   countClientError = (kind) => app.metrics.clientErrors.inc({ kind });
   app.server.on('timeout', (socket) => { countClientError('idle-timeout'); socket.destroy(); });
-  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId, arenaMaxPixels: config.arenaMaxPixels, memoryBudgetMb: config.memoryBudgetMb, preloadModels: config.preloadModels });
+  await app.register(modelsPlugin, { modelsDir: config.modelsDir, workers: config.workers, intraOpThreads: config.intraOpThreads, batching: config.batching, executionProviders: config.executionProviders, cudaDeviceId: config.cudaDeviceId, precision: config.precision, arenaMaxPixels: config.arenaMaxPixels, memoryBudgetMb: config.memoryBudgetMb, preloadModels: config.preloadModels });
   await app.register(jobs, { ttlS: config.jobTtlS, maxJobs: config.jobsMax, maxBytes: config.jobsMaxBytes, concurrency: config.jobConcurrency, maxPerKey: config.jobsPerKey,
     apiKeys: config.apiKeys.length > 0, internal: internalJob });
   await app.register(health);

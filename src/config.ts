@@ -22,6 +22,7 @@ export const ENV_HELP: readonly (readonly [string, string, string])[] = [
   ['`LOG_LEVEL`', '`info`', 'pino level'],
   ['`EXECUTION_PROVIDERS`', '`cpu`', 'onnxruntime providers in order: `cuda,cpu` tries CUDA, logs and falls back to CPU'],
   ['`CUDA_DEVICE_ID`', '0', 'GPU for the CUDA provider'],
+  ['`PRECISION`', '`auto`', '`fp32`, `int8` (a model\'s `model.int8.onnx` where it has one) or `auto`: int8 on the CPU provider of a CPU with VNNI (AVX-512 VNNI or AVX-VNNI) for models whose int8 quality loss is within bounds, else fp32'],
   ['`API_KEYS`', '(none)', 'comma-separated bearer tokens; when set, every route needs one unless it is marked public (health, readiness, docs, metrics, the page; decided on the matched route, deny by default); admin routes always need one'],
   ['`MAX_EVENT_LOOP_DELAY_MS`', '1000', 'load shedding (@fastify/under-pressure): 503 above this event-loop delay'],
   ['`MAX_HEAP_USED_BYTES`', '0 (off)', 'load shedding above this V8 heap use'],
@@ -67,6 +68,8 @@ export interface Config {
   batching: boolean;
   executionProviders: ('cuda' | 'cpu')[];
   cudaDeviceId: number;
+  /** PRECISION: which variant of each model is served (repository.ts `choosePrecision`). */
+  precision: 'auto' | 'fp32' | 'int8';
   apiKeys: string[];
   maxEventLoopDelayMs: number;
   maxHeapUsedBytes: number;
@@ -131,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batching: int('BATCHING', 1, 0, 1) === 1,
     executionProviders: (env.EXECUTION_PROVIDERS?.trim() || 'cpu').split(',').map((p) => p.trim().toLowerCase()) as ('cuda' | 'cpu')[],
     cudaDeviceId: int('CUDA_DEVICE_ID', 0, 0, 64),
+    precision: (env.PRECISION?.trim().toLowerCase() || 'auto') as 'auto' | 'fp32' | 'int8',
     maxEventLoopDelayMs: int('MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
     maxHeapUsedBytes: int('MAX_HEAP_USED_BYTES', 0, 0, 2 ** 45),
     apiKeys: (env.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
@@ -161,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (badOrigins.length) problems.push(`CORS_ORIGINS: ${badOrigins.map((o) => JSON.stringify(o)).join(', ')}: expected origins like https://app.example.com (scheme://host[:port]) or *`);
   const badEp = config.executionProviders.filter((p) => p !== 'cuda' && p !== 'cpu');
   if (badEp.length || config.executionProviders.length === 0) problems.push(`EXECUTION_PROVIDERS=${JSON.stringify(env.EXECUTION_PROVIDERS)}: expected a comma list of cuda, cpu`);
+  if (!['auto', 'fp32', 'int8'].includes(config.precision)) problems.push(`PRECISION=${JSON.stringify(env.PRECISION)}: expected auto, fp32 or int8`);
   const badNames = config.preloadModels === 'all' ? [] : config.preloadModels.filter((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
   if (badNames.length) problems.push(`MODELS=${JSON.stringify(env.MODELS)}: expected \`all\` or a comma list of model names (letters, digits, . _ -); not ${badNames.map((n) => JSON.stringify(n)).join(', ')}`);
   if (!LOG_LEVELS.includes(config.logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);

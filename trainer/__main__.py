@@ -9,7 +9,7 @@ Tasks and verbs (``--help`` at each level lists them):
   data      fetch                                          install the Debian photo / Fashion-MNIST packages
   explain   export | fixture                               explain.onnx: PONO mu/sigma, AN layouts as outputs
   checkpoint  compact                                      a resumable copy small enough to commit (<= 25 MB)
-  onnx      optimize                                       graph rewrites of a committed model for serving speed
+  onnx      optimize | int8-prepare | int8-quantize | int8-record   graph rewrites; INT8 variants (npm run int8)
 
 Every ``train`` verb also runs under torchrun (``--batch`` = the global batch; trainer/distributed.py):
   python3 -m torch.distributed.run --standalone --nproc_per_node 2 -m trainer upscale train --photos DIR --out OUT
@@ -75,6 +75,20 @@ def parser() -> argparse.ArgumentParser:
                          "update its manifest, re-derive explain.onnx")
             o.add_argument("model_dir", help="models/NAME")
             o.add_argument("--version", help="the model's new version (a rewritten graph is a new file)")
+            ip = cli.verb(verbs, "int8-prepare", "trainer.int8:prepare_main",
+                          "INT8 variant, step 1: calibration / test / speed inputs and the calibration graph (npm run int8 runs every step)")
+            ip.add_argument("model_dir")
+            ip.add_argument("--work", required=True, help="working folder")
+            ip.add_argument("--n", type=int, default=16, help="calibration crops (validation photos)")
+            ip.add_argument("--side", type=int, default=128, help="crop side of the calibration and test inputs (px, the model's input)")
+            ip.add_argument("--speed-side", type=int, default=512, help="crop side of the speed inputs (px, the model's input)")
+            iq = cli.verb(verbs, "int8-quantize", "trainer.int8:quantize_main", "INT8 variant, step 3: write models/NAME/model.int8.onnx (QDQ)")
+            iq.add_argument("model_dir")
+            iq.add_argument("--stats", required=True, help="scripts/int8.ts calibrate output")
+            ir = cli.verb(verbs, "int8-record", "trainer.int8:record_main", "INT8 variant, step 5: record it in the manifest (variants.int8)")
+            ir.add_argument("model_dir")
+            for k in ("--stats", "--quality", "--speed", "--work"):
+                ir.add_argument(k, required=True)
         else:
             c = cli.verb(verbs, "compact", "trainer.checkpoint:compact_main",
                          "resumable copy with EMA in float16 and optimizer moments in bfloat16 (trainer/checkpoint.py)")

@@ -13,14 +13,34 @@ import os
 from typing import Callable
 
 TASK_PACKAGES = ("trainer.colorize", "trainer.inpaint", "trainer.upscale", "trainer.generate")
-_SERVED: list[tuple[Callable[[dict], bool], str]] = []
+_HOOKS: dict[str, list[tuple[Callable[[dict], bool], str]]] = {}
+
+
+def add(kind: str, match: Callable[[dict], bool], target: str) -> None:
+    """Register ``target`` (``"module:function"``) as the ``kind`` hook of the model folders whose manifest
+    ``match`` accepts. Kinds: ``served`` (:func:`load_served`), ``int8_sample`` (:func:`find`; a function
+    ``(rgb uint8 H x W x 3 photo crop, sample index, seed, manifest) -> {input name: float32 array}`` that prepares
+    one calibration input as the service would, for :mod:`trainer.int8`)."""
+    hooks = _HOOKS.setdefault(kind, [])
+    if (match, target) not in hooks:
+        hooks.append((match, target))
 
 
 def add_served(match: Callable[[dict], bool], target: str) -> None:
     """Register ``target`` (``"module:function"``, called ``function(manifest, checkpoint) -> torch.nn.Module``
     in eval mode, with the served inputs and output) for the model folders whose manifest ``match`` accepts."""
-    if (match, target) not in _SERVED:
-        _SERVED.append((match, target))
+    add("served", match, target)
+
+
+def find(kind: str, manifest: dict) -> Callable:
+    """The ``kind`` hook registered for ``manifest`` (imported on first use). Raises ValueError when none is."""
+    for pkg in TASK_PACKAGES:
+        importlib.import_module(pkg + ".cli")
+    for match, target in _HOOKS.get(kind, []):
+        if match(manifest):
+            module, _, func = target.partition(":")
+            return getattr(importlib.import_module(module), func)
+    raise ValueError(f"no {kind} hook registered for task {manifest.get('task')!r} ({manifest.get('name')})")
 
 
 def load_served(model_dir: str, checkpoint: str):
@@ -30,11 +50,5 @@ def load_served(model_dir: str, checkpoint: str):
         ValueError: no task registered a loader for this manifest.
         OSError / KeyError: an unreadable manifest or checkpoint.
     """
-    for pkg in TASK_PACKAGES:
-        importlib.import_module(pkg + ".cli")
-    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
-    for match, target in _SERVED:
-        if match(manifest):
-            module, _, func = target.partition(":")
-            return getattr(importlib.import_module(module), func)(manifest, checkpoint)
-    raise ValueError(f"no PyTorch loader registered for task {manifest.get('task')!r} ({model_dir})")
+    return find("served", json.load(open(os.path.join(model_dir, "manifest.json"))))(
+        json.load(open(os.path.join(model_dir, "manifest.json"))), checkpoint)

@@ -80,6 +80,21 @@ export const Manifest = Type.Object({
     }, { additionalProperties: true }), { minItems: 1 }),
     parity_outputs: Type.Optional(Type.Array(Type.String())),
   }, { additionalProperties: true })),
+  /**
+   * Other precisions of the same model (written by `npm run int8 -- NAME`): `int8` = static INT8 in QDQ form
+   * (trainer/int8.py), its own file and sha256, how it was calibrated, its measured quality against the fp32 graph,
+   * and `within_bounds` (the quality loss within the project's bounds: PSNR 0.15 dB, colour hue 0.01, inpaint
+   * detail 0.02). Served when `PRECISION` asks for it (src/models/repository.ts `choosePrecision`).
+   */
+  variants: Type.Optional(Type.Object({
+    int8: Type.Optional(Type.Object({
+      file: Type.String(),
+      sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      within_bounds: Type.Boolean(),
+      calibration: Type.Record(Type.String(), Type.Unknown()),
+      quality: Type.Record(Type.String(), Type.Unknown()),
+    }, { additionalProperties: true })),
+  }, { additionalProperties: true })),
   training: Type.Record(Type.String(), Type.Unknown()),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   license: Type.String(),
@@ -89,7 +104,7 @@ export type Manifest = Static<typeof Manifest>;
 /**
  * Validate parsed JSON as a {@link Manifest}.
  * @throws Error listing the first schema violations (path and message) when `data` is not a manifest,
- *   or when `onnx.file` is not a plain file name inside the model folder.
+ *   or when `onnx.file` (or `explain.file`, `variants.int8.file`) is not a plain file name inside the model folder.
  */
 export function parseManifest(data: unknown, source: string): Manifest {
   if (!Value.Check(Manifest, data)) {
@@ -99,9 +114,10 @@ export function parseManifest(data: unknown, source: string): Manifest {
   if (data.onnx.file.includes('/') || data.onnx.file.includes('\\') || data.onnx.file.startsWith('.')) {
     throw new Error(`${source}: onnx.file must be a file name inside the model folder`);
   }
-  const ex = data.explain?.file;
-  if (ex !== undefined && (ex.includes('/') || ex.includes('\\') || ex.startsWith('.'))) {
-    throw new Error(`${source}: explain.file must be a file name inside the model folder`);
+  for (const [what, f] of [['explain.file', data.explain?.file], ['variants.int8.file', data.variants?.int8?.file]] as const) {
+    if (f !== undefined && (f.includes('/') || f.includes('\\') || f.startsWith('.'))) {
+      throw new Error(`${source}: ${what} must be a file name inside the model folder`);
+    }
   }
   return data;
 }

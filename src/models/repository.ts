@@ -11,6 +11,7 @@
  * idle replica holds only what it serves by default.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { withoutPaths } from './public.js';
@@ -27,6 +28,8 @@ export interface ModelEntry {
   manifest: Manifest;
   dir: string;
   onnxPath: string;
+  /** The variant served: `fp32` (model.onnx) or `int8` (the manifest's `variants.int8`), by {@link choosePrecision}. */
+  precision: 'fp32' | 'int8';
   state: ModelState;
   error?: string;
   loadMs?: number;
@@ -73,9 +76,49 @@ export function warmupFeeds(manifest: Manifest): Record<string, { data: Float32A
   return feeds;
 }
 
+/** Whether this CPU has the int8 dot-product instructions that make onnxruntime's INT8 kernels fast (x86 AVX-512
+ * VNNI or AVX-VNNI, from /proc/cpuinfo; false where that file is missing). Read once. */
+export const cpuHasVnni: () => boolean = (() => {
+  let known: boolean | undefined;
+  return () => {
+    if (known === undefined) {
+      try {
+        known = /\b(avx512_vnni|avx_vnni)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+      } catch {
+        known = false;
+      }
+    }
+    return known;
+  };
+})();
+
+/**
+ * Which variant of a model to serve (PRECISION): `fp32` always model.onnx; `int8` the manifest's `variants.int8`
+ * where there is one (else fp32); `auto` int8 only where it pays and is safe: the CPU provider, a CPU with VNNI,
+ * and a variant whose recorded quality loss is within bounds. The explain graphs stay fp32 in every case.
+ * @param manifest the model's manifest; @param precision PRECISION; @param cpuProvider the first provider is the CPU;
+ * @param vnni the CPU has VNNI ({@link cpuHasVnni}).
+ */
+export function choosePrecision(manifest: Manifest, precision: 'auto' | 'fp32' | 'int8', cpuProvider: boolean, vnni: boolean): 'fp32' | 'int8' {
+  const v = manifest.variants?.int8;
+  if (!v || precision === 'fp32') return 'fp32';
+  if (precision === 'int8') return 'int8';
+  return cpuProvider && vnni && v.within_bounds ? 'int8' : 'fp32';
+}
+
+/** `name@version`, with `+int8` when the int8 variant is served: the X-Model header and the metrics' model label. */
+export function modelTag(entry: Pick<ModelEntry, 'name' | 'manifest' | 'precision'>): string {
+  return `${entry.name}@${entry.manifest.version}${entry.precision === 'int8' ? '+int8' : ''}`;
+}
+
 /** sha256 of a file, lowercase hex. @throws the fs error when the file cannot be read. */
 export async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/** The file and sha256 of a model's served variant. */
+function servedFile(manifest: Manifest, precision: 'fp32' | 'int8'): { file: string; sha256: string } {
+  return precision === 'int8' && manifest.variants?.int8 ? manifest.variants.int8 : manifest.onnx;
 }
 
 export class ModelRepository {
@@ -87,7 +130,7 @@ export class ModelRepository {
     private readonly modelsDir: string,
     private readonly pool: InferencePool,
     private readonly log: FastifyBaseLogger,
-    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number; arenaMaxPixels?: number; preload?: 'all' | string[] } = { batching: true, concurrency: 1 },
+    private readonly options: { batching: boolean; concurrency: number; hooks?: BatcherHooks; memoryBudgetMb?: number; arenaMaxPixels?: number; preload?: 'all' | string[]; precision?: 'auto' | 'fp32' | 'int8'; cpuProvider?: boolean } = { batching: true, concurrency: 1 },
   ) {}
 
   /**
@@ -114,7 +157,8 @@ export class ModelRepository {
         this.log.error({ err, dir }, 'model manifest rejected');
         continue;
       }
-      const entry: ModelEntry = { name: manifest.name, manifest, dir, onnxPath: path.join(dir, manifest.onnx.file), state: 'loading' };
+      const precision = choosePrecision(manifest, this.options.precision ?? 'auto', this.options.cpuProvider ?? true, cpuHasVnni());
+      const entry: ModelEntry = { name: manifest.name, manifest, dir, onnxPath: path.join(dir, servedFile(manifest, precision).file), precision, state: 'loading' };
       if (this.models.has(entry.name)) {
         this.log.error({ model: entry.name, dir }, 'duplicate model name; ignored');
         continue;
@@ -165,9 +209,10 @@ export class ModelRepository {
   private async open(entry: ModelEntry): Promise<void> {
     const t0 = performance.now();
     try {
+      const want = servedFile(entry.manifest, entry.precision);
       const digest = await sha256File(entry.onnxPath);
-      if (digest !== entry.manifest.onnx.sha256) {
-        throw new Error(`sha256 mismatch for ${entry.manifest.onnx.file}: manifest ${entry.manifest.onnx.sha256}, file ${digest}`);
+      if (digest !== want.sha256) {
+        throw new Error(`sha256 mismatch for ${want.file}: manifest ${want.sha256}, file ${digest}`);
       }
       const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest), entry.manifest.serving.intra_op_threads);
       entry.provider = ep.provider;
@@ -198,12 +243,14 @@ export class ModelRepository {
     const manifestPath = path.join(entry.dir, 'manifest.json');
     const manifest = parseManifest(JSON.parse(await readFile(manifestPath, 'utf8')), manifestPath);
     if (manifest.name !== name) throw new Error(`${manifestPath} now names model ${manifest.name}, not ${name}`);
-    const onnxPath = path.join(entry.dir, manifest.onnx.file);
+    const precision = choosePrecision(manifest, this.options.precision ?? 'auto', this.options.cpuProvider ?? true, cpuHasVnni());
+    const want = servedFile(manifest, precision);
+    const onnxPath = path.join(entry.dir, want.file);
     const digest = await sha256File(onnxPath);
-    if (digest !== manifest.onnx.sha256) throw new Error(`sha256 mismatch for ${manifest.onnx.file}: manifest ${manifest.onnx.sha256}, file ${digest}`);
+    if (digest !== want.sha256) throw new Error(`sha256 mismatch for ${want.file}: manifest ${want.sha256}, file ${digest}`);
     const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest), manifest.serving.intra_op_threads);
     const previous = entry.manifest.version;
-    Object.assign(entry, { manifest, onnxPath, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
+    Object.assign(entry, { manifest, onnxPath, precision, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
     if (entry.state !== 'ready' || !entry.batcher) {
       entry.batcher = new Batcher(this.pool, name, manifest.outputs[0]!.name, batchingOf(manifest, this.options.batching, this.options.arenaMaxPixels), this.options.concurrency, this.options.hooks);
     }

@@ -14,11 +14,11 @@ declare module 'fastify' {
   }
 }
 
-export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number; batching: boolean; executionProviders: ('cuda' | 'cpu')[]; cudaDeviceId: number; arenaMaxPixels?: number; memoryBudgetMb?: number; preloadModels?: 'all' | string[] }
+export interface ModelsPluginOptions { modelsDir: string; workers: number; intraOpThreads: number; batching: boolean; executionProviders: ('cuda' | 'cpu')[]; cudaDeviceId: number; precision?: 'auto' | 'fp32' | 'int8'; arenaMaxPixels?: number; memoryBudgetMb?: number; preloadModels?: 'all' | string[] }
 
 export default fp<ModelsPluginOptions>(async (app, opts) => {
   const pool = new InferencePool(opts.workers, opts.intraOpThreads, { providers: opts.executionProviders, cudaDeviceId: opts.cudaDeviceId }, opts.arenaMaxPixels ?? 0);
-  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks, memoryBudgetMb: opts.memoryBudgetMb ?? 0, arenaMaxPixels: opts.arenaMaxPixels ?? 0, preload: opts.preloadModels ?? 'all' });
+  const repo = new ModelRepository(opts.modelsDir, pool, app.log, { batching: opts.batching, concurrency: opts.workers, hooks: app.metrics?.hooks, memoryBudgetMb: opts.memoryBudgetMb ?? 0, arenaMaxPixels: opts.arenaMaxPixels ?? 0, preload: opts.preloadModels ?? 'all', precision: opts.precision ?? 'auto', cpuProvider: opts.executionProviders[0] === 'cpu' });
   pool.onRestart = (why) => {
     app.metrics?.workerRestarts.inc();
     app.log.error({ why }, 'inference worker died; its requests got 503, a replacement is starting');

@@ -34,6 +34,7 @@ import { HttpProblem } from '../problem.js';
 import { jsonBodyLimit, parseIntegerField, parseOutputFormat, readUpload } from './common.js';
 import { resolveClass } from './generate.js';
 import { imageContent, ProblemSchema } from './schemas.js';
+import { modelTag } from '../models/repository.js';
 
 /** Longest side (px) an explain pass runs at. */
 export const EXPLAIN_MAX_SIDE = 512;
@@ -204,7 +205,7 @@ const explain: FastifyPluginAsyncTypebox = async (app) => {
         maps.push({ name: m.output, layer: m.layer, kind: m.kind, image: hm.image, extra: { range: hm.range.map((v) => Number(v.toPrecision(6))) } });
       }
     }
-    const tag = `${entry.name}@${entry.manifest.version}`;
+    const tag = modelTag(entry);
     const res = reply as unknown as FastifyReply; // the content-typed 200 schema is for OpenAPI; the body is built here
     res.header('X-Model', tag).header('Server-Timing', `infer;dur=${inferMs.toFixed(1)}`);
     if (format) {

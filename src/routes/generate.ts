@@ -27,7 +27,7 @@ import { OUTPUT_FORMATS } from '../imaging/encode.js';
 import { encodeGrid, encodeTile, gridColumns, resizeTile } from '../imaging/grid.js';
 import { fromNCHW } from '../imaging/tensor.js';
 import { gaussianNoise, MAX_SEED } from '../inference/noise.js';
-import type { ModelEntry } from '../models/repository.js';
+import { modelTag, type ModelEntry } from '../models/repository.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, parseOutputFormat, parseResponseFormat, resolveModel, RESPONSE_FORMATS, sendImage } from './common.js';
@@ -111,7 +111,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     }, request);
     const native = result.dims[3]!;
     const tiles = await span(request, 'tiles', () => Promise.all(Array.from({ length: n }, (_, i) => resizeTile(fromNCHW(result.data, result.dims, i), q.size ?? native))));
-    reply.header('X-Seed', String(seed)).header('X-Model', `${entry.name}@${entry.manifest.version}`);
+    reply.header('X-Seed', String(seed)).header('X-Model', modelTag(entry));
     if (q.layout === 'json') {
       const images = await Promise.all(tiles.map(async (t) => (await encodeTile(t, 'png')).toString('base64')));
       return reply.type('application/json').send({ seed, model: `${entry.name}@${entry.manifest.version}`, images });

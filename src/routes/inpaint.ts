@@ -31,6 +31,7 @@ import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
+import { modelTag } from '../models/repository.js';
 
 /** Working size when a manifest gives none (px, longer side). */
 export const DEFAULT_WORKING_MAX_SIDE = 512;
@@ -83,7 +84,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     const uploadedMask = decodedMask.value;
     const mask = uploadedMask ? checkMaskSize(uploadedMask, rgb.width, rgb.height) : await maskFromAlpha(alpha!);
     const fraction = holeFraction(mask);
-    const tag = `${entry.name}@${entry.manifest.version}`;
+    const tag = modelTag(entry);
     reply.header('X-Model', tag).header('X-Hole-Fraction', fraction.toFixed(4));
     if (fraction === 0) return sendImage(reply, await encode(rgb, rgb.width, rgb.height, format), format, responseFormat, tag, rgb.width, rgb.height);
     if (fraction === 1) {

@@ -19,6 +19,8 @@ const ModelSummary = Type.Object({
   load_ms: Type.Optional(Type.Number()),
   warmup_ms: Type.Optional(Type.Number()),
   provider: Type.Optional(Type.String({ description: 'execution provider in use: cpu or cuda:<device id>' })),
+  precision: Type.Union([Type.Literal('fp32'), Type.Literal('int8')], { description: 'the variant served (PRECISION): fp32 (model.onnx) or int8 (model.int8.onnx); X-Model says +int8 for the latter' }),
+  variants: Type.Array(Type.Object({ precision: Type.String(), within_bounds: Type.Optional(Type.Boolean()), quality: Type.Optional(Type.Unknown()) }), { description: 'the precisions this model ships, with the int8 variant\'s measured quality against fp32' }),
   batching: Type.Optional(Type.Unknown()),
   queue_depth: Type.Optional(Type.Integer()),
   description: Type.Optional(Type.String()),
@@ -28,10 +30,17 @@ const ModelSummary = Type.Object({
   metrics: Type.Unknown(),
 });
 
+/** The precisions a model ships: fp32 always, int8 with its recorded quality where the manifest has `variants.int8`. */
+function variantsOf(m: ModelEntry): { precision: string; within_bounds?: boolean; quality?: unknown }[] {
+  const q = m.manifest.variants?.int8;
+  return [{ precision: 'fp32' }, ...(q ? [{ precision: 'int8', within_bounds: q.within_bounds, quality: stripPaths(q.quality) }] : [])];
+}
+
 function summary(m: ModelEntry) {
   return {
     name: m.name, version: m.manifest.version, task: m.manifest.task, default: m.manifest.serving.default,
     state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider,
+    precision: m.precision, variants: variantsOf(m),
     batching: m.batcher?.config, queue_depth: m.batcher?.depth, description: m.manifest.description, classes: m.manifest.classes,
     inputs: m.manifest.inputs, outputs: m.manifest.outputs, metrics: stripPaths(m.manifest.metrics),
   };
@@ -51,7 +60,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const m = app.models.get(request.params.name);
     if (!m) throw new HttpProblem(404, 'Not Found', `unknown model \`${request.params.name}\``, 'unknown-model');
-    return { ...publicManifest(m.manifest), state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, batching: m.batcher?.config };
+    return { ...publicManifest(m.manifest), state: m.state, error: m.error, load_ms: m.loadMs, warmup_ms: m.warmupMs, provider: m.provider, precision: m.precision, batching: m.batcher?.config };
   });
 
   app.post('/v1/models/:name/reload', {

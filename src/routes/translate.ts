@@ -37,6 +37,7 @@ import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
+import { modelTag } from '../models/repository.js';
 
 /** Longer side (px) a translator runs at when its manifest sets no `serving.working_max_side`. */
 export const DEFAULT_TRANSLATE_WORKING_SIDE = 768;
@@ -99,7 +100,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       return feeds;
     };
     const maxSide = entry.manifest.serving.working_max_side ?? DEFAULT_TRANSLATE_WORKING_SIDE;
-    const tag = `${entry.name}@${entry.manifest.version}`;
+    const tag = modelTag(entry);
     let body: Buffer;
     let width: number, height: number;
     if (Math.max(info.width, info.height) <= maxSide) {

@@ -33,6 +33,7 @@ import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
 import { infer, jsonBodyLimit, parseIntegerField, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
+import { modelTag } from '../models/repository.js';
 
 /** The scales `scale` may ask for. */
 export const UPSCALE_FACTORS = [2, 4] as const;
@@ -134,7 +135,7 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
       : encodeWith(sharp(whole.data, { raw: { width: whole.width, height: whole.height, channels: 3 } })
         .extract({ left: 0, top: 0, width: info.width * modelScale, height: info.height * modelScale })
         .resize(outW, outH, { fit: 'fill', kernel: 'lanczos3' }), format)));
-    const tag = `${entry.name}@${entry.manifest.version}`;
+    const tag = modelTag(entry);
     reply.header('X-Model', tag).header('X-Tiles', String(tiles.length));
     return sendImage(reply, body, format, responseFormat, tag, outW, outH);
   });

@@ -166,3 +166,20 @@ def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
         solve = dict(manifest["architecture"]["solve"], iters=tuple(manifest["architecture"]["solve"]["iters"]))
         return HybridColorizer(hinted, SolveConfig(**solve)).eval()
     return load_checkpoint(checkpoint, manifest["architecture"].get("chroma_gain", 1.0))
+
+
+def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str, np.ndarray]:
+    """One INT8 calibration input (registered ``int8_sample`` hook, :mod:`trainer.int8`): BT.601 luma of the crop
+    (uint8-rounded) in [-1, 1]; for a hints model also ``hints`` (zeros for even samples, 10 fixed patches of the
+    true colours for odd ones). NCHW float32."""
+    from ..color import rgb_to_luma
+    y = torch.from_numpy(hwc.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1)
+    names = [x["name"] for x in manifest["inputs"]]
+    feeds = {names[0]: (torch.round((rgb_to_luma(y) + 1) * 127.5).clamp(0, 255) / 127.5 - 1).numpy()}
+    if "hints" in names:
+        from .hints import fixed_hints
+        from .quantize import lab_ab
+        h, w = hwc.shape[:2]
+        feeds["hints"] = (fixed_hints(torch.from_numpy(lab_ab(hwc))[None], 10, seed=seed + i) if i % 2 else
+                          torch.zeros(1, 3, h, w)).numpy().astype(np.float32)
+    return feeds

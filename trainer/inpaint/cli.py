@@ -14,6 +14,7 @@ from .. import cli, registry
 
 
 registry.add_served(lambda m: m["task"] == "inpaint", "trainer.inpaint.export:load_served")
+registry.add("int8_sample", lambda m: m["task"] == "inpaint", "trainer.inpaint.export:int8_sample")
 
 
 def register(sub) -> None:

@@ -134,3 +134,13 @@ def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
     net = build_model(ck["args"])
     net.load_state_dict(ck["model"])
     return _Served(net.eval(), bool(manifest["serving"].get("flip_tta")), manifest["architecture"].get("texture")).eval()
+
+
+def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str, np.ndarray]:
+    """One INT8 calibration input (registered ``int8_sample`` hook, :mod:`trainer.int8`): the crop in [-1, 1] and a
+    10-50 % free-form hole mask (1 = hole) from ``(seed, i)``. NCHW float32."""
+    from .data import random_mask
+    h, w = hwc.shape[:2]
+    names = [x["name"] for x in manifest["inputs"]]
+    return {names[0]: hwc.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1,
+            "mask": np.asarray(random_mask(h, w, np.random.default_rng([seed, i])), np.float32)[None, None]}

@@ -11,6 +11,7 @@ from .. import cli, registry
 
 
 registry.add_served(lambda m: m["task"] == "upscale", "trainer.upscale.export:load_served")
+registry.add("int8_sample", lambda m: m["task"] == "upscale", "trainer.upscale.export:int8_sample")
 
 
 def register(sub) -> None:

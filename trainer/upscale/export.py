@@ -152,3 +152,11 @@ def load_served(manifest: dict, checkpoint: str) -> torch.nn.Module:
     """The PyTorch upscaler an ``upscale`` model folder was exported from (registered in ``upscale/cli.py`` for
     :func:`trainer.registry.load_served`). Eval mode."""
     return load_upscaler(checkpoint)
+
+
+def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str, np.ndarray]:
+    """One INT8 calibration input (registered ``int8_sample`` hook, :mod:`trainer.int8`): the x4-reduced photo crop in
+    [-1, 1], NCHW float32; even samples clean bicubic, odd ones JPEG 50 + noise (``degrade.eval_degraded``)."""
+    from . import degrade
+    lr = degrade.bicubic_down(hwc) if i % 2 == 0 else degrade.eval_degraded(hwc, seed=i)  # both x4 down
+    return {manifest["inputs"][0]["name"]: lr.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1}

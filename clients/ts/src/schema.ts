@@ -296,6 +296,14 @@ export interface paths {
                                 warmup_ms?: number;
                                 /** @description execution provider in use: cpu or cuda:<device id> */
                                 provider?: string;
+                                /** @description the variant served (PRECISION): fp32 (model.onnx) or int8 (model.int8.onnx); X-Model says +int8 for the latter */
+                                precision: "fp32" | "int8";
+                                /** @description the precisions this model ships, with the int8 variant's measured quality against fp32 */
+                                variants: {
+                                    precision: string;
+                                    within_bounds?: boolean;
+                                    quality?: unknown;
+                                }[];
                                 batching?: unknown;
                                 queue_depth?: number;
                                 description?: string;
