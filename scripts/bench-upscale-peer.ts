@@ -52,7 +52,7 @@ async function normgen(): Promise<{ run: Runner; close: () => Promise<void> }> {
   return {
     run: async (png) => {
       const form = new FormData();
-      form.append('image', new Blob([png], { type: 'image/png' }), 'lr.png');
+      form.append('image', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'lr.png');
       form.append('output_format', 'png');
       const res = await fetch(`http://127.0.0.1:${port}/v1/upscale`, { method: 'POST', body: form });
       if (!res.ok) throw new Error(`/v1/upscale ${res.status}: ${await res.text()}`);
@@ -90,7 +90,7 @@ async function esrgan(size: 'thick' | 'slim'): Promise<{ run: Runner; close: () 
       out.dispose();
       return sharp(Buffer.from(pixels), { raw: { width: info.width * 4, height: info.height * 4, channels: 3 } }).png().toBuffer();
     },
-    close: async () => model.dispose(),
+    close: async () => { model.dispose(); },
   };
 }
 
