@@ -82,7 +82,8 @@ def add_curve(sub: argparse._SubParsersAction, keys: str) -> argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb parsed into ``args`` (its ``target``); returns the exit status (2 for ``--device
-    cuda`` without CUDA; a training function's summary dict counts as success)."""
+    cuda`` without CUDA; a training function's summary dict counts as success). A process that joined a
+    torchrun process group exits here (``os._exit``, stdout flushed) instead of returning."""
     if getattr(args, "device", "cpu") == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -90,4 +91,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
     module, _, func = args.target.partition(":")
     result = getattr(importlib.import_module(module), func)(args)
-    return result if isinstance(result, int) else 0
+    status = result if isinstance(result, int) else 0
+    if "torch" in sys.modules:  # a torchrun worker: leave without the gloo/DDP teardown (trainer.distributed.exit_process)
+        from .distributed import exit_process
+        exit_process(status)
+    return status

@@ -143,11 +143,17 @@ class Runtime:
             torch.distributed.barrier()
 
     def close(self) -> None:
-        """Leave the process group (no-op in one process). Every rank waits for the others first: a rank that
-        tears gloo down while its peer still talks to it can leave that peer spinning (seen with PyTorch 1.13)."""
+        """End of training: every rank waits for the others (no-op in one process). The process group is not
+        destroyed here: with PyTorch 1.13's gloo, tearing it down while a DDP reducer still holds it deadlocks
+        (the group's destructor joins a gloo thread that waits for the GIL the destructor holds; seen in CI).
+        :func:`exit_process` ends a distributed process without running those destructors."""
         if self.distributed and torch.distributed.is_initialized():
             torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
+
+    def print(self, *args, **kwargs) -> None:
+        """``print`` (flushed) on rank 0, nothing on the other ranks: the training loops' progress lines."""
+        if self.main:
+            print(*args, **{"flush": True, **kwargs})
 
     def describe(self, batch: int) -> str:
         """One line for the log: world size, device, per-process and global batch, precision."""
@@ -185,6 +191,28 @@ def rss_mib() -> float:
         except (OSError, ValueError, IndexError):
             pass
     return total / 2**20
+
+
+def start(args, indexed: bool = False) -> tuple[Runtime, tuple[int, int]]:
+    """What every training loop does first: :func:`setup`, this rank's share of the global ``args.batch``
+    (:meth:`Runtime.share`) and, on rank 0, the run folder ``args.out``. Raises as :func:`setup` and
+    :meth:`Runtime.share` do."""
+    rt = setup(args, indexed)
+    share = rt.share(args.batch)
+    if rt.main:
+        os.makedirs(args.out, exist_ok=True)
+    return rt, share
+
+
+def exit_process(status: int) -> None:
+    """End a process that joined a process group: flush stdout/stderr and ``os._exit(status)``, skipping the
+    interpreter's teardown, whose gloo / DDP destructors can deadlock (:meth:`Runtime.close`). Returns (does
+    nothing) when no group is up."""
+    import sys
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 def world_from_env() -> tuple[int, int, int]:

@@ -27,7 +27,6 @@ of the true mean colour.
 """
 from __future__ import annotations
 
-import builtins
 import copy
 import functools
 import json
@@ -230,12 +229,9 @@ def train(args: Namespace) -> dict:
     rank 0 validates, logs and writes the checkpoints.
     """
     collections = photos.parse_collections(args.photos)
-    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
-    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    rt, share = distributed.start(args, indexed=photos.is_streamed(collections))
+    print = rt.print  # noqa: A001 - rank 0 logs
     device = rt.device
-    share = rt.share(args.batch)
-    if rt.main:
-        os.makedirs(args.out, exist_ok=True)
     ck = torch.load(args.body, map_location="cpu")
     ba = ck["args"]
     body = Translator(1, ba["ngf"], ba["n_blocks"], ba.get("pono_ms", True), "colorize", "classify", chroma_gain=args.chroma_gain)

@@ -32,7 +32,6 @@ Progress lines: step, losses, validation L1/PSNR, images/s and ETA. Checkpoints
 """
 from __future__ import annotations
 
-import builtins
 import copy
 import functools
 import json
@@ -118,13 +117,10 @@ def train(args: Namespace) -> dict:
     Raises FileNotFoundError when the photos are not installed, ValueError for a batch the world size does not divide.
     """
     collections = photos.parse_collections(getattr(args, "photos", None))
-    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
-    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    rt, share = distributed.start(args, indexed=photos.is_streamed(collections))
+    print = rt.print  # noqa: A001 - rank 0 logs
     np.random.seed(args.seed)
     device = rt.device
-    share = rt.share(args.batch)
-    if rt.main:
-        os.makedirs(args.out, exist_ok=True)
 
     all_photos = photos.index(collections)
     train_set, val_set = photos.split(all_photos)

@@ -24,7 +24,6 @@ Usage: ``/usr/bin/python3 -m trainer generate train --out runs/fashion-an --step
 """
 from __future__ import annotations
 
-import builtins
 import copy
 import json
 import os
@@ -96,12 +95,9 @@ def train(args: Namespace) -> dict:
     fake batches before one backward). Batch normalization statistics (G's AN / conditional BN, D's) are each
     process's own share's (PyTorch's SyncBatchNorm would drop the AN subclasses' own forward), so W processes
     match one process only approximately; rank 0 logs and writes the checkpoints."""
-    rt = distributed.setup(args)
-    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    rt, (lo, hi) = distributed.start(args)
+    print = rt.print  # noqa: A001 - rank 0 logs
     device = rt.device
-    lo, hi = rt.share(args.batch)
-    if rt.main:
-        os.makedirs(args.out, exist_ok=True)
     x_all, y_all = fashion.load("train")
     x_all = torch.from_numpy(fashion.to_signed(x_all))
     y_all = torch.from_numpy(y_all)

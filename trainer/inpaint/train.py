@@ -26,7 +26,6 @@ pyramid (160-512) mostly shows close-ups.
 """
 from __future__ import annotations
 
-import builtins
 import copy
 import functools
 import json
@@ -108,12 +107,9 @@ def train(args: Namespace) -> dict:
     writes the checkpoints. Raises ValueError for a batch the world size does not divide."""
     fill_refine = getattr(args, "arch", "two-stage") == "fill-refine"
     collections = photos.parse_collections(getattr(args, "photos", None))
-    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
-    print = builtins.print if rt.main else (lambda *a, **k: None)  # noqa: A001 - rank 0 logs
+    rt, share = distributed.start(args, indexed=photos.is_streamed(collections))
+    print = rt.print  # noqa: A001 - rank 0 logs
     device = rt.device
-    share = rt.share(args.batch)
-    if rt.main:
-        os.makedirs(args.out, exist_ok=True)
     train_set, val_set = photos.split(photos.index(collections))
     scales = parse_scales(getattr(args, "scales", None))
     crops = photos.training_source(train_set, collections, args.crop, scales, args.seed)

@@ -87,11 +87,8 @@ def train(args: Namespace) -> dict:
     if args.crop % 16 or args.val_crop % 16:
         raise ValueError("--crop and --val-crop must be multiples of 16")
     collections = photos.parse_collections(args.photos)
-    rt = distributed.setup(args, indexed=photos.is_streamed(collections))
-    log = functools.partial(print, flush=True) if rt.main else (lambda *a, **k: None)
-    share = rt.share(args.batch)
-    if rt.main:
-        os.makedirs(args.out, exist_ok=True)
+    rt, share = distributed.start(args, indexed=photos.is_streamed(collections))
+    log = rt.print
     train_set, val_set = photos.split(photos.index(collections))
     log(f"[data] {len(train_set)} training / {len(val_set)} validation photos from {','.join(collections)}"
         f"{' (streamed from disk)' if photos.is_streamed(collections) else ''}; "
