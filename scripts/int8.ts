@@ -9,7 +9,7 @@
  *     runs both graphs on the same inputs (e.g. the test photos) with 1 intra-op thread: the median
  *     session.run time of each (5 runs after a warm-up, per input), their ratio, and the PSNR of the int8
  *     output against the fp32 output (peak-to-peak 2 for [-1, 1] outputs); with targets (`target` files)
- *     also each one's PSNR against the target.
+ *     also each one's PSNR against the target. Both outputs are kept as raw float32 in OUT-outputs/NNN-{fp32,int8}.f32.
  *
  *   npx tsx scripts/int8.ts build NAME [--side 128] [--speed-side 512]   (npm run int8 -- NAME)
  *     every step for models/NAME: trainer onnx int8-prepare (validation crops, test crops, calibration graph),
@@ -93,6 +93,11 @@ async function compare(fp: string, q: string, dir: string, out: string): Promise
       return { ms: t[2]!, out: res[s.outputNames[0]!]!.data as Float32Array };
     };
     const ra = await times(a), rb = await times(b);
+    // the two outputs, for the task's own scores (trainer onnx int8-record: hue agreement, inpaint detail)
+    const outDir = out.replace(/\.json$/, '-outputs');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(path.join(outDir, `${String(i).padStart(3, '0')}-fp32.f32`), Buffer.from(ra.out.buffer, ra.out.byteOffset, ra.out.byteLength));
+    writeFileSync(path.join(outDir, `${String(i).padStart(3, '0')}-int8.f32`), Buffer.from(rb.out.buffer, rb.out.byteOffset, rb.out.byteLength));
     const row: Record<string, number> = { fp32_ms: +ra.ms.toFixed(1), int8_ms: +rb.ms.toFixed(1), ratio: +(rb.ms / ra.ms).toFixed(3), psnr_int8_vs_fp32: +psnr(rb.out, ra.out).toFixed(2) };
     if (targets) { row.psnr_fp32 = +psnr(ra.out, targets[i]!).toFixed(3); row.psnr_int8 = +psnr(rb.out, targets[i]!).toFixed(3); }
     rows.push(row);

@@ -89,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
             ir.add_argument("model_dir")
             for k in ("--stats", "--quality", "--speed", "--work"):
                 ir.add_argument(k, required=True)
+            ig = cli.verb(verbs, "int8-figure", "trainer.int8:figure_main", "fp32 | int8 | difference x 10 of test samples of npm run int8 runs")
+            ig.add_argument("out")
+            ig.add_argument("samples", nargs="+", help="NAME:INDEX (a test sample of out/int8/NAME)")
+            ig.add_argument("--work", default="out/int8")
         else:
             c = cli.verb(verbs, "compact", "trainer.checkpoint:compact_main",
                          "resumable copy with EMA in float16 and optimizer moments in bfloat16 (trainer/checkpoint.py)")

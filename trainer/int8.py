@@ -234,7 +234,30 @@ def calibration_inputs(model_dir: str, out_dir: str, n: int = 16, side: int = 12
 
 
 # Bounds of the quality an int8 variant may lose against fp32 to be served by PRECISION=auto (issue 47).
-BOUNDS = {"psnr_loss_db": 0.15}
+BOUNDS = {"psnr_loss_db": 0.15, "hue_loss": 0.01, "detail_loss": 0.02}
+
+
+def scores(model_dir: str, inputs_dir: str, outputs_dir: str, manifest: dict) -> dict:
+    """The task's own quality scores of the fp32 and int8 outputs that ``scripts/int8.ts compare`` kept in
+    ``outputs_dir`` for the inputs and targets of ``inputs_dir``, by the task's registered ``int8_score`` hook
+    (colorizers: hue agreement; inpainters: detail ratio in the hole); {} for a task without one. Each hook returns
+    ``{score_fp32, score_int8, score_loss}`` entries (loss = fp32 - int8)."""
+    from .registry import find
+    try:
+        hook = find("int8_score", manifest)
+    except ValueError:
+        return {}
+    desc = json.load(open(os.path.join(inputs_dir, "inputs.json")))
+
+    def read(d: str, f: str, shape) -> np.ndarray:
+        return np.fromfile(os.path.join(d, f), "<f4").reshape(shape)
+    samples = []
+    for i, (s, t) in enumerate(zip(desc["samples"], desc["targets"])):
+        feeds = {k: read(inputs_dir, v["file"], v["shape"]) for k, v in s.items()}
+        target = read(inputs_dir, t["file"], t["shape"])
+        outs = {p: np.fromfile(os.path.join(outputs_dir, f"{i:03d}-{p}.f32"), "<f4").reshape(target.shape) for p in ("fp32", "int8")}
+        samples.append((feeds, target, outs))
+    return hook(samples)
 
 
 def prepare_main(args) -> int:
@@ -274,10 +297,14 @@ def record_main(args) -> int:
     quality, speed, stats = json.load(open(args.quality))["summary"], json.load(open(args.speed))["summary"], json.load(open(args.stats))
     inputs = json.load(open(os.path.join(args.work, "calib", "inputs.json")))
     loss = quality.get("psnr_loss_db")
+    task_scores = scores(args.model_dir, os.path.join(args.work, "test"), args.quality.replace(".json", "-outputs"), manifest)
+    quality.update(task_scores)
+    within = loss is not None and loss <= BOUNDS["psnr_loss_db"]
+    within = within and all(abs(task_scores[k]) <= BOUNDS[k] for k in BOUNDS if k in task_scores)
     manifest.setdefault("variants", {})["int8"] = {
         "file": "model.int8.onnx",
         "sha256": sha256(os.path.join(args.model_dir, "model.int8.onnx")),
-        "within_bounds": bool(loss is not None and loss <= BOUNDS["psnr_loss_db"]),
+        "within_bounds": bool(within),
         "bounds": BOUNDS,
         "scheme": "static QDQ (trainer/int8.py): Conv weights int8 symmetric per output channel, biases int32, "
                   "Conv inputs and outputs uint8 per tensor; the first and last trained Conv and fixed-kernel Convs "
@@ -291,4 +318,31 @@ def record_main(args) -> int:
     }
     write_manifest(args.model_dir, manifest)
     print(json.dumps(manifest["variants"]["int8"], indent=1))
+    return 0
+
+
+def figure_main(args) -> int:
+    """``onnx int8-figure OUT.png NAME:INDEX ...``: for each model, test sample INDEX of its last ``npm run int8``
+    (``out/int8/NAME``): fp32 output | int8 output | |int8 - fp32| x 10, 256 px each, one row per model."""
+    from PIL import Image, ImageDraw
+    rows = []
+    for spec in args.samples:
+        name, idx = spec.split(":")
+        idx = int(idx)
+        work = os.path.join(args.work, name)
+        t = json.load(open(os.path.join(work, "test", "inputs.json")))["targets"][idx]
+        out = {p: np.fromfile(os.path.join(work, "quality-outputs", f"{idx:03d}-{p}.f32"), "<f4").reshape(t["shape"])[0].transpose(1, 2, 0)
+               for p in ("fp32", "int8")}
+        u8 = lambda x: ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+        diff = np.clip(np.abs(out["fp32"] - out["int8"]) * 127.5 * 10, 0, 255).astype(np.uint8)
+        row = Image.new("RGB", (3 * 256 + 24, 278), "white")
+        ImageDraw.Draw(row).text((6, 4), f"{name}: fp32 | int8 | |int8 - fp32| x 10", fill="black")
+        for j, a in enumerate((u8(out["fp32"]), u8(out["int8"]), diff)):
+            row.paste(Image.fromarray(a).resize((256, 256)), (6 + j * 262, 20))
+        rows.append(row)
+    fig = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")
+    for i, r in enumerate(rows):
+        fig.paste(r, (0, i * r.height))
+    fig.save(args.out)
+    print(f"[int8] {args.out} {fig.size}")
     return 0

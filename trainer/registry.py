@@ -20,7 +20,8 @@ def add(kind: str, match: Callable[[dict], bool], target: str) -> None:
     """Register ``target`` (``"module:function"``) as the ``kind`` hook of the model folders whose manifest
     ``match`` accepts. Kinds: ``served`` (:func:`load_served`), ``int8_sample`` (:func:`find`; a function
     ``(rgb uint8 H x W x 3 photo crop, sample index, seed, manifest) -> {input name: float32 array}`` that prepares
-    one calibration input as the service would, for :mod:`trainer.int8`)."""
+    one calibration input as the service would, for :mod:`trainer.int8`), ``int8_score`` (the task's own quality
+    scores of fp32 vs int8 outputs, :func:`trainer.int8.scores`)."""
     hooks = _HOOKS.setdefault(kind, [])
     if (match, target) not in hooks:
         hooks.append((match, target))

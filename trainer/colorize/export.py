@@ -183,3 +183,17 @@ def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str,
         feeds["hints"] = (fixed_hints(torch.from_numpy(lab_ab(hwc))[None], 10, seed=seed + i) if i % 2 else
                           torch.zeros(1, 3, h, w)).numpy().astype(np.float32)
     return feeds
+
+
+def int8_score(samples: list) -> dict:
+    """INT8 quality hook (registered ``int8_score``, :func:`trainer.int8.scores`): mean hue agreement
+    (:func:`~trainer.colorize.quantize.hue_agreement`) of the fp32 and the int8 outputs against the true photos.
+    ``samples``: [(feeds, target 1 x 3 x H x W in [-1, 1], {"fp32": output, "int8": output})]."""
+    from .quantize import hue_agreement
+    u8 = lambda a: ((a[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    out = {}
+    for p in ("fp32", "int8"):
+        v = [hue_agreement(u8(o[p]), u8(t)) for _, t, o in samples]
+        out[f"hue_{p}"] = round(float(np.nanmean(v)), 4)
+    out["hue_loss"] = round(out["hue_fp32"] - out["hue_int8"], 4)
+    return out

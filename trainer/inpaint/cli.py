@@ -15,6 +15,7 @@ from .. import cli, registry
 
 registry.add_served(lambda m: m["task"] == "inpaint", "trainer.inpaint.export:load_served")
 registry.add("int8_sample", lambda m: m["task"] == "inpaint", "trainer.inpaint.export:int8_sample")
+registry.add("int8_score", lambda m: m["task"] == "inpaint", "trainer.inpaint.export:int8_score")
 
 
 def register(sub) -> None:

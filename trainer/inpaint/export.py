@@ -144,3 +144,16 @@ def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str,
     names = [x["name"] for x in manifest["inputs"]]
     return {names[0]: hwc.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1,
             "mask": np.asarray(random_mask(h, w, np.random.default_rng([seed, i])), np.float32)[None, None]}
+
+
+def int8_score(samples: list) -> dict:
+    """INT8 quality hook (registered ``int8_score``, :func:`trainer.int8.scores`): the detail ratio in the hole
+    (:func:`~trainer.inpaint.adversarial.detail_ratio`, pooled) of the fp32 and int8 outputs.
+    ``samples``: [(feeds with ``mask``, target 1 x 3 x H x W in [-1, 1], {"fp32": output, "int8": output})]."""
+    from .adversarial import detail_ratio
+    t = torch.from_numpy(np.concatenate([s[1] for s in samples]))
+    m = torch.from_numpy(np.concatenate([s[0]["mask"] for s in samples]))
+    out = {f"detail_{p}": round(float(detail_ratio(torch.from_numpy(np.concatenate([s[2][p] for s in samples])), t, m)), 4)
+           for p in ("fp32", "int8")}
+    out["detail_loss"] = round(out["detail_fp32"] - out["detail_int8"], 4)
+    return out
