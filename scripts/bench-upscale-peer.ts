@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { quantile } from './stats.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = path.join(root, 'out', 'upscale-peer');
@@ -150,7 +151,7 @@ print(json.dumps(out))
     const v = Object.entries(scores).filter(([k]) => k.endsWith(`-${kind}`)).map(([, r]) => r[m]![i]);
     return v.reduce((a, b) => a + b, 0) / v.length;
   };
-  const median = (m: string) => { const v = Object.values(runs[m]!.times).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]!; };
+  const median = (m: string) => quantile(Object.values(runs[m]!.times), 0.5);
   const summary: Record<string, unknown> = {};
   console.log(`\n| ${photos.length} test photos, Y-PSNR / SSIM (4 px border) | ${methods.join(' | ')} |\n|---|${methods.map(() => '---').join('|')}|`);
   for (const kind of ['clean', 'degraded']) {

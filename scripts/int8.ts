@@ -23,6 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { quantile } from './stats.js';
 
 type Desc = { samples: Record<string, { file: string; shape: number[] }>[]; targets?: { file: string; shape: number[] }[] };
 
@@ -43,7 +44,7 @@ const pct = (s: Float32Array, p: number) => s[Math.min(s.length - 1, Math.max(0,
 async function calibrate(calib: string, dir: string, out: string): Promise<void> {
   const { feeds } = load(dir);
   const sess = await session(calib);
-  const extra = sess.outputNames.slice(1);
+  const extra = sess.outputNames;  // the model's own outputs and every Conv input / output (trainer/int8.py)
   const cap = 1 << 20;
   const pools = new Map<string, { vals: Float32Array; n: number; seen: number }>();
   let seed = 12345;
@@ -89,8 +90,7 @@ async function compare(fp: string, q: string, dir: string, out: string): Promise
       let res = await s.run(f);
       const t: number[] = [];
       for (let k = 0; k < 5; k++) { const t0 = performance.now(); res = await s.run(f); t.push(performance.now() - t0); }
-      t.sort((x, y) => x - y);
-      return { ms: t[2]!, out: res[s.outputNames[0]!]!.data as Float32Array };
+      return { ms: quantile(t, 0.5), out: res[s.outputNames[0]!]!.data as Float32Array };
     };
     const ra = await times(a), rb = await times(b);
     // the two outputs, for the task's own scores (trainer onnx int8-record: hue agreement, inpaint detail)
@@ -103,7 +103,7 @@ async function compare(fp: string, q: string, dir: string, out: string): Promise
     rows.push(row);
     console.log(`[compare] ${i + 1}/${feeds.length} ${JSON.stringify(row)}`);
   }
-  const med = (k: string) => { const v = rows.map((r) => r[k]!).sort((x, y) => x - y); return v[Math.floor(v.length / 2)]!; };
+  const med = (k: string) => quantile(rows.map((r) => r[k]!), 0.5);
   const mean = (k: string) => rows.reduce((s, r) => s + r[k]!, 0) / rows.length;
   const summary: Record<string, number> = { ratio_median: med('ratio'), fp32_ms_median: med('fp32_ms'), int8_ms_median: med('int8_ms'), psnr_int8_vs_fp32_mean: +mean('psnr_int8_vs_fp32').toFixed(2) };
   if (targets) { summary.psnr_fp32_mean = +mean('psnr_fp32').toFixed(3); summary.psnr_int8_mean = +mean('psnr_int8').toFixed(3); summary.psnr_loss_db = +(summary.psnr_fp32_mean - summary.psnr_int8_mean).toFixed(3); }

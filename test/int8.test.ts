@@ -71,8 +71,9 @@ describe('INT8 variants', () => {
     const up = list.find((m) => m.name === 'upscale-pono')!;
     assert.equal(up.precision, 'int8');
     assert.deepEqual(up.variants.map((v) => v.precision), ['fp32', 'int8']);
-    const gen = list.find((m) => m.name === 'fashion-an');
-    if (gen) assert.equal(gen.precision, 'fp32'); // no int8 variant: fp32 whatever PRECISION says
+    const gen = list.find((m) => m.name === 'fashion-an')!;
+    assert.equal(gen.precision, 'fp32'); // no int8 variant: fp32 whatever PRECISION says
+    assert.deepEqual(gen.variants.map((v) => v.precision), ['fp32']);
     const f = (await fp32.inject({ url: '/v1/models' })).json().models as { name: string; precision: string }[];
     assert.equal(f.find((m) => m.name === 'upscale-pono')!.precision, 'fp32');
   });

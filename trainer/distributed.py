@@ -19,8 +19,9 @@ checkpoints (rank 0 only). Nothing else in the loops knows about ranks.
 
 Precision (``--precision``): ``fp32`` (default); ``bf16`` autocasts the forward pass to bfloat16 (CPU or CUDA;
 weights, optimizer and loss stay float32); ``fp16`` autocasts to float16 with a gradient scaler (CUDA only:
-``ValueError`` on CPU, where PyTorch's autocast has no float16). Recorded in the checkpoint's ``args`` and the
-exported manifest (``training.precision``).
+``ValueError`` on CPU, where PyTorch's autocast has no float16). Recorded in the checkpoint's ``args``,
+``summary.json`` (:meth:`Runtime.record`) and the exported manifest (``training.scale_out``:
+:func:`trainer.manifest.scale_out`).
 """
 from __future__ import annotations
 
@@ -137,11 +138,6 @@ class Runtime:
         torch.distributed.all_reduce(t)
         return (t / self.world).to(total.dtype)
 
-    def barrier(self) -> None:
-        """Wait for every rank (no-op in one process)."""
-        if self.distributed:
-            torch.distributed.barrier()
-
     def close(self) -> None:
         """End of training: every rank waits for the others (no-op in one process). The process group is not
         destroyed here: with PyTorch 1.13's gloo, tearing it down while a DDP reducer still holds it deadlocks
@@ -149,6 +145,15 @@ class Runtime:
         :func:`exit_process` ends a distributed process without running those destructors."""
         if self.distributed and torch.distributed.is_initialized():
             torch.distributed.barrier()
+
+    def record(self, batch: int, lr: float | None = None, batches=None) -> dict:
+        """The scale-out fields of a run's ``summary.json``: world size, global and per-process batch, learning rate
+        (when given), precision, and the files skipped over all ranks (``batches``: the loop's
+        :class:`~trainer.data.stream.IndexedBatches`, None when it draws its own way; a file skipped on two ranks
+        counts twice). A collective when distributed: every rank calls it at the same point."""
+        skipped = round(self.mean(len(batches.skipped)) * self.world) if batches is not None else 0
+        return {"world_size": self.world, "global_batch": batch, "batch_per_process": batch // self.world,
+                **({"lr": lr} if lr is not None else {}), "precision": self.precision, "skipped_files": skipped}
 
     def print(self, *args, **kwargs) -> None:
         """``print`` (flushed) on rank 0, nothing on the other ranks: the training loops' progress lines."""

@@ -29,3 +29,13 @@ def write_manifest(out_dir: str, manifest: dict, notice_text: str | None = None)
     if notice_text is not None:
         with open(os.path.join(out_dir, "NOTICE"), "w") as f:
             f.write(notice_text)
+
+
+def scale_out(args: dict) -> dict:
+    """A manifest's ``training.scale_out``, from the training checkpoint's saved options ``args`` (a dict): the
+    ``precision`` of the forward pass (fp32 | bf16 | fp16), the number of processes (``world_size``) and the
+    global batch they shared (``global_batch``, samples per optimizer step). Runs from before these options
+    existed trained in fp32 in one process."""
+    world = int(args.get("world_size", 1))
+    return {"precision": args.get("precision", "fp32"), "world_size": world, "global_batch": args.get("batch"),
+            "batch_per_process": args["batch"] // world if args.get("batch") else None}

@@ -1,9 +1,11 @@
 """What each task adds to the trainer's shared verbs, registered by the task itself (the core imports no task).
 
-The core (``trainer/explain.py``'s parity fixture) needs, for a model folder, the PyTorch module its ``model.onnx``
-was exported from. Each task's ``cli.py`` registers a loader for the models it exports with :func:`add_served`,
-by name (``"trainer.pkg.module:function"``): nothing is imported until one is used. :func:`load_served` imports
-the task command-line modules (light: argparse only) by their package names, then the matching loader.
+The core needs, for a model folder, what only its task knows: the PyTorch module its ``model.onnx`` was exported
+from (``trainer/explain.py``'s parity fixture: ``served``), one calibration input prepared as the service prepares
+it and the task's own quality score of an output (:mod:`trainer.int8`: ``int8_sample``, ``int8_score``). Each
+task's ``cli.py`` registers its hooks with :func:`add` by name (``"trainer.pkg.module:function"``): nothing is
+imported until one is used. :func:`find` imports the task command-line modules (light: argparse only) by their
+package names, then the matching hook.
 """
 from __future__ import annotations
 
@@ -51,5 +53,5 @@ def load_served(model_dir: str, checkpoint: str):
         ValueError: no task registered a loader for this manifest.
         OSError / KeyError: an unreadable manifest or checkpoint.
     """
-    return find("served", json.load(open(os.path.join(model_dir, "manifest.json"))))(
-        json.load(open(os.path.join(model_dir, "manifest.json"))), checkpoint)
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    return find("served", manifest)(manifest, checkpoint)

@@ -22,6 +22,7 @@ import torch
 from ..color import luma_u8, to_signed
 from ..data import photos, test_photos
 from ..export import OPSET, export_onnx, git_commit, notice, write_fixture, write_manifest
+from ..manifest import scale_out
 from .evaluate import load_checkpoint
 from .model import SIZE_MULTIPLE
 
@@ -131,7 +132,7 @@ def main(args: Namespace) -> int:
                      "licences": "per photo above, from each package's DEP-5 copyright file or KDE metadata.json"},
             "command": args.command or "/usr/bin/python3 -m trainer colorize train " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("out", "steps", "ngf", "n_blocks", "threads", "seed")),
-            "steps": summary.get("steps", ck["step"]), "batch": a["batch"], "ema": a.get("ema"), "seed": a["seed"], "lr": a["lr"], "optimizer": "Adam(0.5, 0.999), linear decay over the second half",
+            "steps": summary.get("steps", ck["step"]), "scale_out": scale_out(a), "batch": a["batch"], "ema": a.get("ema"), "seed": a["seed"], "lr": a["lr"], "optimizer": "Adam(0.5, 0.999), linear decay over the second half",
             "device": a["device"], "threads": a["threads"],
             "wall_time_s": summary.get("wall_time_s", round(ck.get("elapsed_s", 0.0), 1)),
             "final_log": summary.get("final"),
@@ -172,10 +173,8 @@ def int8_sample(hwc: np.ndarray, i: int, seed: int, manifest: dict) -> dict[str,
     """One INT8 calibration input (registered ``int8_sample`` hook, :mod:`trainer.int8`): BT.601 luma of the crop
     (uint8-rounded) in [-1, 1]; for a hints model also ``hints`` (zeros for even samples, 10 fixed patches of the
     true colours for odd ones). NCHW float32."""
-    from ..color import rgb_to_luma
-    y = torch.from_numpy(hwc.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1)
     names = [x["name"] for x in manifest["inputs"]]
-    feeds = {names[0]: (torch.round((rgb_to_luma(y) + 1) * 127.5).clamp(0, 255) / 127.5 - 1).numpy()}
+    feeds = {names[0]: to_signed(luma_u8(hwc))[None, None]}
     if "hints" in names:
         from .hints import fixed_hints
         from .quantize import lab_ab

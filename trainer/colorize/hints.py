@@ -326,9 +326,7 @@ def train(args: Namespace) -> dict:
                         "torch_rng": torch.get_rng_state(), "step": done, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
-    summary = {"steps": stop, "final": rec, "best": best, "world_size": rt.world, "global_batch": args.batch,
-               "batch_per_process": args.batch // rt.world, "lr": args.lr, "precision": rt.precision,
-               "skipped_files": round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0,
+    summary = {"steps": stop, "final": rec, "best": best, **rt.record(args.batch, args.lr, batches),
                "args": vars(args)}
     if rt.main:
         with open(os.path.join(args.out, "summary.json"), "w") as f:

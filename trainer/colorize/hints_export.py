@@ -25,6 +25,7 @@ def export(args: Namespace) -> int:
     from ..color import luma_u8, to_signed
     from ..data import test_photos
     from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
+    from ..manifest import scale_out
     model, a = load_hinted(args.checkpoint)
     hinted = model
     solve = None
@@ -99,7 +100,7 @@ def export(args: Namespace) -> int:
                      "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                               "train_photos": len(train_set), "validation_photos": len(val_set),
                               "split": "by whole image id", "licences": "see NOTICE"},
-                     "body_checkpoint": a["body"], "command": args.command, "steps": ck["step"], "batch": a["batch"],
+                     "body_checkpoint": a["body"], "command": args.command, "steps": ck["step"], "scale_out": scale_out(a), "batch": a["batch"],
                      "crop": a["crop"], "lr": a["lr"], "seed": a["seed"], "threads": a["threads"], "best": ck.get("best"),
                      **({"pipeline": "no training of its own: the hint path's weights (this checkpoint) plus the solve's constants "
                                      "(architecture.solve), chosen on the validation photos with `python3 -m trainer colorize "

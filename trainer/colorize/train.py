@@ -282,7 +282,7 @@ def train(args: Namespace) -> dict:
         if rt.main and (done % args.ckpt_every == 0 or done in (args.steps, stop)):
             save(done, elapsed_before + time.time() - t0)
 
-    skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+    scale_out = rt.record(args.batch, args.lr, batches)
     rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
@@ -296,9 +296,7 @@ def train(args: Namespace) -> dict:
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": history[-1] if history else None,
                "best": best, "gray_copy_val_l1": round(gray_l1, 5),
                "train_photos": ([p.image_id for p in train_set] if len(train_set) <= 10000 else len(train_set)),
-               "validation_photos": [p.image_id for p in val_set], "skipped_files": skipped,
-               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
-               "lr": args.lr, "precision": rt.precision, "args": vars(args)}
+               "validation_photos": [p.image_id for p in val_set], **scale_out, "args": vars(args)}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(f"[done] {args.steps} steps in {wall/60:.1f} min -> {args.out}/final.pt; best val loss {best['val_loss']:.4f} "

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .stream import FileCrops, crop_flip, list_images, load_rgb, no_skips, sample_rng  # noqa: F401 (load_rgb re-exported)
+
 PACKAGES = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
             "opencv-doc"]  # the DEFAULT_COLLECTIONS' packages (see COLLECTION_PACKAGES for all)
 
@@ -157,9 +159,6 @@ def provenance(photo: PhotoFile) -> dict[str, str]:
 
 
 #: Extensions of the images ``--photos DIR`` indexes (anything PIL opens among them; others are skipped).
-OWN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
-
-
 OWN_RECORD_CAP = 1000  # a user's folder with more training photos is recorded by folder and count
 
 
@@ -223,7 +222,6 @@ def _own(spec: str) -> list[PhotoFile]:
     """The images of a user's folder (recursively, sorted) or list file (:func:`trainer.data.stream.list_images`),
     id ``dir-<path relative to the folder / list>``. Files are not opened here (a million-photo folder lists in
     seconds): one that cannot be decoded is skipped when a sample draws it, and counted."""
-    from .stream import list_images
     base = spec if os.path.isdir(spec) else os.path.dirname(os.path.abspath(spec))
     out = []
     for path in list_images(spec):
@@ -429,19 +427,6 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load_rgb(path: str, short_side: int | None = None) -> np.ndarray:
-    """Decode a photo to H x W x 3 uint8 RGB; optionally resize (Lanczos) so its short side is ``short_side``.
-    A photo whose short side is already at most ``short_side`` keeps its size (never upsampled)."""
-    im = Image.open(path)
-    if short_side is not None:
-        im.draft("RGB", (short_side * 2, short_side * 2))
-    im = im.convert("RGB")
-    if short_side is not None and min(im.size) > short_side:
-        s = short_side / min(im.size)
-        im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
-    return np.asarray(im)
-
-
 class PhotoCrops:
     """Random training crops with scale jitter and flips, drawn with a seeded generator.
 
@@ -482,23 +467,19 @@ class PhotoCrops:
             out[i] = c.flip(-1) if self.rng.random() < 0.5 else c
         return out
 
-    def sample(self, k: int) -> torch.Tensor:
+    def sample(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample ``k`` of a run drawn by index (:mod:`trainer.data.stream`; multi-process training): a function of
-        (the sampler's seed, ``k``) alone -> uint8 3 x crop x crop. ``batch`` (one process) is unchanged."""
-        from .stream import sample_rng
+        (the sampler's seed, ``k``) alone -> (uint8 3 x crop x crop, no skipped files). ``batch`` (one process)
+        is unchanged."""
         rng = sample_rng(self.seed, k)
         img = self.pyramid[rng.integers(len(self.pyramid))]
-        _, h, w = img.shape
-        y, x = rng.integers(h - self.crop + 1), rng.integers(w - self.crop + 1)
-        c = img[:, y:y + self.crop, x:x + self.crop]
-        return (c.flip(-1) if rng.random() < 0.5 else c).contiguous()
+        return crop_flip(img.permute(1, 2, 0).numpy(), self.crop, rng), no_skips()
 
 
 def training_source(train_set, collections, crop: int, scales: tuple[int, ...] | list[int], seed: int):
     """The training crops of a run: :class:`FileCrops` over the training files when ``collections`` stream
     (:func:`is_streamed`; :class:`trainer.data.stream.FileCrops`), else the in-memory :class:`PhotoCrops`.
     ``train_set``: ``PhotoFile`` list (the training side of the split)."""
-    from .stream import FileCrops
     if is_streamed(collections):
         return FileCrops([p.path for p in train_set], crop, scales, seed)
     return PhotoCrops(train_set, crop=crop, scales=tuple(scales), seed=seed)

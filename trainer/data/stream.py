@@ -7,7 +7,7 @@ mask, hints) come from ``numpy.random.default_rng([seed, k])``. So any process c
 draws ``i`` in ``[r B / W, (r + 1) B / W)`` of each step, W processes see exactly the batches one process sees,
 and a checkpoint (which stores only the step) resumes in any world size.
 
-Sources of crops (each has ``sample(k) -> uint8 3 x crop x crop`` tensor, RGB, NCHW without N):
+Sources of crops (each has ``sample(k) -> (uint8 3 x crop x crop RGB crop, int64 BAD_SLOTS skipped-file slots)``):
 
 - :class:`FileCrops`: a list of image files (a folder tree of JPEG / PNG / WebP / ..., or a text file with one path
   per line: :func:`list_images`), decoded per sample (PIL, JPEG draft mode: a 12 MP JPEG decodes at 1/2 to
@@ -67,21 +67,29 @@ def list_images(spec: str) -> list[str]:
     return out
 
 
-def decode_scaled(path: str, short_side: int) -> np.ndarray:
-    """Decode ``path`` to H x W x 3 uint8 RGB with its short side resized to ``short_side`` (Lanczos; never
-    upsampled: a smaller photo keeps its size). Raises whatever PIL raises for an unreadable file."""
+def load_rgb(path: str, short_side: int | None = None) -> np.ndarray:
+    """Decode a photo to H x W x 3 uint8 RGB; optionally resize (Lanczos) so its short side is ``short_side`` px
+    (JPEG draft mode first: a 12 MP JPEG decodes at 1/2 to 1/8 scale when the target allows). A photo whose short
+    side is already at most ``short_side`` keeps its size (never upsampled). Raises whatever PIL raises for an
+    unreadable file (OSError / PIL.UnidentifiedImageError)."""
     with Image.open(path) as im:
-        im.draft("RGB", (short_side * 2, short_side * 2))
+        if short_side is not None:
+            im.draft("RGB", (short_side * 2, short_side * 2))
         im = im.convert("RGB")
-        if min(im.size) > short_side:
-            s = short_side / min(im.size)
-            im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
-        return np.asarray(im)
+    if short_side is not None and min(im.size) > short_side:
+        s = short_side / min(im.size)
+        im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.LANCZOS)
+    return np.asarray(im)
+
+
+def no_skips() -> torch.Tensor:
+    """The skipped-file slots of a sample that skipped nothing: int64 ``BAD_SLOTS``, all -1."""
+    return torch.full((BAD_SLOTS,), -1, dtype=torch.int64)
 
 
 def crop_flip(img: np.ndarray, crop: int, rng: np.random.Generator) -> torch.Tensor:
     """A random ``crop`` x ``crop`` window of H x W x 3 uint8 ``img`` (both sides >= crop), flipped left-right
-    with probability 1/2: uint8 3 x crop x crop."""
+    with probability 1/2 (draws: row, column, flip, in that order): uint8 3 x crop x crop."""
     h, w = img.shape[:2]
     y, x = rng.integers(h - crop + 1), rng.integers(w - crop + 1)
     c = img[y:y + crop, x:x + crop]
@@ -115,13 +123,13 @@ class FileCrops:
             i = int(rng.integers(len(self.paths)))
             side = max(self.crop, int(self.scales[rng.integers(len(self.scales))]))
             try:
-                img = decode_scaled(self.paths[i], side)
+                img = load_rgb(self.paths[i], side)
             except Exception:  # noqa: BLE001 - any file PIL cannot decode is skipped and counted
                 img = None
             if img is None or min(img.shape[:2]) < self.crop:
                 bad.append(i)
                 continue
-            slots = torch.full((BAD_SLOTS,), -1, dtype=torch.int64)
+            slots = no_skips()
             slots[: min(len(bad), BAD_SLOTS)] = torch.tensor(bad[:BAD_SLOTS], dtype=torch.int64)
             return crop_flip(img, self.crop, rng), slots
         raise RuntimeError(f"{MAX_TRIES} files in a row could not be decoded or were smaller than {self.crop} px "
@@ -138,8 +146,7 @@ class _Samples(torch.utils.data.Dataset):
         return 2 ** 62
 
     def __getitem__(self, k: int):
-        out = self.source.sample(k)
-        crop, bad = out if isinstance(out, tuple) else (out, torch.full((BAD_SLOTS,), -1, dtype=torch.int64))
+        crop, bad = self.source.sample(k)
         return (*self.make(k, crop), bad)
 
 
@@ -161,7 +168,7 @@ class IndexedBatches:
     """This rank's share of every step's batch, made in ``workers`` background processes (0 = in this one).
 
     Args:
-        source: ``FileCrops`` or ``PhotoCrops`` (anything with ``sample(k)``).
+        source: ``FileCrops`` or ``PhotoCrops`` (anything whose ``sample(k)`` returns (uint8 crop, skipped slots)).
         make: the task's per-sample function ``(k, uint8 3 x c x c crop) -> tuple of tensors`` (the training pair;
             its randomness from :func:`sample_rng` ``(seed, k, 1)``), run in the workers.
         batch: the global batch B; ``share``: this rank's ``(lo, hi)`` (:meth:`trainer.distributed.Runtime.share`).
@@ -192,9 +199,6 @@ class Sequential:
         self.source, self.k = source, start
 
     def batch(self, n: int) -> torch.Tensor:
-        out = []
-        for _ in range(n):
-            s = self.source.sample(self.k)
-            out.append(s[0] if isinstance(s, tuple) else s)
-            self.k += 1
+        out = [self.source.sample(k)[0] for k in range(self.k, self.k + n)]
+        self.k += n
         return torch.stack(out)

@@ -24,6 +24,7 @@ from PIL import Image
 from ..data import photos
 from . import data as fashion
 from ..export import OPSET, export_onnx, git_commit, write_manifest
+from ..manifest import scale_out
 from .model import standing_stats
 from .train import load_generator
 
@@ -97,7 +98,7 @@ def main(a: Namespace) -> int:
                          "images; G pushed to the requested class)" if args.get("aux_weight") else ""),
                      "aux_weight": args.get("aux_weight", 0.0),
                      "optimizer": f"Adam G {args['lr_g']} / D {args['lr_d']}, betas (0, 0.999), n_dis {args['n_dis']}",
-                     "command": a.command, "steps": summary.get("steps", ck.get("step")), "batch": args["batch"],
+                     "command": a.command, "steps": summary.get("steps", ck.get("step")), "scale_out": scale_out(args), "batch": args["batch"],
                      "seed": args["seed"], "ema": args["ema"], "device": args["device"], "threads": args["threads"],
                      "wall_time_s": summary.get("wall_time_s"), "bn_statistics": "standing statistics, 64 x 100 samples",
                      "git_commit": git_commit(), "torch": torch.__version__,

@@ -221,6 +221,7 @@ def train(args: Namespace) -> dict:
             os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
             torch.save({"ema": ema.state_dict(), "args": vars(args), "step": done},
                        os.path.join(args.out, "snapshots", f"ema_{done:06d}.pt"))
+    scale_out = rt.record(args.batch)
     rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
@@ -232,8 +233,7 @@ def train(args: Namespace) -> dict:
     torch.save({"ema": ema.state_dict(), "args": vars(args), "step": args.steps}, os.path.join(args.out, "final.pt"))
     summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "an": args.an, "ch": args.ch, "batch": args.batch,
                "n_dis": args.n_dis, "lr_g": args.lr_g, "lr_d": args.lr_d, "lr_decay_from": decay_from, "aux_weight": aux, "seed": args.seed, "g_parameters": n_g,
-               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
-               "precision": rt.precision}
+               **scale_out}
     json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=2)
     print(f"[done] {args.steps} steps in {wall / 60:.1f} min -> {args.out}/final.pt", flush=True)
     return summary

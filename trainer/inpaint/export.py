@@ -25,6 +25,7 @@ from ..color import to_signed
 from ..data import photos, test_photos
 from .data import random_mask
 from ..export import OPSET, export_onnx, git_commit, notice, write_manifest
+from ..manifest import scale_out
 from .model import FILL_REFINE_MULTIPLE, SIZE_MULTIPLE
 from .texture import TextureTransfer, texture_params
 from .train import build_model
@@ -109,7 +110,7 @@ def main(a: Namespace) -> int:
                      "data": {"packages": photos.packages_of(collections), "collections": list(collections),
                               "train_photos": photos.train_photo_records(train_set, sha=False),
                               "validation_photos": [q.image_id for q in val_set]},
-                     "command": a.command, "steps": summary.get("steps", ck["step"]), "selected_step": ck["step"], "best": ck.get("best"),
+                     "command": a.command, "steps": summary.get("steps", ck["step"]), "scale_out": scale_out(args), "selected_step": ck["step"], "best": ck.get("best"),
                      "batch": args["batch"], "crop": args["crop"], "seed": args["seed"], "lr": args["lr"], "ema": args["ema"],
                      "device": args["device"], "threads": args["threads"], "wall_time_s": summary.get("wall_time_s"),
                      # A fine-tuning run (--init) records where its weights started; its steps/wall time are its own.

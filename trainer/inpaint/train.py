@@ -237,16 +237,14 @@ def train(args: Namespace) -> dict:
                         "opt_d": cast_floats(opt_d.state_dict(), torch.bfloat16) if opt_d else None, "best": best,
                         "elapsed_s": elapsed_before + time.time() - t0, "args": vars(args)}, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
-    skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+    scale_out = rt.record(args.batch, args.lr, batches)
     rt.close()
     if stop < args.steps:
         print(f"[stop] --stop-at {stop}: checkpoint written, {args.steps - stop} steps of the schedule left "
               f"(resume with --resume)", flush=True)
         return {"steps": stop, "stopped_early": True, "best": best}
     wall = elapsed_before + time.time() - t0
-    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, "world_size": rt.world,
-               "global_batch": args.batch, "batch_per_process": args.batch // rt.world, "lr": args.lr,
-               "precision": rt.precision, "skipped_files": skipped, "args": vars(args)}
+    summary = {"steps": args.steps, "wall_time_s": round(wall, 1), "final": final, "best": best, **scale_out, "args": vars(args)}
     if not rt.main:
         return summary
     with open(os.path.join(args.out, "summary.json"), "w") as f:

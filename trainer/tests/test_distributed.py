@@ -145,7 +145,9 @@ def test_stream_draws_by_index_and_counts_unreadable_files(folder, tmp_path):
         stream.list_images(str(tmp_path / "nope"))
     # the in-memory pyramid draws the same way: a function of (seed, k)
     pc = photos.PhotoCrops([photos.PhotoFile("dir-x", "dir:" + str(folder), p) for p in paths[:4]], crop=48, scales=(96,), seed=1)
-    assert torch.equal(pc.sample(7), pc.sample(7))
+    crop, slots = pc.sample(7)
+    assert torch.equal(crop, pc.sample(7)[0]) and crop.shape == (3, 48, 48) and (slots == -1).all()
+    assert not torch.equal(crop, pc.sample(8)[0])
     assert {os.path.basename(p) for p in pc.skipped} == {"broken.jpg", "tiny.png"} & {os.path.basename(p) for p in paths[:4]} != set()
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ..data import photos, test_photos
 from ..export import OPSET, export_onnx, git_commit, notice, write_fixture, write_manifest
+from ..manifest import scale_out
 from .evaluate import load_upscaler
 from .model import SCALE, SIZE_MULTIPLE
 
@@ -131,7 +132,7 @@ def main(args: Namespace) -> int:
                      "crops": f"{a['crop']} px HR crops from a pyramid with short sides {a['scales']}, random flips"},
             "command": args.command or open(os.path.join(run_dir, "..", os.path.basename(run_dir) + ".cmd")).read().strip()
             if os.path.exists(os.path.join(run_dir, "..", os.path.basename(run_dir) + ".cmd")) else args.command,
-            "steps": ck["step"], "steps_planned": a["steps"], "batch": a["batch"], "seed": a["seed"], "lr": a["lr"],
+            "steps": ck["step"], "scale_out": scale_out(a), "steps_planned": a["steps"], "batch": a["batch"], "seed": a["seed"], "lr": a["lr"],
             "optimizer": "Adam(0.9, 0.99), linear decay over the second half", "ema": a["ema"],
             "device": a["device"], "threads": a["threads"], "wall_time_s": round(ck.get("elapsed_s", 0.0), 1),
             "selection": "EMA weights with the highest mean Y-PSNR gain over bicubic on 48 validation crops (clean and degraded)",

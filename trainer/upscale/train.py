@@ -186,7 +186,7 @@ def train(args: Namespace) -> dict:
         done = step + 1
         if done % args.log_every == 0 or done == stop:
             loss_all = rt.mean(loss.item())
-            skipped = round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0
+            skipped = rt.record(args.batch, batches=batches)["skipped_files"]
         if rt.main and (done % args.log_every == 0 or done == stop):
             rec = {"step": done, "loss": round(loss_all, 5), **validate_all(ema)}
             now = time.time()
@@ -211,10 +211,7 @@ def train(args: Namespace) -> dict:
             save(done, elapsed_before + time.time() - t0)
     wall = elapsed_before + time.time() - t0
     summary = {"steps": stop, "wall_time_s": round(wall, 1), "best": best, "args": vars(args),
-               "train_photos": len(train_set), "validation_photos": len(val_set),
-               "world_size": rt.world, "global_batch": args.batch, "batch_per_process": args.batch // rt.world,
-               "lr": args.lr, "precision": rt.precision,
-               "skipped_files": round(rt.mean(len(batches.skipped)) * rt.world) if batches is not None else 0}
+               "train_photos": len(train_set), "validation_photos": len(val_set), **rt.record(args.batch, args.lr, batches)}
     if rt.main:
         if stop < args.steps:
             log(f"[stop] --stop-at {stop}: checkpoint written (resume with --resume)")
