@@ -45,11 +45,24 @@ const routes: [string, () => FormData][] = [
   ['/v1/inpaint', () => { const f = new FormData(); f.append('image', new Blob([new Uint8Array(photo)], { type: 'image/jpeg' }), 'p.jpg'); f.append('mask', new Blob([new Uint8Array(mask)], { type: 'image/png' }), 'm.png'); return f; }],
 ];
 
-async function timed(base: string, route: string, body: FormData): Promise<number> {
+/** Stages of the reply's Server-Timing header (ms by name). */
+function stages(header: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (header ?? '').split(',')) {
+    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+const timings: Record<string, { first: Record<string, number>[]; warm: Record<string, number>[] }> = {};
+
+async function timed(base: string, route: string, body: FormData, kind: 'first' | 'warm'): Promise<number> {
   const t0 = performance.now();
   const res = await fetch(`${base}${route}`, { method: 'POST', body });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`${route}: ${res.status}`);
+  (timings[route] ??= { first: [], warm: [] })[kind].push(stages(res.headers.get('server-timing')));
   return performance.now() - t0;
 }
 
@@ -58,8 +71,8 @@ for (let run = 0; run < RUNS; run++) {
   const server = await start();
   try {
     for (const [route, body] of routes) {
-      (first[route] ??= []).push(await timed(server.base, route, body()));
-      for (let i = 0; i < WARM; i++) (warm[route] ??= []).push(await timed(server.base, route, body()));
+      (first[route] ??= []).push(await timed(server.base, route, body(), 'first'));
+      for (let i = 0; i < WARM; i++) (warm[route] ??= []).push(await timed(server.base, route, body(), 'warm'));
     }
   } finally {
     await server.stop();
@@ -72,4 +85,10 @@ console.log('|---|---|---|---|');
 for (const [route] of routes) {
   const f = quantile(first[route]!, 0.5), w = quantile(warm[route]!, 0.5);
   console.log(`| ${route} | ${f.toFixed(0)} | ${w.toFixed(0)} | ${(f / w).toFixed(2)} |`);
+}
+console.log('\nServer-Timing stages (p50 ms), first / warm:');
+for (const [route, t] of Object.entries(timings)) {
+  const names = [...new Set(t.first.flatMap((x) => Object.keys(x)))];
+  const p50 = (xs: Record<string, number>[], n: string) => quantile(xs.map((x) => x[n] ?? 0), 0.5).toFixed(0);
+  console.log(`  ${route}: ${names.map((n) => `${n} ${p50(t.first, n)} / ${p50(t.warm, n)}`).join(', ')}`);
 }

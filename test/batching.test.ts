@@ -183,3 +183,30 @@ describe('a batch of one is not copied (issue 32)', () => {
     }
   });
 });
+
+describe('the large-pass session is opened at load (issue 44: the first large photo)', () => {
+  test('a model whose passes can exceed ARENA_MAX_PIXELS gets its arena-less twin at load, warmed; a bounded one does not, and large passes still run', async () => {
+    const { largestPassPixels } = await import('../src/models/repository.js');
+    const manifest = async (name: string) => JSON.parse(await readFile(path.join(repoRoot, 'models', name, 'manifest.json'), 'utf8'));
+    const inpaint = await manifest('inpaint-an'), colorize = await manifest('colorize-pono'), upscale = await manifest('upscale-pono');
+    const auto = await manifest('colorize-pono-auto'), fashion = await manifest('fashion-an');
+    assert.equal(largestPassPixels(inpaint), inpaint.serving.working_max_side ** 2);
+    assert.equal(largestPassPixels(colorize), colorize.serving.working_max_side ** 2);
+    assert.equal(largestPassPixels(upscale), upscale.serving.tile ** 2);
+    assert.equal(largestPassPixels(auto), Infinity, 'no working size: nothing bounds the pass');
+    assert.equal(largestPassPixels(fashion), 0, 'class and noise vectors');
+    const { InferencePool } = await import('../src/inference/pool.js');
+    const pool = new InferencePool(1, 1, undefined, 64 * 64);
+    try {
+      const onnx = path.join(repoRoot, 'models', 'colorize-pono-auto', 'model.onnx');
+      const warm = { gray: { data: new Float32Array(32 * 32), dims: [1, 1, 32, 32] } };
+      assert.equal((await pool.load('big', onnx, warm, 1, 128 * 128)).largeTwin, true);
+      assert.equal((await pool.load('small', onnx, warm, 1, 64 * 64)).largeTwin, false);
+      const x = () => ({ gray: { data: new Float32Array(96 * 96).map((_, i) => Math.sin(i * 0.01)), dims: [1, 1, 96, 96] } });
+      const [big, small] = [await pool.run('big', x()), await pool.run('small', x())];
+      assert.deepEqual(Array.from(big.data), Array.from(small.data), 'the twin opened at load and the one opened on first use give the same pass');
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -7,9 +7,11 @@ export interface ProviderChoice { providers: ('cuda' | 'cpu')[]; cudaDeviceId: n
 /** `warmup`: inputs of one forward pass run on the new session before it replaces the old one. */
 /**
  * `arenaMaxPixels`: passes with more pixels (items × H × W) run on a second, arena-less CPU session of the
- * model (opened on first use), so their peak memory is given back to the system afterwards (0 = always the arena).
+ * model, so their peak memory is given back to the system afterwards (0 = always the arena). `largeTwin`: open
+ * that session now and run the warm-up on it too (the model's passes can exceed `arenaMaxPixels`); else it is
+ * opened on first use (its creation and first run cost a first large request ~5 s, issue 44).
  */
-export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds; arenaMaxPixels?: number }
+export interface LoadRequest { kind: 'load'; id: number; model: string; onnxPath: string; intraOpThreads: number; ep: ProviderChoice; warmup?: Feeds; arenaMaxPixels?: number; largeTwin?: boolean }
 /** Named float32 NCHW input tensors of one run. */
 export type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
 /** `fetch`: run only these outputs and reply with all of them (`outputs`); else the one `outputName` (default the first). */
@@ -20,6 +22,6 @@ export interface CrashRequest { kind: 'crash'; id: number }
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;
 
 /** `returned`: a run's input buffers, transferred back for reuse (`buffers.ts`). */
-export interface WorkerOk { id: number; ok: true; returned?: ArrayBuffer[]; data?: Float32Array; dims?: number[]; outputs?: Record<string, { data: Float32Array; dims: number[] }>; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number }
+export interface WorkerOk { id: number; ok: true; returned?: ArrayBuffer[]; data?: Float32Array; dims?: number[]; outputs?: Record<string, { data: Float32Array; dims: number[] }>; inferMs?: number; inputNames?: string[]; outputNames?: string[]; provider?: string; fallback?: string; warmupMs?: number; largeTwin?: boolean }
 export interface WorkerFail { id: number; ok: false; error: string }
 export type WorkerReply = WorkerOk | WorkerFail;

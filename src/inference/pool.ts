@@ -45,7 +45,7 @@ export class InferencePool {
   private nextId = 1;
   private closed = false;
   /** Every model opened so far (re-opened in a replacement worker). */
-  private readonly loaded = new Map<string, { onnxPath: string; warmup?: Feeds; threads: number }>();
+  private readonly loaded = new Map<string, { onnxPath: string; warmup?: Feeds; threads: number; largeTwin: boolean }>();
   /** Workers replaced after a crash, since start. */
   restarts = 0;
   onRestart?: (reason: string) => void;
@@ -95,7 +95,7 @@ export class InferencePool {
     this.slots[index] = slot;
     const reopen = async () => {
       for (const [model, m] of this.loaded) {
-        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: m.threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, ...(m.warmup ? { warmup: m.warmup } : {}) });
+        const reply = await this.send(slot, { kind: 'load', model, onnxPath: m.onnxPath, intraOpThreads: m.threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, largeTwin: m.largeTwin, ...(m.warmup ? { warmup: m.warmup } : {}) });
         if (!reply.ok) throw new Error(reply.error);
       }
     };
@@ -136,20 +136,23 @@ export class InferencePool {
    * `warmup`, each worker runs it once on the new session before the session replaces any old one
    * (so a reload keeps serving the old version until the new one is warm).
    * `maxThreads` (the manifest's `serving.intra_op_threads`) caps this model's intra-op threads below the
-   * pool's.
-   * @returns the provider in use (`cuda:<id>` or `cpu`) and, when CUDA was asked for but could not be
-   *   used, the reason for the CPU fallback.
+   * pool's. `maxPassPixels` (items × H × W of the largest pass the routes send it; Infinity when unbounded):
+   * above the pool's `arenaMaxPixels`, the workers also open and warm the arena-less session for large passes
+   * now, so that the first large request does not pay for it.
+   * @returns the provider in use (`cuda:<id>` or `cpu`), whether the large-pass session was opened now
+   *   (`largeTwin`) and, when CUDA was asked for but could not be used, the reason for the CPU fallback.
    * @throws Error with onnxruntime's message when any worker cannot open it (bad or corrupt file).
    */
-  async load(model: string, onnxPath: string, warmup?: Feeds, maxThreads?: number): Promise<{ provider: string; fallback?: string; warmupMs?: number }> {
+  async load(model: string, onnxPath: string, warmup?: Feeds, maxThreads?: number, maxPassPixels = 0): Promise<{ provider: string; fallback?: string; warmupMs?: number; largeTwin: boolean }> {
     const threads = Math.max(1, Math.min(this.intraOpThreads, maxThreads ?? this.intraOpThreads));
+    const largeTwin = this.arenaMaxPixels > 0 && maxPassPixels > this.arenaMaxPixels;
     // each worker gets its own copy of the warm-up inputs (they are copied, not transferred)
-    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, ...(warmup ? { warmup } : {}) })));
+    const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, onnxPath, intraOpThreads: threads, ep: this.ep, arenaMaxPixels: this.arenaMaxPixels, largeTwin, ...(warmup ? { warmup } : {}) })));
     const bad = replies.find((r) => !r.ok);
     if (bad && !bad.ok) throw new Error(bad.error);
-    this.loaded.set(model, { onnxPath, threads, ...(warmup ? { warmup } : {}) });
-    const first = replies[0] as { provider?: string; fallback?: string; warmupMs?: number };
-    return { provider: first.provider ?? 'cpu', ...(first.fallback ? { fallback: first.fallback } : {}), ...(first.warmupMs !== undefined ? { warmupMs: first.warmupMs } : {}) };
+    this.loaded.set(model, { onnxPath, threads, largeTwin, ...(warmup ? { warmup } : {}) });
+    const first = replies[0] as { provider?: string; fallback?: string; warmupMs?: number; largeTwin?: boolean };
+    return { provider: first.provider ?? 'cpu', largeTwin: first.largeTwin === true, ...(first.fallback ? { fallback: first.fallback } : {}), ...(first.warmupMs !== undefined ? { warmupMs: first.warmupMs } : {}) };
   }
 
   /**

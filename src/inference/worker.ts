@@ -11,6 +11,8 @@
  * buffers are freed when the pass ends; small passes keep the arena's speed. Memory patterns stay on there
  * (issue 32: measured on colorize-pono, 4×256² and 768², without them that session was 4× slower than the
  * arena, with them 2.3×, and the memory is still given back: RSS 243 MiB after a 768² pass vs 1154 with the arena).
+ * A model whose passes can exceed the cap (load's `largeTwin`) gets that session at load, warmed up like the
+ * first: opening it and its first run made the first large request after a start ~2× a warm one (issue 44).
  */
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -44,6 +46,21 @@ function pixelsOf(feeds: Record<string, { dims: readonly number[] }>): number {
   return dims.slice(2).reduce((a, b) => a * b, dims[0]!);
 }
 
+/** onnxruntime tensors of named float32 NCHW feeds (no copy). */
+function tensors(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor('float32', t.data, t.dims);
+  return out;
+}
+
+/** The arena-less CPU twin of a model's session (large passes; module docstring). */
+function openLarge(open: Live['open']): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(open.onnxPath, {
+    intraOpNumThreads: open.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'], enableCpuMemArena: false, enableMemPattern: true,
+  });
+}
+
 async function handle(msg: WorkerRequest): Promise<WorkerReply> {
   switch (msg.kind) {
     case 'load': {
@@ -61,24 +78,26 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
         }
       }
       session ??= await ort.InferenceSession.create(msg.onnxPath, { ...base, executionProviders: ['cpu'] });
+      const open = { onnxPath: msg.onnxPath, intraOpThreads: msg.intraOpThreads, cpu: provider === 'cpu', arenaMaxPixels: msg.arenaMaxPixels ?? 0 };
+      let large: ort.InferenceSession | undefined;
       let warmupMs: number | undefined;
-      if (msg.warmup) {
-        const feeds: Record<string, ort.Tensor> = {};
-        for (const [name, t] of Object.entries(msg.warmup)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
-        const t0 = performance.now();
-        try {
-          await session.run(feeds);
-        } catch (err) {
-          await session.release();
-          throw err;
+      try {
+        if (msg.largeTwin && open.cpu && open.arenaMaxPixels > 0) large = await openLarge(open);
+        if (msg.warmup) {
+          const t0 = performance.now();
+          await session.run(tensors(msg.warmup));
+          warmupMs = performance.now() - t0;
+          if (large) await large.run(tensors(msg.warmup));
         }
-        warmupMs = performance.now() - t0;
+      } catch (err) {
+        await session.release();
+        await large?.release();
+        throw err;
       }
       const old = sessions.get(msg.model);
-      sessions.set(msg.model, { session, inflight: 0, retired: false,
-        open: { onnxPath: msg.onnxPath, intraOpThreads: msg.intraOpThreads, cpu: provider === 'cpu', arenaMaxPixels: msg.arenaMaxPixels ?? 0 } });
+      sessions.set(msg.model, { session, inflight: 0, retired: false, open, ...(large ? { large: Promise.resolve(large) } : {}) });
       await retire(old);
-      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, warmupMs, ...(fallback ? { fallback } : {}) };
+      return { id: msg.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames], provider, warmupMs, largeTwin: large !== undefined, ...(fallback ? { fallback } : {}) };
     }
     case 'crash': {
       if (process.env.NORMGEN_TEST_HOOKS !== '1') return { id: msg.id, ok: false, error: 'test hooks are off' };
@@ -88,17 +107,13 @@ async function handle(msg: WorkerRequest): Promise<WorkerReply> {
       const live = sessions.get(msg.model);
       if (!live) return { id: msg.id, ok: false, error: `model ${msg.model} is not loaded in this worker` };
       let { session } = live;
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
+      const feeds = tensors(msg.feeds);
       live.inflight++;
       let out: ort.InferenceSession.OnnxValueMapType;
       const t0 = performance.now();
       try {
         if (live.open.cpu && live.open.arenaMaxPixels > 0 && pixelsOf(msg.feeds) > live.open.arenaMaxPixels) {
-          live.large ??= ort.InferenceSession.create(live.open.onnxPath, {
-            intraOpNumThreads: live.open.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-            executionProviders: ['cpu'], enableCpuMemArena: false, enableMemPattern: true,
-          });
+          live.large ??= openLarge(live.open);
           session = await live.large;
         }
         out = msg.fetch ? await session.run(feeds, msg.fetch) : await session.run(feeds);

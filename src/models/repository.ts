@@ -64,6 +64,22 @@ export function batchingOf(manifest: Manifest, enabled: boolean, arenaMaxPixels 
   };
 }
 
+/**
+ * The most pixels (items × H × W of the first input, as the worker counts them) of one pass the routes send
+ * this model: `serving.working_max_side`² for translators and inpainters that set it, `serving.tile`² for a
+ * tiled upscaler (the manifest's tile; an `UPSCALE_TILE` above it is not seen here), 0 for NC inputs (a
+ * generator's class and noise vectors: never large), Infinity where nothing bounds it (a translator without a working size runs at 768 px, an
+ * inpainter at 512). Decides whether the arena-less session for large passes is opened at load.
+ */
+export function largestPassPixels(manifest: Manifest): number {
+  const first = manifest.inputs[0];
+  const s = manifest.serving;
+  if (first?.layout === 'NC') return 0;
+  if (s.tile !== undefined) return s.tile * s.tile;
+  if (s.working_max_side !== undefined) return s.working_max_side * s.working_max_side;
+  return Infinity;
+}
+
 /** A zero input of every model input for the warm-up run: NCHW at 1 x C x 64 x 64 (a multiple of any size_multiple ≤ 64), NC at 1 x C. */
 export function warmupFeeds(manifest: Manifest): Record<string, { data: Float32Array; dims: number[] }> {
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
@@ -214,7 +230,7 @@ export class ModelRepository {
       if (digest !== want.sha256) {
         throw new Error(`sha256 mismatch for ${want.file}: manifest ${want.sha256}, file ${digest}`);
       }
-      const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest), entry.manifest.serving.intra_op_threads);
+      const ep = await this.pool.load(entry.name, entry.onnxPath, warmupFeeds(entry.manifest), entry.manifest.serving.intra_op_threads, largestPassPixels(entry.manifest));
       entry.provider = ep.provider;
       if (ep.fallback) this.log.warn({ model: entry.name }, ep.fallback);
       entry.loadMs = Math.round(performance.now() - t0);
@@ -248,7 +264,7 @@ export class ModelRepository {
     const onnxPath = path.join(entry.dir, want.file);
     const digest = await sha256File(onnxPath);
     if (digest !== want.sha256) throw new Error(`sha256 mismatch for ${want.file}: manifest ${want.sha256}, file ${digest}`);
-    const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest), manifest.serving.intra_op_threads);
+    const ep = await this.pool.load(name, onnxPath, warmupFeeds(manifest), manifest.serving.intra_op_threads, largestPassPixels(manifest));
     const previous = entry.manifest.version;
     Object.assign(entry, { manifest, onnxPath, precision, provider: ep.provider, loadMs: Math.round(performance.now() - t0), warmupMs: ep.warmupMs === undefined ? undefined : Math.round(ep.warmupMs) });
     if (entry.state !== 'ready' || !entry.batcher) {
