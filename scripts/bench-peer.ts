@@ -15,10 +15,12 @@
  *    `session.run`), and a second table with the median of each of normgen's Server-Timing stages and the
  *    floor of that ratio, (infer + decode + encode + null round trip) / infer (inpaint's image and mask decode
  *    concurrently: the longer of the two counts), where the null round trip is
- *    normgen's `GET /healthz` from the same client (measured before each normgen request, after the gap).
+ *    normgen's `GET /healthz` from the same client (measured before each normgen request, after the gap), and the
+ *    overhead normgen owns, (HTTP − decode − encode − null round trip) / infer (issue 47's target: ≤ 1.10).
  * 5. c=4 and c=8: for each workload, `--seconds` s of closed-loop load on one server then the other (twice, the
  *    order swapped): requests/s served (a 503 from load shedding waits its Retry-After and is counted apart).
- * Workloads: translate 256² and 512² (colorize-pono-auto), inpaint 512² with a 64² box (inpaint-an), generate 64
+ * Workloads: translate 256² and 512² (colorize-pono-auto, the automatic network), upscale 256² → 1024²
+ * (upscale-pono, one tile), inpaint 512² with a 64² box (inpaint-an), generate 64
  * samples (fashion-an; the peer draws its noise with torch, so its samples differ — same work, no parity).
  * Prints a Markdown table with the ratios normgen / peer. Usage: `npm run bench:peer [-- --rounds 15 --seconds 8]`.
  */
@@ -70,11 +72,12 @@ const photo = async (side: number) => sharp(china).resize(side, side, { fit: 'co
 const gray = async (side: number) => sharp(await photo(side)).grayscale().png().toBuffer();
 const box = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000' } })
   .composite([{ input: { create: { width: 64, height: 64, channels: 3, background: '#fff' } }, left: 224, top: 224 }]).png().toBuffer();
-const [g256, g512, p512] = await Promise.all([gray(256), gray(512), photo(512)]);
+const [g256, g512, p256, p512] = await Promise.all([gray(256), gray(512), photo(256), photo(512)]);
 const json = (o: unknown) => () => ({ body: Buffer.from(JSON.stringify(o)), type: 'application/json' });
 const works: Work[] = [
-  { label: 'translate 256²', path: '/v1/translate', make: () => multipart({ image: g256 }) },
-  { label: 'translate 512²', path: '/v1/translate', make: () => multipart({ image: g512 }) },
+  { label: 'translate 256²', path: '/v1/translate', make: () => multipart({ image: g256 }, { model: 'colorize-pono-auto' }) },
+  { label: 'translate 512²', path: '/v1/translate', make: () => multipart({ image: g512 }, { model: 'colorize-pono-auto' }) },
+  { label: 'upscale 256² → 1024²', path: '/v1/upscale', make: () => multipart({ image: p256 }) },
   { label: 'inpaint 512², 64² box', path: '/v1/inpaint', make: () => multipart({ image: p512, mask: box }) },
   { label: 'generate ×64', path: '/v1/generate', make: json({ class: 'Sneaker', seed: 1, count: 64 }) },
 ];
@@ -187,8 +190,8 @@ try {
   // session.run ratio if nothing but the forward pass, the image codecs and HTTP itself took time.
   const names = ['read', 'decode', 'decode-mask', 'queue', 'transfer', 'infer', 'tiles', 'paste', 'upsample', 'encode'];
   const trip = med(nullTrip);
-  console.log(`\nnormgen c=1, median ms per stage (Server-Timing); null round trip (GET /healthz, same client) ${trip.toFixed(1)} ms:\n\n| workload | ${names.join(' | ')} | other | total | net | HTTP | HTTP / infer | floor |`);
-  console.log(`|---|${names.map(() => '---|').join('')}---|---|---|---|---|---|`);
+  console.log(`\nnormgen c=1, median ms per stage (Server-Timing); null round trip (GET /healthz, same client) ${trip.toFixed(1)} ms:\n\n| workload | ${names.join(' | ')} | other | total | net | HTTP | HTTP / infer | floor | owned |`);
+  console.log(`|---|${names.map(() => '---|').join('')}---|---|---|---|---|---|---|`);
   for (const w of works) {
     const rows = stagesOf.get(w.label);
     if (!rows) continue;
@@ -199,7 +202,9 @@ try {
     const net = med(rows.map((r) => r.get('http')! - r.get('total')!));
     const decodes = med(rows.map((r) => Math.max(r.get('decode') ?? 0, r.get('decode-mask') ?? 0)));
     const floor = ((m('infer') ?? 0) + decodes + (m('encode') ?? 0) + trip) / m('infer')!;
-    console.log(`| ${w.label} | ${names.map((k) => m(k)?.toFixed(1) ?? '—').join(' | ')} | ${other.toFixed(1)} | ${m('total')!.toFixed(1)} | ${net.toFixed(1)} | ${m('http')!.toFixed(1)} | ${(m('http')! / m('infer')!).toFixed(2)} | ${floor.toFixed(2)} |`);
+    // the overhead normgen owns, per request then the median: HTTP without the codecs and the null round trip, over infer
+    const owned = med(rows.map((r) => (r.get('http')! - Math.max(r.get('decode') ?? 0, r.get('decode-mask') ?? 0) - (r.get('encode') ?? 0) - trip) / r.get('infer')!));
+    console.log(`| ${w.label} | ${names.map((k) => m(k)?.toFixed(1) ?? '—').join(' | ')} | ${other.toFixed(1)} | ${m('total')!.toFixed(1)} | ${net.toFixed(1)} | ${m('http')!.toFixed(1)} | ${(m('http')! / m('infer')!).toFixed(2)} | ${floor.toFixed(2)} | ${owned.toFixed(2)} |`);
   }
   console.log(`\nshed under load (503 + Retry-After, not counted as served): normgen ${shed.get('normgen') ?? 0}, peer ${shed.get('peer') ?? 0}`);
   console.log(`RSS of each process group, MiB: idle after warm-up normgen ${idle[0]!.toFixed(0)} / peer ${idle[1]!.toFixed(0)} (${(idle[0]! / idle[1]!).toFixed(2)}×); peak normgen ${ours.peak.toFixed(0)} / peer ${peer.peak.toFixed(0)} (${(ours.peak / peer.peak).toFixed(2)}×)`);

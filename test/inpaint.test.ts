@@ -44,7 +44,7 @@ function assertProblem(res: Awaited<ReturnType<typeof inpaint>>, status: number,
 describe('POST /v1/inpaint', () => {
   test('pixels outside the hole are exactly the input, byte for byte on a PNG round trip; the hole is filled', async () => {
     const rects: [number, number, number, number, number][] = [[60, 50, 40, 30, 255], [200, 120, 25, 50, 255]];
-    const res = await inpaint({ image: { data: photo, type: 'image/jpeg' }, mask: { data: await maskPng(W, H, rects), type: 'image/png' } });
+    const res = await inpaint({ image: { data: photo, type: 'image/jpeg' }, mask: { data: await maskPng(W, H, rects), type: 'image/png' } }, { output_format: 'png' });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.headers['content-type'], 'image/png');
     assert.match(String(res.headers['x-model']), /^inpaint-an@\d/);
@@ -77,7 +77,7 @@ describe('POST /v1/inpaint', () => {
       return sum / n;
     };
     const run = async (model: string) => {
-      const res = await inpaint({ image: { data: photo }, mask: { data: mask } }, { model });
+      const res = await inpaint({ image: { data: photo }, mask: { data: mask } }, { model, output_format: 'png' });
       assert.equal(res.statusCode, 200, res.body);
       assert.match(String(res.headers['x-model']), new RegExp(`^${model}@`));
       return res.rawPayload;
@@ -107,7 +107,7 @@ describe('POST /v1/inpaint', () => {
     const rgbMask = await sharp(gray).toColourspace('srgb').jpeg({ quality: 100 }).toBuffer();
     const input = (await raw(photo)).data;
     for (const mask of [gray, rgbMask]) {
-      const res = await inpaint({ image: { data: photo }, mask: { data: mask } });
+      const res = await inpaint({ image: { data: photo }, mask: { data: mask } }, { output_format: 'png' });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(Number(res.headers['x-hole-fraction']), Number((3600 / (W * H)).toFixed(4)));
       const inRight = (i: number) => { const x = i % W, y = Math.floor(i / W); return x >= 200 && x < 260 && y >= 20 && y < 80; };
@@ -168,7 +168,7 @@ describe('POST /v1/inpaint', () => {
   });
 
   test('an empty mask returns the input pixels unchanged', async () => {
-    const res = await inpaint({ image: { data: photo }, mask: { data: await maskPng(W, H, []) } });
+    const res = await inpaint({ image: { data: photo }, mask: { data: await maskPng(W, H, []) } }, { output_format: 'png' });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.headers['x-hole-fraction'], '0.0000');
     assert.ok((await raw(res.rawPayload)).data.equals((await raw(photo)).data));
@@ -183,6 +183,24 @@ describe('POST /v1/inpaint', () => {
       const m = await sharp(res.rawPayload).metadata();
       assert.deepEqual([m.format, m.width, m.height], [format, W, H]);
     }
+  });
+
+  test('without output_format the reply is in the input\'s format (JPEG, WebP; PNG for the rest), on every image route', async () => {
+    const small = sharp(photo).resize(96, 64);
+    const inputs = { jpeg: await small.clone().jpeg().toBuffer(), png: await small.clone().png().toBuffer(), webp: await small.clone().webp().toBuffer(), tiff: await small.clone().tiff().toBuffer(), gif: await small.clone().gif().toBuffer() };
+    const expected: Record<keyof typeof inputs, string> = { jpeg: 'jpeg', png: 'png', webp: 'webp', tiff: 'png', gif: 'png' };
+    const mask = await maskPng(96, 64, [[30, 20, 20, 16, 255]]);
+    for (const [kind, data] of Object.entries(inputs) as [keyof typeof inputs, Buffer][]) {
+      for (const [url, files] of [['/v1/inpaint', { image: { data }, mask: { data: mask } }], ['/v1/translate', { image: { data } }], ['/v1/upscale', { image: { data } }]] as const) {
+        const res = await app.inject({ method: 'POST', url, ...multipart(files) });
+        assert.equal(res.statusCode, 200, `${url} ${kind}: ${res.body}`);
+        assert.equal(res.headers['content-type'], `image/${expected[kind]}`, `${url} ${kind}`);
+        assert.equal((await sharp(res.rawPayload).metadata()).format, expected[kind], `${url} ${kind}`);
+      }
+    }
+    // output_format wins over the input's format
+    const asked = await app.inject({ method: 'POST', url: '/v1/translate', ...multipart({ image: { data: inputs.jpeg } }, { output_format: 'png' }) });
+    assert.equal(asked.headers['content-type'], 'image/png');
   });
 
   test('each bad input gets its problem+json status, and the server keeps serving', async () => {

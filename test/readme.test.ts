@@ -29,6 +29,7 @@ export function blocks(readme: string, heading: string, lang: string): string[] 
 }
 
 const size = async (file: string) => { const m = await sharp(path.join(repoRoot, file)).metadata(); return [m.width, m.height]; };
+const formatOf = async (file: string) => (await sharp(path.join(repoRoot, file)).metadata()).format;
 
 describe('README', () => {
   let readme: string;
@@ -61,10 +62,12 @@ describe('README', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, output);
       assert.deepEqual(await size('out/chelsea-colour.png'), await size('test/fixtures/chelsea-gray.png'));
-      assert.deepEqual(await size('out/china-filled.png'), await size('test/fixtures/china-small.jpg'));
+      assert.deepEqual(await size('out/china-filled.jpg'), await size('test/fixtures/china-small.jpg'));
+      assert.equal(await formatOf('out/china-filled.jpg'), 'jpeg', 'a JPEG in, a JPEG out');
+      assert.equal(await formatOf('out/chelsea-colour.png'), 'png', 'a PNG in, a PNG out');
       assert.deepEqual(await size('out/sneakers.png'), [256, 256]); // 16 samples of 64 px, 4 columns
       const [tw, th] = await size('public/samples/china-tiny.jpg');
-      assert.deepEqual(await size('out/china-x4.png'), [4 * tw!, 4 * th!]);
+      assert.deepEqual(await size('out/china-x4.jpg'), [4 * tw!, 4 * th!]);
       assert.ok((await size('out/china-pono-maps.png'))[0]! > 300, 'the contact sheet of the PONO maps');
       assert.match(output, /"models"/);
     } finally {
@@ -99,7 +102,7 @@ describe('README', () => {
       assert.match(out, /^colorize-pono@/m);
       assert.match(out, /^42 4 samples$/m);
       assert.deepEqual(await size('out/py-colour.png'), await size('test/fixtures/chelsea-gray.png'));
-      assert.deepEqual(await size('out/py-filled.png'), await size('test/fixtures/china-small.jpg'));
+      assert.deepEqual(await size('out/py-filled.jpg'), await size('test/fixtures/china-small.jpg'));
     });
 
     test('JavaScript (fetch): translate, inpaint, generate', async () => {
@@ -107,7 +110,7 @@ describe('README', () => {
       assert.match(out, /^colorize-pono@/m);
       assert.match(out, /^42 4 samples$/m);
       assert.deepEqual(await size('out/js-colour.png'), await size('test/fixtures/chelsea-gray.png'));
-      assert.deepEqual(await size('out/js-filled.png'), await size('test/fixtures/china-small.jpg'));
+      assert.deepEqual(await size('out/js-filled.jpg'), await size('test/fixtures/china-small.jpg'));
     });
   });
 });

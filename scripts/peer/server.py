@@ -9,7 +9,9 @@ off at inference, which the exporter drops), so both servers run the same
 network with the same weights.
 
 Routes (a subset of normgen's, same fields): ``POST /v1/translate`` (multipart ``image`` -> PNG, BT.601 luma
-in, colour out, padded by reflection to the model's size multiple and cropped back), ``POST /v1/inpaint``
+in, colour out with ``colorize-pono-auto``, the automatic network, padded by reflection to the model's size
+multiple and cropped back), ``POST /v1/upscale`` (``image`` -> the x4 PNG, one pass; normgen tiles inputs
+above 256 px, the benchmark sends 256²), ``POST /v1/inpaint``
 (``image`` + ``mask``, white = fill -> PNG; pixels outside the hole are the input's), ``POST /v1/generate``
 (JSON ``class``, ``seed``, ``count`` -> PNG grid of ceil(sqrt(count)) columns; noise from
 ``torch.Generator().manual_seed(seed)``, not normgen's xoroshiro128+, so samples differ while the work is the
@@ -81,6 +83,9 @@ def load_model(models_dir: str, name: str) -> tuple[torch.nn.Module, dict]:
         from trainer.inpaint.export import _Served
         from trainer.inpaint.train import build_model
         net = _Served(build_model(arch), bool(man["serving"].get("flip_tta")), arch.get("texture"))  # 2.0.0: + texture transfer
+    elif man["task"] == "upscale":
+        from trainer.upscale.model import build
+        net = build({k: arch[k] for k in ("nf", "n_mid", "n_lr")})
     elif man["task"] == "generate":
         from trainer.generate.model import Generator
         from trainer.normalization import AttentiveNormalization
@@ -133,10 +138,10 @@ def pad_to(a: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def build_app(models_dir: str):
-    """The FastAPI app with the three default models loaded from ``models_dir`` (module docstring for the routes).
+    """The FastAPI app with its four models loaded from ``models_dir`` (module docstring for the routes).
     Raises ValueError when a model cannot be rebuilt with its shipped weights (see :func:`load_model`)."""
     app = FastAPI(title="normgen peer (FastAPI + PyTorch)")
-    for name in ("colorize-pono", "inpaint-an", "fashion-an"):
+    for name in ("colorize-pono-auto", "upscale-pono", "inpaint-an", "fashion-an"):
         MODELS[name] = load_model(models_dir, name)
 
     def rgb_of(data: bytes) -> np.ndarray:
@@ -148,7 +153,7 @@ def build_app(models_dir: str):
 
     @app.post("/v1/translate")
     def translate(image: UploadFile = File(...)):
-        net, man = MODELS["colorize-pono"]
+        net, man = MODELS["colorize-pono-auto"]
         rgb = rgb_of(image.file.read()).astype(np.float32)
         h, w = rgb.shape[:2]
         luma = np.floor(rgb @ np.array([0.299, 0.587, 0.114], np.float32))  # sharp's recomb truncates too
@@ -156,6 +161,16 @@ def build_app(models_dir: str):
         with torch.no_grad():
             y = net(torch.from_numpy(x.astype(np.float32))[None, None])[0]
         return Response(png(to_u8(y)[:h, :w]), media_type="image/png")
+
+    @app.post("/v1/upscale")
+    def upscale(image: UploadFile = File(...)):
+        net, man = MODELS["upscale-pono"]
+        rgb = rgb_of(image.file.read())
+        h, w = rgb.shape[:2]
+        x = pad_to(rgb, man["inputs"][0]["size_multiple"]).astype(np.float32) / 127.5 - 1.0
+        with torch.no_grad():
+            y = net(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
+        return Response(png(to_u8(y)[: 4 * h, : 4 * w]), media_type="image/png")
 
     @app.post("/v1/inpaint")
     def inpaint(image: UploadFile = File(...), mask: UploadFile = File(...)):

@@ -224,14 +224,30 @@ export async function resolveModel(models: ModelRepository, task: Manifest['task
   return entry;
 }
 
+/**
+ * The format of an image route's reply: `asked` (`output_format`) when given, else the input's own — JPEG in,
+ * JPEG out (quality 90); WebP in, WebP out; PNG for every other input (PNG, GIF, TIFF, AVIF, HEIF…). A phone's
+ * 1.2 MB JPEG so comes back as a JPEG of about its size, not a 12 MB PNG. Only PNG is lossless: the promises
+ * of exact pixels (a translator's luma, the inpainter's pixels outside the hole) hold for PNG replies.
+ * @param inputFormat sharp's name of the upload's format (`ImageInfo.format`: jpeg, png, webp, gif, tiff, heif…).
+ */
+export function replyFormat(asked: OutputFormat | undefined, inputFormat: string): OutputFormat {
+  if (asked) return asked;
+  return inputFormat === 'jpeg' || inputFormat === 'webp' ? inputFormat : 'png';
+}
+
 /** "an" before a vowel, else "a" (for the task names in messages). */
 function article(word: string): string {
   return /^[aeiou]/i.test(word) ? 'an' : 'a';
 }
 
-/** Validate `output_format`. @throws HttpProblem 422 for anything but png, jpeg, webp. */
-export function parseOutputFormat(value: string | undefined): OutputFormat {
-  if (value === undefined || value === '') return 'png';
+/**
+ * Validate `output_format`: png, jpeg or webp; absent or empty gives undefined (an image route then answers in
+ * the input's format, {@link replyFormat}; generate in PNG).
+ * @throws HttpProblem 422 for anything else.
+ */
+export function parseOutputFormat(value: string | undefined): OutputFormat | undefined {
+  if (value === undefined || value === '') return undefined;
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
   throw new HttpProblem(422, 'Unprocessable Content', `output_format must be one of ${OUTPUT_FORMATS.join(', ')}; got ${JSON.stringify(value)}`, 'invalid-field');
 }

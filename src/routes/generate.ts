@@ -69,7 +69,7 @@ const generate: FastifyPluginAsyncTypebox = async (app) => {
     const classes = entry.manifest.classes ?? [];
     const zDim = entry.manifest.z_dim ?? 128;
     const [zSpec, ySpec] = entry.manifest.inputs as [typeof entry.manifest.inputs[0], typeof entry.manifest.inputs[0]];
-    const format = parseOutputFormat(q.output_format);
+    const format = parseOutputFormat(q.output_format) ?? 'png';
     const responseFormat = parseResponseFormat(q.response_format);
     if (responseFormat === 'b64_json' && q.layout === 'json') {
       throw new HttpProblem(422, 'Unprocessable Content', '`layout: json` already answers JSON (base64 PNG per sample); use it or `response_format: b64_json`, not both', 'invalid-field');

@@ -5,7 +5,7 @@
  *
  * multipart/form-data fields: `image` (file, required), `mask` (file; white = fill, see
  * imaging/mask.ts; optional when `image` has transparent pixels, which are then the hole),
- * `model` (text, optional) and `output_format` (`png` | `jpeg` | `webp`, default `png`).
+ * `model` (text, optional) and `output_format` (`png` | `jpeg` | `webp`, default the input's format: `replyFormat`).
  *
  * The rules (also in the README and OpenAPI):
  * - the reply has the input's width and height and is RGB (an input alpha channel is dropped);
@@ -29,7 +29,7 @@ import { checkMaskSize, decodeMask, decodeRgb, holeFraction, maskFromAlpha, past
 import { maskToNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, replyFormat, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 import { modelTag } from '../models/repository.js';
 
@@ -57,7 +57,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 2),
   }, async (request, reply) => {
     const upload = await readUpload(request, ['image', 'mask'], ['model', 'output_format', 'response_format']);
-    const format = parseOutputFormat(upload.fields.get('output_format'));
+    const askedFormat = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = await resolveModel(app.models, 'inpaint', upload.fields.get('model'));
     const imageBytes = upload.files.get('image');
@@ -66,6 +66,7 @@ const inpaint: FastifyPluginAsyncTypebox = async (app) => {
     }
     const maskBytes = upload.files.get('mask');
     const info = await probe(imageBytes, maxPixels);
+    const format = replyFormat(askedFormat, info.format);
     if ((!maskBytes || maskBytes.length === 0) && !info.hasAlpha) {
       throw new HttpProblem(400, 'Bad Request', 'the field `mask` (white = fill; a file, or base64 in JSON) is required unless `image` has an alpha channel whose transparent pixels mark the hole', 'missing-mask');
     }

@@ -30,8 +30,10 @@ export const B64Json = Type.Object({
   data: Type.Array(Type.Object({ b64_json: Type.String({ contentEncoding: 'base64' }), width: Type.Integer(), height: Type.Integer() })),
 });
 
-/** The `output_format` field of the image routes (png | jpeg | webp, default png). */
-export const OutputFormatField = Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), { default: 'png' }));
+/** The `output_format` field of the image routes (png | jpeg | webp; default the input's format, `replyFormat`). */
+export const OutputFormatField = Type.Optional(Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), {
+  description: 'the reply\'s format; default the input\'s: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole)',
+}));
 
 /** The `response_format` field of the image routes (image | b64_json, default image). */
 export const ResponseFormatField = Type.Optional(Type.Union(RESPONSE_FORMATS.map((f) => Type.Literal(f)), { default: 'image', description: 'image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }' }));

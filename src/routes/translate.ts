@@ -3,7 +3,7 @@
  *
  * multipart/form-data fields, or the same as a JSON object (`image` as base64 or a `data:` URL):
  * `image` (required; any format sharp reads, EXIF orientation applied, alpha flattened onto white),
- * `model` (optional, default translator), `output_format` (`png` | `jpeg` | `webp`, default `png`) and
+ * `model` (optional, default translator), `output_format` (`png` | `jpeg` | `webp`, default the input's format: `replyFormat`) and
  * `response_format` (`image`: the bytes, default; `b64_json`: `{ model, data: [{ b64_json, width, height }] }`). The image is converted to BT.601 luma,
  * padded by mirroring to the model's size multiple, run, and cropped back: the reply has the
  * input's width and height, the format's content type, and `X-Model: name@version`.
@@ -35,7 +35,7 @@ import { encode } from '../imaging/encode.js';
 import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { infer, jsonBodyLimit, parseOutputFormat, parseResponseFormat, readUpload, replyFormat, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 import { modelTag } from '../models/repository.js';
 
@@ -67,7 +67,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
     config: { jsonMaxValues: MAX_HINT_POINTS * 5 + 256 },
   }, async (request, reply) => {
     const upload = await readUpload(request, ['image', 'hints'], ['model', 'output_format', 'response_format', 'hint_points'], true);
-    const format = parseOutputFormat(upload.fields.get('output_format'));
+    const askedFormat = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = await resolveModel(app.models, 'translate', upload.fields.get('model'));
     const image = upload.files.get('image');
@@ -75,6 +75,7 @@ const translate: FastifyPluginAsyncTypebox = async (app) => {
       throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     }
     const info = await probe(image, maxPixels);
+    const format = replyFormat(askedFormat, info.format);
     const spec = entry.manifest.inputs.find((i) => i.name !== 'hints') ?? entry.manifest.inputs[0]!;
     const hintSpec = entry.manifest.inputs.find((i) => i.name === 'hints');
     const hintFile = upload.files.get('hints');

@@ -5,7 +5,7 @@
  * multipart/form-data fields, or the same as a JSON object (`image` as base64 or a `data:` URL), or the image
  * itself as the body (fields in the query string): `image` (required; any format sharp reads, EXIF
  * orientation applied, alpha flattened onto white), `scale` (`4`, the model's own factor, default; or `2`:
- * the ×4 result resized with Lanczos-3), `model`, `output_format` (`png` | `jpeg` | `webp`, default `png`),
+ * the ×4 result resized with Lanczos-3), `model`, `output_format` (`png` | `jpeg` | `webp`, default the input's format: `replyFormat`),
  * `response_format` (`image` | `b64_json`). The reply is exactly `scale ×` the input's width and height,
  * header `X-Model: name@version`, `X-Tiles` (passes run) and `Server-Timing` (infer: the passes' sum).
  *
@@ -31,7 +31,7 @@ import { fromNCHW, toNCHW } from '../imaging/tensor.js';
 import { crop, pasteCore, planTiles } from '../imaging/tiles.js';
 import { HttpProblem } from '../problem.js';
 import { span } from '../tracing.js';
-import { infer, jsonBodyLimit, parseIntegerField, parseOutputFormat, parseResponseFormat, readUpload, resolveModel, sendImage } from './common.js';
+import { infer, jsonBodyLimit, parseIntegerField, parseOutputFormat, parseResponseFormat, readUpload, replyFormat, resolveModel, sendImage } from './common.js';
 import { imageResponses, modelField, OutputFormatField, ResponseFormatField } from './schemas.js';
 import { modelTag } from '../models/repository.js';
 
@@ -86,7 +86,7 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     bodyLimit: jsonBodyLimit(app.limits.maxUploadBytes, 1),
   }, async (request, reply) => {
     const upload = await readUpload(request, ['image'], ['model', 'scale', 'output_format', 'response_format'], true);
-    const format = parseOutputFormat(upload.fields.get('output_format'));
+    const askedFormat = parseOutputFormat(upload.fields.get('output_format'));
     const responseFormat = parseResponseFormat(upload.fields.get('response_format'));
     const entry = await resolveModel(app.models, 'upscale', upload.fields.get('model'));
     const modelScale = entry.manifest.serving.scale ?? 4;
@@ -94,6 +94,7 @@ const upscale: FastifyPluginAsyncTypebox = async (app) => {
     const image = upload.files.get('image');
     if (!image || image.length === 0) throw new HttpProblem(400, 'Bad Request', 'the field `image` (a file, or base64 in JSON) is required', 'missing-image');
     const info = await probe(image, maxPixels);
+    const format = replyFormat(askedFormat, info.format);
     const outW = info.width * scale, outH = info.height * scale;
     // The work is the model's own ×4 (×2 is that result resized), so MAX_OUTPUT_PIXELS bounds the ×4 image
     // for every scale; the advice names the largest input of this aspect ratio that fits.

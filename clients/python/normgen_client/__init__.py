@@ -50,31 +50,34 @@ class Normgen:
             raise NormgenError(r.status_code, problem)
         return r
 
-    def translate(self, image: bytes, model: Optional[str] = None, output_format: str = "png",
+    def translate(self, image: bytes, model: Optional[str] = None, output_format: Optional[str] = None,
                   hints: Optional[bytes] = None, hint_points: Optional[list[dict[str, Any]]] = None) -> bytes:
-        """Colorize (translate) an image: any raster format's bytes -> image bytes of ``output_format``.
+        """Colorize (translate) an image: any raster format's bytes -> image bytes of ``output_format`` ("png",
+        "jpeg", "webp"; default the input's: JPEG in, JPEG out; PNG for formats other than JPEG and WebP).
         ``hints`` (RGBA image bytes of the input's size) or ``hint_points`` ([{x, y, color, radius?}]) for a
         model that takes colour hints."""
         files: dict[str, Any] = {"image": ("image", image)}
         if hints is not None:
             files["hints"] = ("hints.png", hints)
-        data: dict[str, str] = {"output_format": output_format}
+        data: dict[str, str] = {"output_format": output_format} if output_format else {}
         if model:
             data["model"] = model
         if hint_points is not None:
             data["hint_points"] = json.dumps(hint_points)
         return self._check(self.session.post(f"{self.base_url}/v1/translate", files=files, data=data, timeout=self.timeout)).content
 
-    def inpaint(self, image: bytes, mask: bytes, model: Optional[str] = None, output_format: str = "png") -> bytes:
-        """Fill the white pixels of ``mask`` (same size as ``image``) -> image bytes; pixels outside stay exact."""
-        data = {"output_format": output_format, **({"model": model} if model else {})}
+    def inpaint(self, image: bytes, mask: bytes, model: Optional[str] = None, output_format: Optional[str] = None) -> bytes:
+        """Fill the white pixels of ``mask`` (same size as ``image``) -> image bytes (``output_format`` as
+        :meth:`translate`); pixels outside the hole stay exact in a PNG reply."""
+        data = {**({"output_format": output_format} if output_format else {}), **({"model": model} if model else {})}
         r = self.session.post(f"{self.base_url}/v1/inpaint", files={"image": ("image", image), "mask": ("mask", mask)},
                               data=data, timeout=self.timeout)
         return self._check(r).content
 
-    def upscale(self, image: bytes, scale: int = 4, model: Optional[str] = None, output_format: str = "png") -> bytes:
-        """The photo ``scale`` (4 or 2) times larger -> image bytes (exactly scale x its width and height)."""
-        data = {"scale": str(scale), "output_format": output_format, **({"model": model} if model else {})}
+    def upscale(self, image: bytes, scale: int = 4, model: Optional[str] = None, output_format: Optional[str] = None) -> bytes:
+        """The photo ``scale`` (4 or 2) times larger -> image bytes (exactly scale x its width and height;
+        ``output_format`` as :meth:`translate`)."""
+        data = {"scale": str(scale), **({"output_format": output_format} if output_format else {}), **({"model": model} if model else {})}
         r = self.session.post(f"{self.base_url}/v1/upscale", files={"image": ("image", image)}, data=data, timeout=self.timeout)
         return self._check(r).content
 

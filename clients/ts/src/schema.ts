@@ -504,7 +504,7 @@ export interface paths {
                          * @example []
                          */
                         hint_points?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -533,7 +533,7 @@ export interface paths {
                          * @example []
                          */
                         hint_points?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -647,7 +647,7 @@ export interface paths {
                          * @example []
                          */
                         hint_points?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -676,7 +676,7 @@ export interface paths {
                          * @example []
                          */
                         hint_points?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -788,7 +788,7 @@ export interface paths {
                          * @example inpaint-an
                          */
                         model?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -812,7 +812,7 @@ export interface paths {
                          * @example inpaint-an
                          */
                         model?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -924,7 +924,7 @@ export interface paths {
                          * @example upscale-pono
                          */
                         model?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
@@ -948,7 +948,7 @@ export interface paths {
                          * @example upscale-pono
                          */
                         model?: string;
-                        /** @default png */
+                        /** @description the reply's format; default the input's: JPEG in → JPEG (quality 90), WebP in → WebP, anything else → PNG. Only PNG is lossless (exact luma, exact pixels outside an inpainting hole) */
                         output_format?: "png" | "jpeg" | "webp";
                         /**
                          * @description image: the bytes; b64_json: { model, data: [{ b64_json, width, height }] }
