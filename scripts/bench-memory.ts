@@ -9,7 +9,8 @@
  *
  * `npm run bench:overload` — fairness behind a large photo, and 40 concurrent 1024² translates (see `overload`).
  *
- * `npm run bench:model-memory [-- --write]` — each image model alone in a fresh process: the RSS a forward
+ * `npm run bench:model-memory [-- --write]` — where a replica's memory goes, per component (`--components`, below;
+ * `npm run bench:model-memory -- --components` alone), and each image model alone in a fresh process: the RSS a forward
  * pass adds per megapixel of input (the first pass at each size, over the idle process, including the image
  * decoding and encoding around it) at two sizes (512² and the model's working size), the larger of the two
  * ratios rounded up to 10 MiB/MP. With `--write` it is recorded in `models/NAME/manifest.json` as
@@ -46,7 +47,8 @@ async function peakDuring<T>(pid: number, work: () => Promise<T>): Promise<{ res
   }
 }
 
-async function startServer(env: Record<string, string>): Promise<{ pid: number; base: string; stop: () => Promise<void> }> {
+/** The real server in a child process, once `probe` (default `/readyz`; `/healthz` for a server with no model) answers 200. */
+async function startServer(env: Record<string, string>, probe = '/readyz'): Promise<{ pid: number; base: string; stop: () => Promise<void> }> {
   const port = 19000 + Math.floor(Math.random() * 500);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'server.ts')], {
     cwd: root, stdio: ['ignore', 'ignore', 'inherit'],
@@ -54,7 +56,7 @@ async function startServer(env: Record<string, string>): Promise<{ pid: number; 
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`${base}/readyz`)).status === 200) break; } catch { /* starting */ }
+    try { if ((await fetch(`${base}${probe}`)).status === 200) break; } catch { /* starting */ }
     if (i > 1200 || child.exitCode !== null) throw new Error('the server did not become ready');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -167,6 +169,85 @@ async function models(write: boolean): Promise<void> {
 }
 
 /**
+ * `--components` (part of `npm run bench:model-memory`): where a replica's resident memory goes, one fresh server
+ * (WORKERS=1, the default config otherwise) per row: the process with no model (Node, Fastify, sharp, one
+ * inference worker thread with onnxruntime), each model alone at ready (its sessions: the arena one and, for a
+ * model whose passes can exceed ARENA_MAX_PIXELS, the arena-less twin) and 1.5 s after two passes of
+ * `npm run bench:peer`'s workload for it (what the pass leaves: onnxruntime's arena at that size, the recycled
+ * input buffers, sharp's cache), then the default server after a warm-up of every route (bench:peer's
+ * "idle after warm-up"). Prints a Markdown table (MiB).
+ */
+async function components(): Promise<void> {
+  const peerPhoto = (side: number) => photo().resize(side, side, { fit: 'cover' }).png().toBuffer();
+  const grayPhoto = async (side: number) => sharp(await peerPhoto(side)).grayscale().png().toBuffer();
+  const box = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000' } })
+    .composite([{ input: { create: { width: 64, height: 64, channels: 3, background: '#fff' } }, left: 224, top: 224 }]).png().toBuffer();
+  const work: Record<string, { label: string; send: (base: string) => Promise<number> }> = {
+    'colorize-pono': { label: 'translate 512²', send: async (b) => post(b, '/v1/translate', { image: await grayPhoto(512) }) },
+    'colorize-pono-auto': { label: 'translate 512²', send: async (b) => post(b, '/v1/translate', { image: await grayPhoto(512) }) },
+    'upscale-pono': { label: 'upscale 256² → 1024²', send: async (b) => post(b, '/v1/upscale', { image: await peerPhoto(256) }) },
+    'inpaint-an': { label: 'inpaint 512², 64² box', send: async (b) => post(b, '/v1/inpaint', { image: await peerPhoto(512), mask: box }) },
+    'fashion-an': { label: 'generate ×64', send: async (b) => {
+      const r = await fetch(`${b}/v1/generate`, { method: 'POST', body: JSON.stringify({ class: 'Sneaker', seed: 1, count: 64 }), headers: { 'content-type': 'application/json' } });
+      await r.arrayBuffer();
+      return r.status;
+    } },
+  };
+  const settle = async (pid: number) => { await new Promise((r) => setTimeout(r, 1500)); return rssMb(pid); };
+  const alone = async (names: string[]) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'normgen-mem-'));
+    for (const name of names) {
+      await cp(path.join(root, 'models', name), path.join(dir, name), { recursive: true });
+      const mf = path.join(dir, name, 'manifest.json');
+      const manifest = JSON.parse(readFileSync(mf, 'utf8'));
+      manifest.serving.default = true; // alone in its repository: the task's default
+      writeFileSync(mf, JSON.stringify(manifest));
+    }
+    // no model: never ready (/readyz is 503), so wait for /healthz and give the worker thread a moment
+    const server = await startServer({ MODELS_DIR: dir, MEMORY_BUDGET_MB: '0' }, names.length ? '/readyz' : '/healthz');
+    if (!names.length) await new Promise((r) => setTimeout(r, 3000));
+    return { dir, server };
+  };
+  const rows: string[] = [];
+  const empty = await alone([]);
+  const base = await settle(empty.server.pid);
+  await empty.server.stop();
+  await rm(empty.dir, { recursive: true, force: true });
+  rows.push(`| the process, no model (Node, Fastify, sharp, 1 worker thread + onnxruntime) | ${base.toFixed(0)} | — | — |`);
+  for (const [name, w] of Object.entries(work)) {
+    const { dir, server } = await alone([name]);
+    try {
+      const ready = await settle(server.pid);
+      for (let i = 0; i < 2; i++) if ((await w.send(server.base)) !== 200) throw new Error(`${name}: ${w.label} failed`);
+      const after = await settle(server.pid);
+      rows.push(`| \`${name}\` alone: sessions at ready / + after two passes of ${w.label} | ${ready.toFixed(0)} | +${(ready - base).toFixed(0)} | +${(after - ready).toFixed(0)} |`);
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const whole = await startServer({ MEMORY_BUDGET_MB: '0' });
+  try {
+    const ready = await settle(whole.pid);
+    for (const [name, w] of Object.entries(work)) {
+      if (name === 'colorize-pono') continue; // the bench:peer translate workloads run colorize-pono-auto
+      const send = name === 'colorize-pono-auto'
+        ? async () => { const { body, type } = multipart({ image: await grayPhoto(512) }, { model: name }); const r = await fetch(`${whole.base}/v1/translate`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } }); await r.arrayBuffer(); return r.status; }
+        : () => w.send(whole.base);
+      for (let i = 0; i < 2; i++) if ((await send()) !== 200) throw new Error(`default server: ${name} failed`);
+    }
+    const after = await settle(whole.pid);
+    rows.push(`| the default server (4 defaults at ready) / after bench:peer's warm-up of every route (+ colorize-pono-auto opened) | ${ready.toFixed(0)} | +${(ready - base).toFixed(0)} | +${(after - ready).toFixed(0)} = ${after.toFixed(0)} |`);
+  } finally {
+    await whole.stop();
+  }
+  console.log('\nwhere the memory goes (VmRSS MiB, WORKERS=1, one fresh server per row, 1.5 s after the last request):\n');
+  console.log('| component | RSS | over the process with no model | added by the passes |');
+  console.log('|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
+/**
  * `--overload`: fairness and load shedding on the real server (WORKERS=1). (1) A 64² translate sent 1 s after
  * a 4000×3000 one: its latency (before issue 28 it waited 14 s behind one huge pass). (2) 40 concurrent 1024²
  * translates: the answers by status, when the 503s came (median, max), their Retry-After, and how many 504s.
@@ -203,6 +284,10 @@ async function overload(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--models')) await models(process.argv.includes('--write'));
+if (process.argv.includes('--components')) await components();
+else if (process.argv.includes('--models')) {
+  await models(process.argv.includes('--write'));
+  if (!process.argv.includes('--write')) await components();
+}
 else if (process.argv.includes('--overload')) await overload();
 else await routes();
