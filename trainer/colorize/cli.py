@@ -78,6 +78,19 @@ def register(sub) -> None:
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--json", help="write the metrics here")
 
+    tu = cli.verb(sub, "tune-hybrid", "trainer.colorize.hints_eval:tune_main",
+                  "the hybrid's blend constants (unsure_reach x unsure_fill x unsure_spread) on the validation photos at each hint count")
+    tu.add_argument("checkpoint", help="the hint network (a train-hints run's best.pt)")
+    tu.add_argument("--split", choices=("test", "val"), default="val")
+    tu.add_argument("--short-side", type=int, default=256)
+    tu.add_argument("--hints", default="0,1,3,10,50", help="hint counts (as evaluate-hints)")
+    tu.add_argument("--unsure-reach", default="0,0.5,0.75", help="comma list: the hints' colour as reach where the network is unsure")
+    tu.add_argument("--unsure-fill", default="0,0.6,1", help="comma list: the hints' colour added to the prior where the network is unsure")
+    tu.add_argument("--unsure-spread", default="20", help="comma list: the hints' colour spread (CIE std) at which those count fully")
+    tu.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
+    tu.add_argument("--threads", type=int, default=1)
+    tu.add_argument("--json", help="write the results here")
+
     hx = cli.verb(sub, "export-hints", "trainer.colorize.hints_export:export", "export the hinted colorizer (ONNX gray + hints -> rgb) + fixture + manifest")
     hx.add_argument("checkpoint")
     hx.add_argument("--out-dir", required=True)

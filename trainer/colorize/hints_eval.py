@@ -256,3 +256,61 @@ def main(args: Namespace) -> int:
             json.dump(finite_json({"split": args.split, "short_side": args.short_side, "hints": counts, "results": res}), f,
                       indent=2, allow_nan=False)
     return 0
+
+
+def tune_main(args: Namespace) -> int:
+    """The ``colorize tune-hybrid`` verb: the hybrid's blend constants (``unsure_reach`` x ``unsure_fill`` x
+    ``unsure_spread``, the
+    rest of :class:`~trainer.colorize.hybrid.SolveConfig` at its defaults) on the validation photos at each hint
+    count. The network and the solve run once per photo and count (their outputs do not depend on the blend);
+    each pair of constants then re-blends them (:meth:`HybridColorizer.ab`'s formula). Prints PSNR gain over the
+    gray copy and hue agreement per pair and count; ``--json`` writes them with the per-photo values."""
+    import torch.nn.functional as F
+    from .hybrid import AB_LIMIT, HybridColorizer, disagreement
+    torch.set_num_threads(args.threads)
+    model, _ = load_hinted(args.checkpoint)
+    hyb = HybridColorizer(model).eval()
+    cfg = hyb.cfg
+    counts = [int(c) for c in args.hints.split(",")]
+    reaches = [float(v) for v in args.unsure_reach.split(",")]
+    fills = [float(v) for v in args.unsure_fill.split(",")]
+    spreads = [float(v) for v in args.unsure_spread.split(",")]
+    images = photos_for(args.split, args.short_side)
+    if args.limit:
+        images = dict(list(images.items())[: args.limit])
+    combos = [(u, f, d) for u in reaches for f in fills for d in spreads]
+    key = lambda u, f, d: f"reach={u} fill={f} spread={d}"
+    res = {key(*c): {n: {"psnr": [], "hue": []} for n in counts} for c in combos}
+    gray_psnr = []
+    t0 = time.perf_counter()
+    for i, (name, img) in enumerate(images.items()):
+        gray = luma_u8(img)
+        gray_psnr.append(psnr_u8(img, np.repeat(gray[..., None], 3, 2)))
+        x = torch.from_numpy(to_signed(gray))[None, None]
+        ab_true = torch.from_numpy(lab_ab(img))[None]
+        for n in counts:
+            hints = fixed_hints(ab_true, n, seed=1000 + i) if n > 0 else torch.zeros(1, 3, *gray.shape)
+            with torch.no_grad():
+                colour, reach = hyb.propagate(x, hints)
+                prior, conf = hyb.prior(x, hints, reach)
+            for u, f, d in combos:
+                unsure = (1 - conf) * disagreement(hints, d)
+                a = torch.clamp(reach * cfg.reach_gain + u * unsure, 0.0, 1.0)
+                ab = a * colour + (1 - a) * (prior + f * unsure * colour)
+                out = to_u8(ab_onto_luma(x, ab)[0].permute(1, 2, 0).numpy())
+                r = res[key(u, f, d)][n]
+                r["psnr"].append(round(psnr_u8(img, out), 3))
+                r["hue"].append(round(hue_agreement(out, img), 4))
+        print(f"[tune] {i + 1}/{len(images)} photos, {time.perf_counter() - t0:.0f} s", flush=True)
+    g = float(np.mean(gray_psnr))
+    print(f"{'blend':<36}" + "".join(f"{n:>9} hints  " for n in counts) + f"  (PSNR gain dB, hue; {args.split}, {len(images)} photos)")
+    for label, per in res.items():
+        print(f"{label:<36}" + "".join(f"{np.mean(per[n]['psnr']) - g:>+8.2f} {np.nanmean(per[n]['hue']):.3f} " for n in counts))
+    if args.json:
+        out = {"split": args.split, "short_side": args.short_side, "hints": counts, "gray_psnr_mean": round(g, 4),
+               "photos": list(images), "ab_limit": AB_LIMIT, "results": {
+                   k: {str(n): {"psnr_gain": round(float(np.mean(v[n]["psnr"])) - g, 4), "hue": round(float(np.nanmean(v[n]["hue"])), 4),
+                                "per_photo_psnr": v[n]["psnr"], "per_photo_hue": v[n]["hue"]} for n in counts} for k, v in res.items()}}
+        with open(args.json, "w") as fh:
+            json.dump(finite_json(out), fh, indent=1, allow_nan=False)
+    return 0

@@ -73,7 +73,8 @@ def export(args: Namespace) -> int:
         "description": (("Grayscale -> colour photo colorizer, with or without colour hints: the PONO-MS colorizer "
                          "(classification head, Zhang et al. 2016) and its hint path (Zhang et al. 2017) give a colour prior, "
                          "weighted by the network's own confidence; the hints are propagated along the photo's luma edges "
-                         "(Levin et al. 2004 with a data term) and take over where they reach. Without hints: the "
+                         "(Levin et al. 2004 with a data term) and take over where they reach, and, when they disagree, "
+                         "where the network is unsure. Without hints: the "
                          "confidence-weighted automatic colours.") if solve else
                         ("Grayscale -> colour photo colorizer that takes colour hints (Zhang et al. 2017): the PONO-MS "
                          "colorizer (classification head, Zhang et al. 2016) plus a hint U-Net that propagates the colours "
@@ -92,8 +93,10 @@ def export(args: Namespace) -> int:
                          **({"pipeline": "prior = the hinted network's ab x exp(-var/spread^2) (var of the body's T = 1 colour "
                                          "distribution); hints propagated by Levin et al. 2004's rows plus a data term "
                                          "(hint_weight at hints, gray_weight everywhere), solved coarse to fine by BiCGSTAB "
-                                         "(levels, iters) for a*, b* and a reach channel; ab = a colour + (1 - a) prior, "
-                                         "a = clamp(reach_gain x reach, 0, 1)", "solve": solve.as_json()} if solve else {})},
+                                         "(levels, iters) for a*, b* and a reach channel (colour = a*, b* / reach, |.| <= 110); "
+                                         "ab = a colour + (1 - a) (prior + unsure_fill u colour), a = clamp(reach_gain x reach "
+                                         "+ unsure_reach u, 0, 1), u = (1 - confidence) x clamp(std of the hinted a*b* / "
+                                         "unsure_spread, 0, 1) (hints of one colour stay local)", "solve": solve.as_json()} if solve else {})},
         "serving": {"default": args.default, "working_max_side": args.working_max_side},
         "training": {"task": "hint path only (body frozen): Huber loss (delta 10 CIE units) on ab at H/2 for crops with hints",
                      "hints": "geometric(1/8) points, patches of side U{1..9} holding the patch's mean true ab (Zhang et al. 2017)",
@@ -104,7 +107,7 @@ def export(args: Namespace) -> int:
                      "crop": a["crop"], "lr": a["lr"], "seed": a["seed"], "threads": a["threads"], "best": ck.get("best"),
                      **({"pipeline": "no training of its own: the hint path's weights (this checkpoint) plus the solve's constants "
                                      "(architecture.solve), chosen on the validation photos with `python3 -m trainer colorize "
-                                     "evaluate-hints CHECKPOINT --split val --levin --pipeline`"} if solve else {}),
+                                     "tune-hybrid CHECKPOINT` and `evaluate-hints CHECKPOINT --split val --levin --pipeline`"} if solve else {}),
                      "git_commit": git_commit(), "torch": torch.__version__,
                      "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
         "metrics": metrics,

@@ -1,13 +1,14 @@
 """Issue 42's hybrid colorizer: the edge-aware solve (Levin et al. 2004 rows + a data term, BiCGSTAB coarse to
 fine) against a direct sparse solve and Levin's own; hints stay local across a strong edge; without hints the
-output is the confidence-weighted automatic prior; exact luma; the ONNX export's size multiple."""
+output is the confidence-weighted automatic prior; hints of one colour stay local, hints that disagree fill
+where the network is unsure; exact luma; the ONNX export's size multiple."""
 import numpy as np
 import pytest
 import torch
 
 from trainer.color import rgb_to_luma
 from trainer.colorize.hints import AB_SCALE, HintedColorizer
-from trainer.colorize.hybrid import HybridColorizer, SolveConfig, confidence
+from trainer.colorize.hybrid import HybridColorizer, SolveConfig, confidence, disagreement
 from trainer.colorize.model import Translator
 from trainer.colorize.propagate import OFFSETS, row_weights, solve, solve_pyramid
 
@@ -107,3 +108,36 @@ def test_size_multiple():
     assert m.size_multiple == 16
     with pytest.raises(ValueError):
         m(torch.zeros(1, 1, 24, 32), torch.zeros(1, 3, 24, 32))
+
+
+def _patch(hints, y, x, a, b):
+    hints[0, :, y:y + 3, x:x + 3] = torch.tensor([a / AB_SCALE, b / AB_SCALE, 1.0])[:, None, None]
+
+
+def test_disagreement_is_zero_for_no_hints_and_one_colour_and_grows_with_the_spread():
+    h = torch.zeros(1, 3, 32, 48)
+    assert float(disagreement(h, 10.0)) == 0.0
+    _patch(h, 4, 4, 30.0, -40.0)
+    _patch(h, 20, 30, 30.0, -40.0)            # two clicks, one colour
+    assert float(disagreement(h, 10.0)) < 1e-3
+    _patch(h, 20, 30, 30.0, -30.0)            # the second 10 CIE units away in b*: std 5
+    assert abs(float(disagreement(h, 10.0)) - 0.5) < 0.01
+    _patch(h, 20, 30, -30.0, 40.0)
+    assert float(disagreement(h, 10.0)) == 1.0
+
+
+def test_the_unsure_fill_acts_only_when_the_hints_disagree():
+    """A hint of one colour gives the same output with and without the unsure terms (it stays local); two hints
+    of different colours change the unsure pixels towards their propagated colours; no hints: the prior."""
+    x = _two_regions(w=160, edge=40) * 2 - 1  # the right region: 120 px, far from both hints
+    plain, filled = _hybrid(), _hybrid(SolveConfig(unsure_reach=0.5, unsure_fill=0.6, unsure_spread=10.0))
+    one = torch.zeros(1, 3, 32, 160)
+    _patch(one, 14, 8, 30.0, -40.0)
+    two = one.clone()
+    _patch(two, 14, 24, -30.0, 40.0)
+    with torch.no_grad():
+        assert torch.equal(plain.ab(x, one), filled.ab(x, one))
+        assert torch.equal(plain.ab(x, torch.zeros_like(one)), filled.ab(x, torch.zeros_like(one)))
+        assert (plain.ab(x, two) - filled.ab(x, two)).abs().max() > 1.0
+        col, _ = filled.propagate(x, two)
+    assert col.abs().max() <= 110.0
