@@ -2,7 +2,7 @@
  * Colour hints on `POST /v1/translate` (issue 29) with the real hinted model (`colorize-hints`): points and the
  * equivalent RGBA image give the same bytes; the output's luma is the input's; a hinted spot moves towards the
  * hinted hue; without hints the hinted model is the automatic colorizer; each bad hint gets its 422. The default
- * translator (`colorize-pono` 3.0.0, issue 42): hints without a `model` field, the hinted pixels get the hinted
+ * translator (`colorize-pono` 3.1.0, issue 42): hints without a `model` field, the hinted pixels get the hinted
  * chroma, and a hint's colour stops at a strong luma edge.
  */
 import { after, before, describe, test } from 'node:test';
@@ -128,7 +128,7 @@ describe('hints at a reduced working size (colorize-hints serves at 192 px)', ()
   });
 });
 
-describe('the default translator takes hints (colorize-pono 3.0.0: network prior + edge-aware propagation)', () => {
+describe('the default translator takes hints (colorize-pono 3.1: network prior + edge-aware propagation)', () => {
   // a synthetic photo: two flat regions (luma 100 | 200) split by a vertical edge at x = 96, with mild texture
   const w = 192, h = 128, edge = 96;
   let twoRegions: Buffer;

@@ -70,9 +70,9 @@ class SolveConfig:
     gray_weight: float = 1e-5
     reach_gain: float = 2.0
     hint_prior_reach: float = 4.0
-    unsure_reach: float = 0.0
-    unsure_fill: float = 0.0
-    unsure_spread: float = 20.0
+    unsure_reach: float = 0.5
+    unsure_fill: float = 0.3
+    unsure_spread: float = 5.0
     var_cap: float = VAR_CAP
     levels: int = 4
     iters: tuple[int, ...] = (0, 10, 20, 40)

@@ -130,7 +130,7 @@ def test_the_unsure_fill_acts_only_when_the_hints_disagree():
     """A hint of one colour gives the same output with and without the unsure terms (it stays local); two hints
     of different colours change the unsure pixels towards their propagated colours; no hints: the prior."""
     x = _two_regions(w=160, edge=40) * 2 - 1  # the right region: 120 px, far from both hints
-    plain, filled = _hybrid(), _hybrid(SolveConfig(unsure_reach=0.5, unsure_fill=0.6, unsure_spread=10.0))
+    plain, filled = _hybrid(SolveConfig(unsure_reach=0.0, unsure_fill=0.0)), _hybrid(SolveConfig(unsure_reach=0.5, unsure_fill=0.6, unsure_spread=10.0))
     one = torch.zeros(1, 3, 32, 160)
     _patch(one, 14, 8, 30.0, -40.0)
     two = one.clone()
