@@ -15,6 +15,14 @@ registry.add("int8_sample", lambda m: m["task"] == "translate", "trainer.coloriz
 registry.add("int8_score", lambda m: m["task"] == "translate", "trainer.colorize.export:int8_score")
 
 
+def _hinted_photos(p, checkpoint_help: str) -> None:
+    """The arguments evaluate-hints and tune-hybrid share: the hint network, the photos and the hint counts."""
+    p.add_argument("checkpoint", help=checkpoint_help)
+    p.add_argument("--split", choices=("test", "val"), default="val")
+    p.add_argument("--short-side", type=int, default=256)
+    p.add_argument("--hints", default="0,1,3,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
+
+
 def register(sub) -> None:
     """Add the colorize verbs to ``sub`` (argparse subparsers)."""
     t = cli.verb(sub, "train", "trainer.colorize.train:train", "train the colorizer")
@@ -60,10 +68,7 @@ def register(sub) -> None:
 
     v = cli.verb(sub, "evaluate-hints", "trainer.colorize.hints_eval:main",
                  "hinted colorizer (network alone, --pipeline) vs Levin et al. 2004 at 0/1/3/10/50 hints: PSNR, SSIM, colourfulness, hue agreement, time")
-    v.add_argument("checkpoint", help="a train-hints run's best.pt or checkpoint.pt")
-    v.add_argument("--split", choices=("test", "val"), default="val")
-    v.add_argument("--short-side", type=int, default=256)
-    v.add_argument("--hints", default="0,1,3,10,50", help="hint counts (5 x 5 patches of the true colour, seeded)")
+    _hinted_photos(v, "a train-hints run's best.pt or checkpoint.pt")
     v.add_argument("--levin", action="store_true", help="also Levin et al. 2004 with the same hints (SciPy sparse solve)")
     v.add_argument("--pipeline", action="store_true",
                    help="also the shipped pipeline (network prior x confidence + edge-aware hint propagation, "
@@ -80,13 +85,10 @@ def register(sub) -> None:
 
     tu = cli.verb(sub, "tune-hybrid", "trainer.colorize.hints_eval:tune_main",
                   "the hybrid's blend constants (unsure_reach x unsure_fill x unsure_spread) on the validation photos at each hint count")
-    tu.add_argument("checkpoint", help="the hint network (a train-hints run's best.pt)")
-    tu.add_argument("--split", choices=("test", "val"), default="val")
-    tu.add_argument("--short-side", type=int, default=256)
-    tu.add_argument("--hints", default="0,1,3,10,50", help="hint counts (as evaluate-hints)")
-    tu.add_argument("--unsure-reach", default="0,0.5,0.75", help="comma list: the hints' colour as reach where the network is unsure")
-    tu.add_argument("--unsure-fill", default="0,0.6,1", help="comma list: the hints' colour added to the prior where the network is unsure")
-    tu.add_argument("--unsure-spread", default="20", help="comma list: the hints' colour spread (CIE std) at which those count fully")
+    _hinted_photos(tu, "the hint network (a train-hints run's best.pt)")
+    tu.add_argument("--unsure-reach", default="0.5,0.75", help="comma list: the hints' colour as reach where the network is unsure")
+    tu.add_argument("--unsure-fill", default="0.3,0.6", help="comma list: the hints' colour added to the prior where the network is unsure")
+    tu.add_argument("--unsure-spread", default="5,10", help="comma list: the hints' colour spread (CIE std) at which those count fully")
     tu.add_argument("--limit", type=int, default=0, help="only the first N photos (0 = all)")
     tu.add_argument("--threads", type=int, default=1)
     tu.add_argument("--json", help="write the results here")
