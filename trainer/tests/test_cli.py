@@ -9,7 +9,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VERBS = {"colorize": ["train", "train-hints", "evaluate-hints", "export-hints", "evaluate", "curve", "export"], "inpaint": ["train", "evaluate", "probe-an", "curve", "export"],
+VERBS = {"colorize": ["train", "train-hints", "evaluate-hints", "tune-hybrid", "export-hints", "evaluate", "curve", "export"], "inpaint": ["train", "evaluate", "probe-an", "curve", "export"],
          "upscale": ["train", "evaluate", "curve", "export"],
          "generate": ["train", "train-evaluator", "evaluate", "curve", "export"], "data": ["fetch"], "checkpoint": ["compact"], "onnx": ["optimize"],
          "explain": ["export", "fixture"]}
