@@ -98,6 +98,9 @@ def register(sub) -> None:
     hx.add_argument("--out-dir", required=True)
     hx.add_argument("--pipeline", action="store_true",
                     help="export the hybrid: network prior x confidence + edge-aware hint propagation (trainer/colorize/hybrid.py)")
+    for name, what in (("reach", "reach"), ("fill", "fill"), ("spread", "spread")):
+        hx.add_argument(f"--unsure-{name}", type=float, default=None,
+                        help=f"with --pipeline: SolveConfig.unsure_{what} (default: the shipped value; choose it with tune-hybrid)")
     hx.add_argument("--name", default="colorize-hints")
     hx.add_argument("--version", required=True)
     hx.add_argument("--default", action="store_true", help="serving.default (the task's default model)")

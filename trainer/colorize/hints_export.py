@@ -30,8 +30,9 @@ def export(args: Namespace) -> int:
     hinted = model
     solve = None
     if getattr(args, "pipeline", False):
-        from .hybrid import HybridColorizer
-        model = HybridColorizer(hinted).eval()
+        from .hybrid import HybridColorizer, SolveConfig
+        blend = {k: getattr(args, k) for k in ("unsure_reach", "unsure_fill", "unsure_spread") if getattr(args, k, None) is not None}
+        model = HybridColorizer(hinted, SolveConfig(**blend)).eval()
         solve = model.cfg
     multiple = model.size_multiple if solve else HINT_SIZE_MULTIPLE
     ck = torch.load(args.checkpoint, map_location="cpu")
