@@ -234,6 +234,16 @@ describe('async jobs (Prefer: respond-async)', () => {
     assert.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: { authorization: 'Bearer alpha' } })).statusCode, 404, 'the oldest finished job was evicted');
   });
 
+  test('a job submitted once shutdown began (the store closed) is 503 shutting-down with Retry-After, not job-store-full', async () => {
+    const app = await ready();
+    app.jobs.close(); // what preClose does at SIGTERM; a request whose body was read before gets here after it
+    const mp = multipart({ image: { data: await grayPhoto() } });
+    const r = await app.inject({ method: 'POST', url: '/v1/translate', payload: mp.payload, headers: { ...mp.headers, prefer: 'respond-async' } });
+    assert.equal(r.statusCode, 503, r.body);
+    assert.match(r.json().type, /shutting-down$/);
+    assert.ok(Number(r.headers['retry-after']) >= 1);
+  });
+
   test('JOBS_MAX_BYTES holds for results: older results are evicted, one larger than the limit fails 507', async () => {
     const app = await ready({ JOBS_MAX_BYTES: '2000', JOB_CONCURRENCY: '1' });
     const send = (body: object) => app.inject({ method: 'POST', url: '/v1/generate', payload: body, headers: { prefer: 'respond-async' } });

@@ -43,6 +43,10 @@ export class JobStoreFullError extends Error {
   constructor(readonly retryAfterS: number, what: string) { super(`the job store is full (${what}); retry after ${retryAfterS} s`); }
 }
 export class IdempotencyConflictError extends Error {}
+/** The store is closed: the server is shutting down (a job submitted after SIGTERM; answered 503 `shutting-down`). */
+export class JobStoreClosedError extends Error {
+  constructor() { super('the server is shutting down; submit the job again (to another instance)'); }
+}
 /** The owner already has its share of active jobs. */
 export class JobQuotaError extends Error {
   constructor(readonly retryAfterS: number, readonly limit: number) { super(`this key already has ${limit} jobs queued or running (JOBS_PER_KEY); retry after ${retryAfterS} s`); }
@@ -70,11 +74,12 @@ export class JobStore {
 
   /**
    * Create (or, for a repeated Idempotency-Key, find) a job.
-   * @throws JobStoreFullError over the count or byte bound; IdempotencyConflictError for a reused key with another body.
+   * @throws JobStoreClosedError after {@link close}; JobStoreFullError over the count or byte bound;
+   *   IdempotencyConflictError for a reused key with another body.
    */
   submit(owner: string | null, route: string, request: NonNullable<Job['request']>, idempotencyKey?: string): { job: Job; created: boolean } {
     this.expire();
-    if (this.closed) throw new JobStoreFullError(5, 'the server is shutting down');
+    if (this.closed) throw new JobStoreClosedError();
     const bodyHash = createHash('sha256').update(request.method).update(request.url).update(request.body).digest('hex');
     if (idempotencyKey) {
       const prior = [...this.jobs.values()].find((j) => j.owner === owner && j.idempotency?.key === idempotencyKey);

@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import { IdempotencyConflictError, JobQuotaError, JobStore, JobStoreFullError, type Job } from '../jobs/store.js';
+import { IdempotencyConflictError, JobQuotaError, JobStore, JobStoreClosedError, JobStoreFullError, type Job } from '../jobs/store.js';
 import { HttpProblem, PROBLEM_BASE } from '../problem.js';
 import { jsonBodyLimit } from '../routes/common.js';
 import { ProblemSchema } from '../routes/schemas.js';
@@ -102,6 +102,8 @@ export default fp<JobsOptions>(async (app, opts) => {
     try {
       submitted = store.submit(owner(request), path, { method: 'POST', url: request.url, headers, body }, typeof key === 'string' && key ? key : undefined);
     } catch (err) {
+      // a body read and checked while the server began to shut down: the same answer as any request then
+      if (err instanceof JobStoreClosedError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'shutting-down', { retry_after_s: 1 });
       if (err instanceof JobStoreFullError) throw new HttpProblem(503, 'Service Unavailable', err.message, 'job-store-full', { retry_after_s: err.retryAfterS });
       if (err instanceof JobQuotaError) throw new HttpProblem(429, 'Too Many Requests', err.message, 'job-quota', { retry_after_s: err.retryAfterS, limit: err.limit });
       if (err instanceof IdempotencyConflictError) throw new HttpProblem(422, 'Unprocessable Content', err.message, 'idempotency-conflict');
