@@ -260,13 +260,13 @@ def main(args: Namespace) -> int:
 
 def tune_main(args: Namespace) -> int:
     """The ``colorize tune-hybrid`` verb: the hybrid's blend constants (``unsure_reach`` x ``unsure_fill`` x
-    ``unsure_spread``, the
-    rest of :class:`~trainer.colorize.hybrid.SolveConfig` at its defaults) on the validation photos at each hint
-    count. The network and the solve run once per photo and count (their outputs do not depend on the blend);
-    each pair of constants then re-blends them (:meth:`HybridColorizer.ab`'s formula). Prints PSNR gain over the
-    gray copy and hue agreement per pair and count; ``--json`` writes them with the per-photo values."""
-    import torch.nn.functional as F
-    from .hybrid import AB_LIMIT, HybridColorizer, disagreement
+    ``unsure_spread``, the rest of :class:`~trainer.colorize.hybrid.SolveConfig` at its defaults) on the
+    validation photos at each hint count. The network and the solve run once per photo and count (their outputs
+    do not depend on the blend); each combination then re-blends them with :func:`~trainer.colorize.hybrid.blend`.
+    Prints PSNR gain over the gray copy and hue agreement per combination and count; ``--json`` writes them with
+    the per-photo values."""
+    from dataclasses import replace
+    from .hybrid import AB_LIMIT, HybridColorizer, blend
     torch.set_num_threads(args.threads)
     model, _ = load_hinted(args.checkpoint)
     hyb = HybridColorizer(model).eval()
@@ -294,9 +294,7 @@ def tune_main(args: Namespace) -> int:
                 colour, reach = hyb.propagate(x, hints)
                 prior, conf = hyb.prior(x, hints, reach)
             for u, f, d in combos:
-                unsure = (1 - conf) * disagreement(hints, d)
-                a = torch.clamp(reach * cfg.reach_gain + u * unsure, 0.0, 1.0)
-                ab = a * colour + (1 - a) * (prior + f * unsure * colour)
+                ab = blend(colour, reach, prior, conf, hints, replace(cfg, unsure_reach=u, unsure_fill=f, unsure_spread=d))
                 out = to_u8(ab_onto_luma(x, ab)[0].permute(1, 2, 0).numpy())
                 r = res[key(u, f, d)][n]
                 r["psnr"].append(round(psnr_u8(img, out), 3))

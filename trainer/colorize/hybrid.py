@@ -105,6 +105,19 @@ def disagreement(hints: torch.Tensor, spread: float) -> torch.Tensor:
     return torch.clamp(torch.sqrt(torch.clamp(var, min=0.0)) / spread, 0.0, 1.0)
 
 
+def blend(colour: torch.Tensor, reach: torch.Tensor, prior: torch.Tensor, conf: torch.Tensor, hints: torch.Tensor,
+          cfg: SolveConfig) -> torch.Tensor:
+    """Step 4 of the module docstring: ``a * colour + (1 - a) * (prior + unsure_fill * u * colour)`` with
+    ``a = clamp(reach_gain * reach + unsure_reach * u, 0, 1)`` and ``u = (1 - conf) * disagreement(hints)``.
+    colour (propagated, :meth:`HybridColorizer.propagate`) and prior (confidence-weighted) B x 2 x H x W in CIE
+    a*b* units; reach and conf B x 1 x H x W in [0, 1]; hints B x 3 x H x W (a/110, b/110, mask). Returns the
+    blended ab, B x 2 x H x W (CIE units). The blend of :meth:`HybridColorizer.ab`, also used alone by
+    ``colorize tune-hybrid`` to re-blend one solve under many ``cfg``."""
+    unsure = (1 - conf) * disagreement(hints, cfg.unsure_spread)
+    a = torch.clamp(reach * cfg.reach_gain + cfg.unsure_reach * unsure, 0.0, 1.0)
+    return a * colour + (1 - a) * (prior + cfg.unsure_fill * unsure * colour)
+
+
 class HybridColorizer(nn.Module):
     """Network prior x confidence, blended with edge-aware hint propagation (module docstring).
 
@@ -154,15 +167,9 @@ class HybridColorizer(nn.Module):
         m = self.size_multiple
         if isinstance(h, int) and (h % m or w % m):
             raise ValueError(f"HybridColorizer: H and W must be multiples of {m}, got {h}x{w}")
-        cfg = self.cfg
         colour, reach = self.propagate(x, hints)
         prior, conf = self.prior(x, hints, reach)
-        if cfg.unsure_reach == 0 and cfg.unsure_fill == 0:
-            a = torch.clamp(reach * cfg.reach_gain, 0.0, 1.0)
-            return a * colour + (1 - a) * prior
-        unsure = (1 - conf) * disagreement(hints, cfg.unsure_spread)
-        a = torch.clamp(reach * cfg.reach_gain + cfg.unsure_reach * unsure, 0.0, 1.0)
-        return a * colour + (1 - a) * (prior + cfg.unsure_fill * unsure * colour)
+        return blend(colour, reach, prior, conf, hints, self.cfg)
 
     @staticmethod
     def decode(x: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
