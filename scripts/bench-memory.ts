@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { multipart } from './multipart.js';
+import { type Workload, workloads } from './workloads.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -173,25 +174,22 @@ async function models(write: boolean): Promise<void> {
  * (WORKERS=1, the default config otherwise) per row: the process with no model (Node, Fastify, sharp, one
  * inference worker thread with onnxruntime), each model alone at ready (its sessions: the arena one and, for a
  * model whose passes can exceed ARENA_MAX_PIXELS, the arena-less twin) and 1.5 s after two passes of
- * `npm run bench:peer`'s workload for it (what the pass leaves: onnxruntime's arena at that size, the recycled
+ * `npm run bench:peer`'s workload for it (`scripts/workloads.ts`) (what the pass leaves: onnxruntime's arena at that size, the recycled
  * input buffers, sharp's cache), then the default server after a warm-up of every route (bench:peer's
  * "idle after warm-up"). Prints a Markdown table (MiB).
  */
 async function components(): Promise<void> {
-  const peerPhoto = (side: number) => photo().resize(side, side, { fit: 'cover' }).png().toBuffer();
-  const grayPhoto = async (side: number) => sharp(await peerPhoto(side)).grayscale().png().toBuffer();
-  const box = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000' } })
-    .composite([{ input: { create: { width: 64, height: 64, channels: 3, background: '#fff' } }, left: 224, top: 224 }]).png().toBuffer();
-  const work: Record<string, { label: string; send: (base: string) => Promise<number> }> = {
-    'colorize-pono': { label: 'translate 512²', send: async (b) => post(b, '/v1/translate', { image: await grayPhoto(512) }) },
-    'colorize-pono-auto': { label: 'translate 512²', send: async (b) => post(b, '/v1/translate', { image: await grayPhoto(512) }) },
-    'upscale-pono': { label: 'upscale 256² → 1024²', send: async (b) => post(b, '/v1/upscale', { image: await peerPhoto(256) }) },
-    'inpaint-an': { label: 'inpaint 512², 64² box', send: async (b) => post(b, '/v1/inpaint', { image: await peerPhoto(512), mask: box }) },
-    'fashion-an': { label: 'generate ×64', send: async (b) => {
-      const r = await fetch(`${b}/v1/generate`, { method: 'POST', body: JSON.stringify({ class: 'Sneaker', seed: 1, count: 64 }), headers: { 'content-type': 'application/json' } });
-      await r.arrayBuffer();
-      return r.status;
-    } },
+  const ws = await workloads(root);
+  const by = (label: string) => ws.find((w) => w.label === label)!;
+  // each model alone with its bench:peer workload (the largest one for the automatic colorizer), and the default
+  // translator (the hybrid) with the same 512² photo
+  const work: [string, Workload][] = [['colorize-pono', by('translate 512²')], ['colorize-pono-auto', by('translate 512²')],
+    ['upscale-pono', by('upscale 256² → 1024²')], ['inpaint-an', by('inpaint 512², 64² box')], ['fashion-an', by('generate ×64')]];
+  const send = async (base: string, w: Workload, withModel: boolean) => {
+    const { body, type } = w.body(withModel);
+    const r = await fetch(`${base}${w.path}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } });
+    await r.arrayBuffer();
+    return r.status;
   };
   const settle = async (pid: number) => { await new Promise((r) => setTimeout(r, 1500)); return rssMb(pid); };
   const alone = async (names: string[]) => {
@@ -214,11 +212,11 @@ async function components(): Promise<void> {
   await empty.server.stop();
   await rm(empty.dir, { recursive: true, force: true });
   rows.push(`| the process, no model (Node, Fastify, sharp, 1 worker thread + onnxruntime) | ${base.toFixed(0)} | — | — |`);
-  for (const [name, w] of Object.entries(work)) {
+  for (const [name, w] of work) {
     const { dir, server } = await alone([name]);
     try {
       const ready = await settle(server.pid);
-      for (let i = 0; i < 2; i++) if ((await w.send(server.base)) !== 200) throw new Error(`${name}: ${w.label} failed`);
+      for (let i = 0; i < 2; i++) if ((await send(server.base, w, false)) !== 200) throw new Error(`${name}: ${w.label} failed`);
       const after = await settle(server.pid);
       rows.push(`| \`${name}\` alone: sessions at ready / + after two passes of ${w.label} | ${ready.toFixed(0)} | +${(ready - base).toFixed(0)} | +${(after - ready).toFixed(0)} |`);
     } finally {
@@ -229,13 +227,7 @@ async function components(): Promise<void> {
   const whole = await startServer({ MEMORY_BUDGET_MB: '0' });
   try {
     const ready = await settle(whole.pid);
-    for (const [name, w] of Object.entries(work)) {
-      if (name === 'colorize-pono') continue; // the bench:peer translate workloads run colorize-pono-auto
-      const send = name === 'colorize-pono-auto'
-        ? async () => { const { body, type } = multipart({ image: await grayPhoto(512) }, { model: name }); const r = await fetch(`${whole.base}/v1/translate`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type } }); await r.arrayBuffer(); return r.status; }
-        : () => w.send(whole.base);
-      for (let i = 0; i < 2; i++) if ((await send()) !== 200) throw new Error(`default server: ${name} failed`);
-    }
+    for (const w of ws) for (let i = 0; i < 2; i++) if ((await send(whole.base, w, true)) !== 200) throw new Error(`default server: ${w.label} failed`);
     const after = await settle(whole.pid);
     rows.push(`| the default server (4 defaults at ready) / after bench:peer's warm-up of every route (+ colorize-pono-auto opened) | ${ready.toFixed(0)} | +${(ready - base).toFixed(0)} | +${(after - ready).toFixed(0)} = ${after.toFixed(0)} |`);
   } finally {

@@ -29,7 +29,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { multipart } from './multipart.js';
+import { workloads } from './workloads.js';
 import { quantile } from './stats.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -66,21 +66,9 @@ async function start(name: string, cmd: string, args: string[], env: Record<stri
   return { name, base, child, peak: 0, startMs: performance.now() - t0 };
 }
 
+// the peer ignores the model field (it serves one model per route); normgen needs it for colorize-pono-auto
 type Work = { label: string; path: string; make: () => { body: Buffer; type: string } };
-const china = path.join(root, 'test', 'fixtures', 'china-small.jpg');
-const photo = async (side: number) => sharp(china).resize(side, side, { fit: 'cover' }).png().toBuffer();
-const gray = async (side: number) => sharp(await photo(side)).grayscale().png().toBuffer();
-const box = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000' } })
-  .composite([{ input: { create: { width: 64, height: 64, channels: 3, background: '#fff' } }, left: 224, top: 224 }]).png().toBuffer();
-const [g256, g512, p256, p512] = await Promise.all([gray(256), gray(512), photo(256), photo(512)]);
-const json = (o: unknown) => () => ({ body: Buffer.from(JSON.stringify(o)), type: 'application/json' });
-const works: Work[] = [
-  { label: 'translate 256²', path: '/v1/translate', make: () => multipart({ image: g256 }, { model: 'colorize-pono-auto' }) },
-  { label: 'translate 512²', path: '/v1/translate', make: () => multipart({ image: g512 }, { model: 'colorize-pono-auto' }) },
-  { label: 'upscale 256² → 1024²', path: '/v1/upscale', make: () => multipart({ image: p256 }) },
-  { label: 'inpaint 512², 64² box', path: '/v1/inpaint', make: () => multipart({ image: p512, mask: box }) },
-  { label: 'generate ×64', path: '/v1/generate', make: json({ class: 'Sneaker', seed: 1, count: 64 }) },
-];
+const works: Work[] = (await workloads(root)).map((w) => ({ label: w.label, path: w.path, make: () => w.body(w.model === 'colorize-pono-auto') }));
 
 /** One request; a 503 or 504 (load shedding, queue deadline) is returned as `shed` when `allowShed`, any other failure throws. */
 async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number; bytes: Buffer; shed?: boolean; inferMs?: number; stages?: Map<string, number> }> {
