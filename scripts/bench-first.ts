@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { quantile } from './stats.js';
+import { quantile, serverTimingStages } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.argv[2] ?? 3);
@@ -45,24 +45,14 @@ const routes: [string, () => FormData][] = [
   ['/v1/inpaint', () => { const f = new FormData(); f.append('image', new Blob([new Uint8Array(photo)], { type: 'image/jpeg' }), 'p.jpg'); f.append('mask', new Blob([new Uint8Array(mask)], { type: 'image/png' }), 'm.png'); return f; }],
 ];
 
-/** Stages of the reply's Server-Timing header (ms by name). */
-function stages(header: string | null): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const part of (header ?? '').split(',')) {
-    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
-    if (m) out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
-
-const timings: Record<string, { first: Record<string, number>[]; warm: Record<string, number>[] }> = {};
+const timings: Record<string, { first: Map<string, number>[]; warm: Map<string, number>[] }> = {};
 
 async function timed(base: string, route: string, body: FormData, kind: 'first' | 'warm'): Promise<number> {
   const t0 = performance.now();
   const res = await fetch(`${base}${route}`, { method: 'POST', body });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`${route}: ${res.status}`);
-  (timings[route] ??= { first: [], warm: [] })[kind].push(stages(res.headers.get('server-timing')));
+  (timings[route] ??= { first: [], warm: [] })[kind].push(serverTimingStages(res.headers.get('server-timing')));
   return performance.now() - t0;
 }
 
@@ -88,7 +78,7 @@ for (const [route] of routes) {
 }
 console.log('\nServer-Timing stages (p50 ms), first / warm:');
 for (const [route, t] of Object.entries(timings)) {
-  const names = [...new Set(t.first.flatMap((x) => Object.keys(x)))];
-  const p50 = (xs: Record<string, number>[], n: string) => quantile(xs.map((x) => x[n] ?? 0), 0.5).toFixed(0);
+  const names = [...new Set(t.first.flatMap((x) => [...x.keys()]))];
+  const p50 = (xs: Map<string, number>[], n: string) => quantile(xs.map((x) => x.get(n) ?? 0), 0.5).toFixed(0);
   console.log(`  ${route}: ${names.map((n) => `${n} ${p50(t.first, n)} / ${p50(t.warm, n)}`).join(', ')}`);
 }

@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { workloads } from './workloads.js';
-import { quantile } from './stats.js';
+import { quantile, serverTimingStages } from './stats.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const arg = (name: string, def: number) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
@@ -83,7 +83,7 @@ async function call(s: Server, w: Work, allowShed = false): Promise<{ ms: number
   if (res.status !== 200) throw new Error(`${s.name} ${w.label}: ${res.status} ${bytes.toString().slice(0, 200)}`);
   const ms = performance.now() - t0;
   // normgen's Server-Timing: `name;dur=ms` per stage (src/tracing.ts); the peer sends none
-  const stages = new Map([...(res.headers.get('server-timing') ?? '').matchAll(/([\w-]+);dur=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  const stages = serverTimingStages(res.headers.get('server-timing'));
   return { ms, bytes, ...(stages.has('infer') ? { inferMs: stages.get('infer')!, stages } : {}) };
 }
 

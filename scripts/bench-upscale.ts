@@ -14,7 +14,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { quantile } from './stats.js';
+import { quantile, serverTimingStages } from './stats.js';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const root = path.resolve(import.meta.dirname, '..');
@@ -38,7 +38,7 @@ for (let i = 0; i < REPEATS; i++) {
   const t0 = performance.now();
   const r = await send(app, small);
   ms.push(performance.now() - t0);
-  infer.push(Number(/dur=([\d.]+)/.exec(String(r.headers['server-timing']))![1]));
+  infer.push(serverTimingStages(String(r.headers['server-timing'])).get('infer')!);
 }
 console.log(`upscale 256² → 1024²: p50 ${quantile(ms, 0.5).toFixed(0)} ms, p90 ${quantile(ms, 0.9).toFixed(0)} ms, infer p50 ${quantile(infer, 0.5).toFixed(0)} ms (${REPEATS} requests)`);
 
