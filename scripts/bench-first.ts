@@ -5,7 +5,8 @@
  * `npm start`), a 4000×3000 phone-sized JPEG (12 MP; the held-out china photo enlarged) is sent to
  * `/v1/translate` and then to `/v1/inpaint` (a 20 % box) as the first requests after `/readyz`, then
  * `WARM` more times each. Prints, per route, the first request's time (median over the starts), the warm
- * median, and their ratio (target ≤ 1.5: the warm-up at start covers what a first large request needs).
+ * median, and their ratio (target ≤ 1.5: the warm-up at start covers what a first large request needs), then
+ * the median of each Server-Timing stage, first / warm (where a first request's extra time goes).
  * One run on a noisy 2-core machine: read ratios, not absolute times.
  *   npm run bench:first [-- RUNS WARM]      (defaults 3 and 4)
  */

@@ -170,7 +170,8 @@ def build_app(models_dir: str):
         x = pad_to(rgb, man["inputs"][0]["size_multiple"]).astype(np.float32) / 127.5 - 1.0
         with torch.no_grad():
             y = net(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
-        return Response(png(to_u8(y)[: 4 * h, : 4 * w]), media_type="image/png")
+        k = man["serving"]["scale"]
+        return Response(png(to_u8(y)[: k * h, : k * w]), media_type="image/png")
 
     @app.post("/v1/inpaint")
     def inpaint(image: UploadFile = File(...), mask: UploadFile = File(...)):
